@@ -1,0 +1,305 @@
+package actors
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/cometmq/comet/netio"
+	"github.com/cometmq/comet/netio/remoting"
+	"github.com/cometmq/comet/persist"
+	"github.com/cometmq/comet/routing"
+)
+
+// BrokerOptions configure a broker. Zero values take the defaults.
+type BrokerOptions struct {
+	DataDir          string
+	Listen           string // "127.0.0.1:10911"; port 0 picks one
+	Advertise        string // "ip:port" clients and STOREHOST use; default: the bound listen address
+	NamesrvAddrs     []string
+	ClusterName      string // default "DefaultCluster"
+	BrokerName       string // default "broker-a"
+	Flush            FlushMode
+	AutoCreateTopic  bool
+	DefaultQueueNums int32 // queues of auto-created topics; default 4
+	MaxMessageSize   int   // body bytes; default 4 MiB
+	MaxFrameSize     int   // default 16 MiB
+
+	SegmentSize      int64
+	CQEntriesPerFile int64
+	RetentionAge     time.Duration
+
+	ConsumerExpiry   time.Duration // default 120 s
+	OrderLockTTL     time.Duration // default 60 s
+	MaxPullSuspend   time.Duration // longest long poll; default 20 s
+	RegisterInterval time.Duration // name-server registration; default 30 s
+
+	Logger *slog.Logger
+}
+
+func (o *BrokerOptions) setDefaults() {
+	if o.ClusterName == "" {
+		o.ClusterName = "DefaultCluster"
+	}
+	if o.BrokerName == "" {
+		o.BrokerName = "broker-a"
+	}
+	if o.DefaultQueueNums == 0 {
+		o.DefaultQueueNums = 4
+	}
+	if o.MaxMessageSize == 0 {
+		o.MaxMessageSize = 4 << 20
+	}
+	if o.ConsumerExpiry == 0 {
+		o.ConsumerExpiry = 120 * time.Second
+	}
+	if o.OrderLockTTL == 0 {
+		o.OrderLockTTL = 60 * time.Second
+	}
+	if o.MaxPullSuspend == 0 {
+		o.MaxPullSuspend = 20 * time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Validate reports the first invalid option.
+func (o *BrokerOptions) Validate() error {
+	if o.DataDir == "" {
+		return errors.New("actors: broker data dir is empty")
+	}
+	if _, _, err := net.SplitHostPort(o.Listen); err != nil {
+		return fmt.Errorf("actors: listen address %q: %w", o.Listen, err)
+	}
+	if o.Advertise != "" {
+		if _, err := parseIPv4HostPort(o.Advertise); err != nil {
+			return fmt.Errorf("actors: advertise address: %w", err)
+		}
+	}
+	return nil
+}
+
+func parseIPv4HostPort(addr string) (persist.Host, error) {
+	host, portStr, err := net.SplitHostPort(addr)
+	if err != nil {
+		return persist.Host{}, err
+	}
+	ip := net.ParseIP(host).To4()
+	if ip == nil {
+		return persist.Host{}, fmt.Errorf("%q is not an IPv4 address (clients parse IPv4 message ids only)", host)
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil || port <= 0 || port > 65535 {
+		return persist.Host{}, fmt.Errorf("bad port %q", portStr)
+	}
+	return persist.Host{IP: ip, Port: int32(port)}, nil
+}
+
+// Broker is one RocketMQ-compatible broker: the network server, the
+// storage engine with its single writer, and the control-plane actors.
+type Broker struct {
+	opts      BrokerOptions
+	log       *slog.Logger
+	store     *persist.Store
+	writer    *Writer
+	server    *netio.Server
+	topics    *topicTable
+	offsets   *offsetTable
+	groups    *groupRegistry
+	hold      *pullHold
+	registrar *routing.Registrar
+	rmClient  *remoting.Client
+	system    *actor.ActorSystem
+	keeper    *actor.PID
+	storeHost persist.Host
+	advertise string
+	cancel    context.CancelFunc
+}
+
+// NewBroker opens the store and prepares the broker; Start serves.
+func NewBroker(opts BrokerOptions) (*Broker, error) {
+	opts.setDefaults()
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	b := &Broker{opts: opts, log: opts.Logger}
+	b.groups = newGroupRegistry(opts.ConsumerExpiry, opts.OrderLockTTL)
+	var err error
+	if b.topics, err = loadTopicTable(opts.DataDir); err != nil {
+		return nil, err
+	}
+	if b.offsets, err = loadOffsetTable(opts.DataDir); err != nil {
+		return nil, err
+	}
+	b.server, err = netio.NewServer(netio.Options{Name: "broker", Addr: opts.Listen, MaxFrameSize: opts.MaxFrameSize, Logger: opts.Logger})
+	if err != nil {
+		return nil, err
+	}
+	b.registerHandlers()
+	b.server.OnClose(b.connClosed)
+	return b, nil
+}
+
+// Start listens, opens the store and begins serving. The store is opened
+// after the listener is bound so STOREHOST can carry the real port.
+func (b *Broker) Start() error {
+	if err := b.server.Start(); err != nil {
+		return err
+	}
+	b.advertise = b.opts.Advertise
+	if b.advertise == "" {
+		b.advertise = b.server.Addr()
+	}
+	host, err := parseIPv4HostPort(b.advertise)
+	if err != nil {
+		b.server.Stop(context.Background())
+		return fmt.Errorf("actors: advertise %q: %w", b.advertise, err)
+	}
+	b.storeHost = host
+	b.store, err = persist.Open(persist.Options{
+		Dir: filepath.Join(b.opts.DataDir, "store"), StoreHost: host,
+		SegmentSize: b.opts.SegmentSize, CQEntriesPerFile: b.opts.CQEntriesPerFile,
+		RetentionAge: b.opts.RetentionAge, Logger: b.log,
+	})
+	if err != nil {
+		b.server.Stop(context.Background())
+		return err
+	}
+	b.hold = newPullHold(b)
+	b.writer = NewWriter(b.store, WriterOptions{Flush: b.opts.Flush, Logger: b.log, OnPublish: b.hold.notify})
+	b.writer.Start()
+	if err := b.ensureSystemTopics(); err != nil {
+		b.Stop(context.Background())
+		return err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	b.cancel = cancel
+	go b.hold.run(ctx)
+	b.startControlPlane()
+	if err := b.startRegistrar(ctx); err != nil {
+		b.Stop(context.Background())
+		return err
+	}
+	return nil
+}
+
+// Addr is the address the broker listens on.
+func (b *Broker) Addr() string { return b.server.Addr() }
+
+// Advertise is the address clients use.
+func (b *Broker) Advertise() string { return b.advertise }
+
+// Store exposes the storage engine (tests, metrics).
+func (b *Broker) Store() *persist.Store { return b.store }
+
+// Writer exposes the writer (metrics).
+func (b *Broker) Writer() *Writer { return b.writer }
+
+func (b *Broker) startRegistrar(ctx context.Context) error {
+	if len(b.opts.NamesrvAddrs) == 0 {
+		return nil
+	}
+	b.rmClient = remoting.NewClient(remoting.ClientOptions{})
+	var err error
+	b.registrar, err = routing.NewRegistrar(b.rmClient, routing.RegistrarOptions{
+		NamesrvAddrs: b.opts.NamesrvAddrs, ClusterName: b.opts.ClusterName, BrokerName: b.opts.BrokerName,
+		BrokerAddr: b.advertise, BrokerID: routing.MasterID, Interval: b.opts.RegisterInterval,
+		Topics: b.topics.all, Logger: b.log,
+	})
+	if err != nil {
+		return err
+	}
+	b.registrar.Start(ctx)
+	return nil
+}
+
+// topicsChanged pushes the topic table to the name servers now.
+func (b *Broker) topicsChanged() {
+	if b.registrar != nil {
+		b.registrar.RegisterNow()
+	}
+}
+
+func (b *Broker) ensureSystemTopics() error {
+	now := time.Now().UnixMilli()
+	sys := []routing.TopicConfig{newTopicConfig(TopicSchedule, 18, PermRead|PermWrite),
+		newTopicConfig(TopicTransactionHalf, 1, PermRead|PermWrite),
+		newTopicConfig(TopicTransactionOp, 1, PermRead|PermWrite),
+		newTopicConfig(b.opts.ClusterName+"_REPLY_TOPIC", 1, PermRead|PermWrite),
+		newTopicConfig(b.opts.BrokerName, 1, PermRead|PermWrite|PermInherit),
+	}
+	if b.opts.AutoCreateTopic {
+		sys = append(sys, newTopicConfig(TopicAutoCreateTemplate, 8, PermRead|PermWrite|PermInherit))
+	}
+	for _, c := range sys {
+		if _, _, err := b.topics.ensure(c, now); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (b *Broker) connClosed(c *netio.Conn) {
+	if changed := b.groups.removeConn(c.ID()); len(changed) > 0 {
+		b.notifyGroups(changed)
+	}
+}
+
+// notifyGroups tells every member of the groups that membership changed
+// (NOTIFY_CONSUMER_IDS_CHANGED, oneway) so they rebalance now.
+func (b *Broker) notifyGroups(groups []string) {
+	for _, g := range groups {
+		for _, conn := range b.groups.members(g) {
+			req := remoting.NewRequest(remoting.RequestNotifyConsumerIDsChanged)
+			req.Ext.Set("consumerGroup", g)
+			req.Flag |= remoting.FlagOneway
+			if err := conn.Send(req); err != nil {
+				b.log.Debug("actors: notify consumer ids changed", "group", g, "conn", conn.RemoteAddr(), "err", err)
+			}
+		}
+	}
+}
+
+// Stop shuts the broker down in order: stop accepting and close
+// connections, drain the writer (final sync and acks), stop the actors,
+// persist metadata, close the store.
+func (b *Broker) Stop(ctx context.Context) error {
+	var first error
+	keep := func(err error) {
+		if err != nil && first == nil {
+			first = err
+		}
+	}
+	if b.registrar != nil {
+		stopCtx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		b.registrar.Stop(stopCtx)
+		cancel()
+	}
+	keep(b.server.Stop(ctx))
+	if b.writer != nil {
+		keep(b.writer.Stop(ctx))
+	}
+	if b.cancel != nil {
+		b.cancel()
+	}
+	if b.system != nil {
+		b.system.Root.Poison(b.keeper)
+		b.system.Shutdown()
+	}
+	keep(b.offsets.persist())
+	if b.store != nil {
+		keep(b.store.Close())
+	}
+	if b.rmClient != nil {
+		b.rmClient.Close()
+	}
+	return first
+}

@@ -1,0 +1,376 @@
+package actors
+
+import (
+	"encoding/json"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cometmq/comet/netio"
+	"github.com/cometmq/comet/persist"
+)
+
+// heartbeatData is the HEART_BEAT body (client v2.1.2 spelling).
+type heartbeatData struct {
+	ClientID        string `json:"clientID"`
+	ProducerDataSet []struct {
+		GroupName string `json:"groupName"`
+	} `json:"producerDataSet"`
+	ConsumerDataSet []consumerData `json:"consumerDataSet"`
+}
+
+type consumerData struct {
+	GroupName           string             `json:"groupName"`
+	ConsumeType         string             `json:"consumeType"`
+	MessageModel        string             `json:"messageModel"`
+	ConsumeFromWhere    string             `json:"consumeFromWhere"`
+	SubscriptionDataSet []subscriptionData `json:"subscriptionDataSet"`
+}
+
+type subscriptionData struct {
+	Topic          string   `json:"topic"`
+	SubString      string   `json:"subString"`
+	TagsSet        []string `json:"tagsSet"`
+	SubVersion     int64    `json:"subVersion"`
+	ExpressionType string   `json:"expressionType"`
+}
+
+// Subscription is a consumer group's filter for one topic.
+type Subscription struct {
+	Topic   string
+	Type    string // "TAG" or "SQL92"
+	Expr    string
+	All     bool            // "*" or empty: every message
+	Tags    map[string]bool // exact tags
+	Codes   map[int64]bool  // Java hash codes of Tags, matched against the consume queue
+	Version int64
+}
+
+// NewTagSubscription parses a tag expression ("*", "a || b").
+func NewTagSubscription(topic, expr string) *Subscription {
+	s := &Subscription{Topic: topic, Type: "TAG", Expr: expr, Tags: map[string]bool{}, Codes: map[int64]bool{}}
+	expr = strings.TrimSpace(expr)
+	if expr == "" || expr == "*" {
+		s.All = true
+		return s
+	}
+	for _, tag := range strings.Split(expr, "||") {
+		if tag = strings.TrimSpace(tag); tag != "" {
+			s.Tags[tag] = true
+			s.Codes[int64(persist.JavaStringHashCode(tag))] = true
+		}
+	}
+	s.All = len(s.Tags) == 0
+	return s
+}
+
+// MatchesCode is the consume-queue check (tag hash code).
+func (s *Subscription) MatchesCode(code int64) bool { return s.All || s.Codes[code] }
+
+type clientChannel struct {
+	conn     *netio.Conn
+	clientID string
+	lastSeen time.Time
+}
+
+type consumerGroup struct {
+	name         string
+	messageModel string
+	consumeType  string
+	channels     map[uint64]*clientChannel
+	subs         map[string]*Subscription
+}
+
+type producerGroup struct {
+	channels map[uint64]*clientChannel
+}
+
+// groupRegistry tracks consumer and producer group membership per
+// (group, connection), their subscriptions, and orderly-consumption locks.
+type groupRegistry struct {
+	expiry  time.Duration
+	lockTTL time.Duration
+	mu      struct {
+		sync.Mutex
+		consumers map[string]*consumerGroup
+		producers map[string]*producerGroup
+		locks     map[string]map[lockKey]*mqLock // group -> queue -> holder
+	}
+}
+
+type lockKey struct {
+	topic, broker string
+	queueID       int
+}
+
+type mqLock struct {
+	clientID string
+	updated  time.Time
+}
+
+func newGroupRegistry(expiry, lockTTL time.Duration) *groupRegistry {
+	g := &groupRegistry{expiry: expiry, lockTTL: lockTTL}
+	g.mu.consumers = map[string]*consumerGroup{}
+	g.mu.producers = map[string]*producerGroup{}
+	g.mu.locks = map[string]map[lockKey]*mqLock{}
+	return g
+}
+
+// heartbeat registers the connection under every group of hb and returns
+// the consumer groups whose membership or topic set changed.
+func (g *groupRegistry) heartbeat(conn *netio.Conn, hb *heartbeatData, now time.Time) (changed []string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, p := range hb.ProducerDataSet {
+		pg := g.mu.producers[p.GroupName]
+		if pg == nil {
+			pg = &producerGroup{channels: map[uint64]*clientChannel{}}
+			g.mu.producers[p.GroupName] = pg
+		}
+		pg.channels[conn.ID()] = &clientChannel{conn: conn, clientID: hb.ClientID, lastSeen: now}
+	}
+	for i := range hb.ConsumerDataSet {
+		if g.registerConsumerLocked(conn, hb.ClientID, &hb.ConsumerDataSet[i], now) {
+			changed = append(changed, hb.ConsumerDataSet[i].GroupName)
+		}
+	}
+	return changed
+}
+
+func (g *groupRegistry) registerConsumerLocked(conn *netio.Conn, clientID string, cd *consumerData, now time.Time) bool {
+	cg := g.mu.consumers[cd.GroupName]
+	if cg == nil {
+		cg = &consumerGroup{name: cd.GroupName, channels: map[uint64]*clientChannel{}, subs: map[string]*Subscription{}}
+		g.mu.consumers[cd.GroupName] = cg
+	}
+	cg.messageModel, cg.consumeType = cd.MessageModel, cd.ConsumeType
+	changed := false
+	if ch := cg.channels[conn.ID()]; ch != nil {
+		ch.lastSeen = now
+		ch.clientID = clientID
+	} else {
+		cg.channels[conn.ID()] = &clientChannel{conn: conn, clientID: clientID, lastSeen: now}
+		changed = true
+	}
+	seen := map[string]bool{}
+	for _, sd := range cd.SubscriptionDataSet {
+		seen[sd.Topic] = true
+		old := cg.subs[sd.Topic]
+		if old != nil && old.Expr == sd.SubString && old.Type == normalizeExprType(sd.ExpressionType) {
+			old.Version = max(old.Version, sd.SubVersion)
+			continue
+		}
+		if old == nil {
+			changed = true
+		}
+		sub := NewTagSubscription(sd.Topic, sd.SubString)
+		sub.Type = normalizeExprType(sd.ExpressionType)
+		sub.Version = sd.SubVersion
+		cg.subs[sd.Topic] = sub
+	}
+	for topic := range cg.subs {
+		if !seen[topic] {
+			delete(cg.subs, topic)
+			changed = true
+		}
+	}
+	return changed
+}
+
+func normalizeExprType(t string) string {
+	if strings.EqualFold(t, "SQL92") {
+		return "SQL92"
+	}
+	return "TAG"
+}
+
+// subscription returns the group's subscription for topic.
+func (g *groupRegistry) subscription(group, topic string) (*Subscription, bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	cg := g.mu.consumers[group]
+	if cg == nil {
+		return nil, false
+	}
+	s, ok := cg.subs[topic]
+	return s, ok
+}
+
+// consumerIDs lists the client ids of a group's live channels, sorted.
+func (g *groupRegistry) consumerIDs(group string) []string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	cg := g.mu.consumers[group]
+	if cg == nil {
+		return nil
+	}
+	seen := map[string]bool{}
+	var ids []string
+	for _, ch := range cg.channels {
+		if !seen[ch.clientID] {
+			seen[ch.clientID] = true
+			ids = append(ids, ch.clientID)
+		}
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+// members returns the connections of a consumer group.
+func (g *groupRegistry) members(group string) []*netio.Conn {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	cg := g.mu.consumers[group]
+	if cg == nil {
+		return nil
+	}
+	out := make([]*netio.Conn, 0, len(cg.channels))
+	for _, ch := range cg.channels {
+		out = append(out, ch.conn)
+	}
+	return out
+}
+
+// producerConn returns one live connection of a producer group.
+func (g *groupRegistry) producerConn(group string) *netio.Conn {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	pg := g.mu.producers[group]
+	if pg == nil {
+		return nil
+	}
+	var best *clientChannel
+	for _, ch := range pg.channels {
+		if best == nil || ch.lastSeen.After(best.lastSeen) {
+			best = ch
+		}
+	}
+	if best == nil {
+		return nil
+	}
+	return best.conn
+}
+
+// removeConn drops a closed connection everywhere and returns the consumer
+// groups that lost a member.
+func (g *groupRegistry) removeConn(connID uint64) []string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var changed []string
+	for name, cg := range g.mu.consumers {
+		if _, ok := cg.channels[connID]; ok {
+			delete(cg.channels, connID)
+			changed = append(changed, name)
+			if len(cg.channels) == 0 {
+				delete(g.mu.consumers, name)
+			}
+		}
+	}
+	for name, pg := range g.mu.producers {
+		delete(pg.channels, connID)
+		if len(pg.channels) == 0 {
+			delete(g.mu.producers, name)
+		}
+	}
+	return changed
+}
+
+// expire drops (group, channel) entries silent for longer than the expiry.
+func (g *groupRegistry) expire(now time.Time) []string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var changed []string
+	for name, cg := range g.mu.consumers {
+		for id, ch := range cg.channels {
+			if now.Sub(ch.lastSeen) > g.expiry {
+				delete(cg.channels, id)
+				changed = append(changed, name)
+			}
+		}
+		if len(cg.channels) == 0 {
+			delete(g.mu.consumers, name)
+		}
+	}
+	for name, pg := range g.mu.producers {
+		for id, ch := range pg.channels {
+			if now.Sub(ch.lastSeen) > g.expiry {
+				delete(pg.channels, id)
+			}
+		}
+		if len(pg.channels) == 0 {
+			delete(g.mu.producers, name)
+		}
+	}
+	return changed
+}
+
+// lockRequest is the LOCK_BATCH_MQ / UNLOCK_BATCH_MQ body.
+type lockRequest struct {
+	ConsumerGroup string         `json:"consumerGroup"`
+	ClientID      string         `json:"clientId"`
+	MQSet         []messageQueue `json:"mqSet"`
+}
+
+type messageQueue struct {
+	Topic      string `json:"topic"`
+	BrokerName string `json:"brokerName"`
+	QueueID    int    `json:"queueId"`
+}
+
+// lock grants each queue that is free, expired, or already held by the
+// client, and returns the granted ones.
+func (g *groupRegistry) lock(req *lockRequest, now time.Time) []messageQueue {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	locks := g.mu.locks[req.ConsumerGroup]
+	if locks == nil {
+		locks = map[lockKey]*mqLock{}
+		g.mu.locks[req.ConsumerGroup] = locks
+	}
+	granted := []messageQueue{}
+	for _, mq := range req.MQSet {
+		k := lockKey{mq.Topic, mq.BrokerName, mq.QueueID}
+		cur := locks[k]
+		if cur == nil || cur.clientID == req.ClientID || now.Sub(cur.updated) > g.lockTTL {
+			locks[k] = &mqLock{clientID: req.ClientID, updated: now}
+			granted = append(granted, mq)
+		}
+	}
+	return granted
+}
+
+func (g *groupRegistry) unlock(req *lockRequest) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	locks := g.mu.locks[req.ConsumerGroup]
+	for _, mq := range req.MQSet {
+		k := lockKey{mq.Topic, mq.BrokerName, mq.QueueID}
+		if cur := locks[k]; cur != nil && cur.clientID == req.ClientID {
+			delete(locks, k)
+		}
+	}
+}
+
+// groupNames lists consumer groups (for admin).
+func (g *groupRegistry) groupNames() []string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	out := make([]string, 0, len(g.mu.consumers))
+	for n := range g.mu.consumers {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func decodeHeartbeat(body []byte) (*heartbeatData, error) {
+	var hb heartbeatData
+	if err := json.Unmarshal(body, &hb); err != nil {
+		return nil, err
+	}
+	return &hb, nil
+}
+
+func itoa(v int64) string { return strconv.FormatInt(v, 10) }

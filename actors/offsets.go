@@ -1,0 +1,141 @@
+package actors
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/cometmq/comet/internal/atomicfile"
+)
+
+// offsetTable holds committed consumer offsets per (topic, group, queue),
+// persisted to config/consumerOffset.json by the housekeeper and at
+// shutdown (RocketMQ's layout: {"offsetTable":{"topic@group":{"0":12}}}).
+type offsetTable struct {
+	path string
+	mu   struct {
+		sync.Mutex
+		offsets map[string]map[int32]int64 // "topic@group" -> queue -> offset
+		dirty   bool
+	}
+}
+
+type offsetFile struct {
+	OffsetTable map[string]map[string]int64 `json:"offsetTable"`
+}
+
+func offsetKey(topic, group string) string { return topic + "@" + group }
+
+func loadOffsetTable(dir string) (*offsetTable, error) {
+	t := &offsetTable{path: filepath.Join(dir, "config", "consumerOffset.json")}
+	t.mu.offsets = map[string]map[int32]int64{}
+	data, err := os.ReadFile(t.path)
+	if errors.Is(err, os.ErrNotExist) {
+		return t, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("actors: read offsets: %w", err)
+	}
+	var f offsetFile
+	if err := json.Unmarshal(data, &f); err != nil {
+		return nil, fmt.Errorf("actors: parse %s: %w", t.path, err)
+	}
+	for key, queues := range f.OffsetTable {
+		m := map[int32]int64{}
+		for q, off := range queues {
+			id, err := strconv.ParseInt(q, 10, 32)
+			if err != nil {
+				return nil, fmt.Errorf("actors: %s: queue id %q: %w", t.path, q, err)
+			}
+			m[int32(id)] = off
+		}
+		t.mu.offsets[key] = m
+	}
+	return t, nil
+}
+
+func (t *offsetTable) commit(topic, group string, queueID int32, offset int64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	key := offsetKey(topic, group)
+	m := t.mu.offsets[key]
+	if m == nil {
+		m = map[int32]int64{}
+		t.mu.offsets[key] = m
+	}
+	if old, ok := m[queueID]; !ok || old != offset {
+		m[queueID] = offset
+		t.mu.dirty = true
+	}
+}
+
+func (t *offsetTable) query(topic, group string, queueID int32) (int64, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	off, ok := t.mu.offsets[offsetKey(topic, group)][queueID]
+	return off, ok
+}
+
+// groupsOf returns the groups with committed offsets for topic.
+func (t *offsetTable) groupsOf(topic string) map[string]map[int32]int64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := map[string]map[int32]int64{}
+	for key, m := range t.mu.offsets {
+		tp, group, ok := strings.Cut(key, "@")
+		if !ok || tp != topic {
+			continue
+		}
+		cp := make(map[int32]int64, len(m))
+		for q, o := range m {
+			cp[q] = o
+		}
+		out[group] = cp
+	}
+	return out
+}
+
+func (t *offsetTable) dropTopic(topic string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for key := range t.mu.offsets {
+		if strings.HasPrefix(key, topic+"@") {
+			delete(t.mu.offsets, key)
+			t.mu.dirty = true
+		}
+	}
+}
+
+// persist writes the table if it changed since the last write.
+func (t *offsetTable) persist() error {
+	t.mu.Lock()
+	if !t.mu.dirty {
+		t.mu.Unlock()
+		return nil
+	}
+	f := offsetFile{OffsetTable: map[string]map[string]int64{}}
+	for key, m := range t.mu.offsets {
+		q := make(map[string]int64, len(m))
+		for id, off := range m {
+			q[strconv.Itoa(int(id))] = off
+		}
+		f.OffsetTable[key] = q
+	}
+	t.mu.dirty = false
+	t.mu.Unlock()
+	data, err := json.Marshal(f)
+	if err == nil {
+		err = atomicfile.Write(t.path, data)
+	}
+	if err != nil {
+		t.mu.Lock()
+		t.mu.dirty = true
+		t.mu.Unlock()
+	}
+	return err
+}

@@ -1,0 +1,327 @@
+package actors
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cometmq/comet/netio"
+	"github.com/cometmq/comet/netio/remoting"
+	"github.com/cometmq/comet/persist"
+)
+
+const (
+	defaultPullBatch = 32      // when the client asks for 0 messages
+	maxPullBatch     = 1024    // messages per pull response
+	maxPullBytes     = 4 << 20 // bytes per pull response (at least one message)
+	maxFilterScan    = 800     // consume-queue entries scanned per filtered pull
+	pullHoldTick     = 100 * time.Millisecond
+)
+
+// pullResult is the outcome of one attempt to serve a pull.
+type pullResult struct {
+	code     int16
+	next     int64
+	min, max int64
+	body     []byte
+	found    int
+}
+
+// pullQuery is one parsed pull request.
+type pullQuery struct {
+	group   string
+	topic   string
+	queueID int32
+	offset  int64
+	maxMsgs int
+	sub     *Subscription
+}
+
+func (b *Broker) handlePull(req *netio.Request) {
+	h, err := remoting.ParsePullHeader(&req.Cmd)
+	if err != nil {
+		b.reply(req, remoting.ResponseSystemError, err.Error())
+		return
+	}
+	t, ok := b.topics.get(h.Topic)
+	if !ok {
+		b.reply(req, remoting.ResponseTopicNotExist, "topic "+h.Topic+" does not exist")
+		return
+	}
+	if t.Perm&PermRead == 0 {
+		b.reply(req, remoting.ResponseNoPermission, "topic "+h.Topic+" is not readable")
+		return
+	}
+	if h.QueueID < 0 || h.QueueID >= max(t.ReadQueueNums, t.WriteQueueNums) {
+		b.reply(req, remoting.ResponseSystemError, "queueId out of range for topic "+h.Topic)
+		return
+	}
+	q := pullQuery{group: h.ConsumerGroup, topic: h.Topic, queueID: h.QueueID, offset: h.QueueOffset, maxMsgs: int(h.MaxMsgNums)}
+	if h.HasSubscription() {
+		q.sub = NewTagSubscription(h.Topic, h.Subscription)
+	} else if sub, ok := b.groups.subscription(h.ConsumerGroup, h.Topic); ok {
+		q.sub = sub
+	} else {
+		b.reply(req, remoting.ResponseSubscriptionNotExist, "group "+h.ConsumerGroup+" has no subscription for "+h.Topic)
+		return
+	}
+	if h.HasCommitOffset() && h.CommitOffset >= 0 {
+		b.offsets.commit(h.Topic, h.ConsumerGroup, h.QueueID, h.CommitOffset)
+	}
+	res := b.pullOnce(&q)
+	if res.code == remoting.ResponsePullNotFound && h.IsSuspend() && h.SuspendTimeoutMillis > 0 {
+		suspend := min(time.Duration(h.SuspendTimeoutMillis)*time.Millisecond, b.opts.MaxPullSuspend)
+		req.Detach()
+		b.hold.park(&parkedPull{req: req, query: q, deadline: time.Now().Add(suspend)})
+		return
+	}
+	req.Reply(pullResponse(&req.Cmd, &res))
+}
+
+func pullResponse(reqCmd *remoting.Command, res *pullResult) *remoting.Command {
+	resp := remoting.NewResponse(reqCmd, res.code, "")
+	resp.Ext.Set("nextBeginOffset", itoa(res.next))
+	resp.Ext.Set("minOffset", itoa(res.min))
+	resp.Ext.Set("maxOffset", itoa(res.max))
+	resp.Ext.Set("suggestWhichBrokerId", "0")
+	resp.Body = res.body
+	return resp
+}
+
+// pullOnce reads up to q.maxMsgs matching records from the queue, following
+// RocketMQ's offset rules (protocol §3.6).
+func (b *Broker) pullOnce(q *pullQuery) pullResult {
+	cq := b.store.ConsumeQueue(q.topic, q.queueID)
+	if cq == nil {
+		if q.offset == 0 {
+			return pullResult{code: remoting.ResponsePullNotFound}
+		}
+		return pullResult{code: remoting.ResponsePullOffsetMoved}
+	}
+	minOff, maxOff := cq.MinOffset(), cq.MaxOffset()
+	res := pullResult{min: minOff, max: maxOff}
+	switch {
+	case maxOff == 0 && q.offset == 0, q.offset == maxOff:
+		res.code, res.next = remoting.ResponsePullNotFound, q.offset
+		return res
+	case maxOff == 0:
+		res.code, res.next = remoting.ResponsePullOffsetMoved, 0
+		return res
+	case q.offset < minOff:
+		res.code, res.next = remoting.ResponsePullOffsetMoved, minOff
+		return res
+	case q.offset > maxOff:
+		res.code, res.next = remoting.ResponsePullOffsetMoved, maxOff
+		return res
+	}
+	b.collect(q, cq, &res)
+	return res
+}
+
+// collect gathers matching records from q.offset on into res.body.
+func (b *Broker) collect(q *pullQuery, cq *persist.ConsumeQueue, res *pullResult) {
+	want := q.maxMsgs
+	if want <= 0 {
+		want = defaultPullBatch
+	}
+	want = min(want, maxPullBatch)
+	off, scanned := q.offset, 0
+	for ; off < res.max && res.found < want && scanned < maxFilterScan+want; off++ {
+		e, ok := cq.Entry(off)
+		if !ok {
+			break
+		}
+		scanned++
+		if !q.sub.MatchesCode(e.TagsCode) || !b.matchesTags(q.sub, e) {
+			continue
+		}
+		if res.found > 0 && len(res.body)+int(e.Size) > maxPullBytes {
+			break
+		}
+		raw, err := b.store.ReadRecord(e.CommitLogOffset, e.Size)
+		if err != nil {
+			b.log.Warn("actors: pull read", "topic", q.topic, "queue", q.queueID, "offset", off, "err", err)
+			break
+		}
+		res.body = append(res.body, raw...)
+		res.found++
+	}
+	res.next = off
+	switch {
+	case res.found > 0:
+		res.code = remoting.ResponseSuccess
+	case scanned > 0:
+		res.code = remoting.ResponsePullRetryImmediately
+	default:
+		res.code, res.next = remoting.ResponsePullNotFound, q.offset
+	}
+}
+
+// matchesTags confirms a tag-hash match against the record's TAGS, so
+// colliding hashes are not delivered.
+func (b *Broker) matchesTags(sub *Subscription, e persist.CQEntry) bool {
+	if sub.All {
+		return true
+	}
+	raw, err := b.store.ReadRecord(e.CommitLogOffset, e.Size)
+	if err != nil {
+		return false
+	}
+	rv, err := persist.ParseRecordHeader(raw, e.CommitLogOffset)
+	if err != nil {
+		return false
+	}
+	tag, ok := remoting.PropertyValue(string(rv.Properties()), remoting.PropertyTags)
+	return ok && sub.Tags[tag]
+}
+
+// parkedPull is a long-poll request waiting for a message.
+type parkedPull struct {
+	req      *netio.Request
+	query    pullQuery
+	deadline time.Time
+}
+
+type holdKey struct {
+	topic   string
+	queueID int32
+}
+
+// pullHold parks pulls that found nothing and answers them when a message
+// arrives for their queue (the writer notifies after each batch) or when
+// their suspend time ends. It runs on its own goroutine so neither the
+// writer nor an event loop ever waits for it.
+type pullHold struct {
+	broker *Broker
+	parked atomic.Int64
+	wake   chan struct{}
+	mu     struct {
+		sync.Mutex
+		byQueue map[holdKey][]*parkedPull
+		arrived map[holdKey]struct{}
+	}
+}
+
+func newPullHold(b *Broker) *pullHold {
+	h := &pullHold{broker: b, wake: make(chan struct{}, 1)}
+	h.mu.byQueue = map[holdKey][]*parkedPull{}
+	h.mu.arrived = map[holdKey]struct{}{}
+	return h
+}
+
+func (h *pullHold) park(p *parkedPull) {
+	h.mu.Lock()
+	k := holdKey{p.query.topic, p.query.queueID}
+	h.mu.byQueue[k] = append(h.mu.byQueue[k], p)
+	h.mu.Unlock()
+	h.parked.Add(1)
+	// A message may have landed between the pull and the park.
+	if cq := h.broker.store.ConsumeQueue(k.topic, k.queueID); cq != nil && cq.MaxOffset() > p.query.offset {
+		h.markArrived(k)
+	}
+}
+
+// notify runs on the writer goroutine after a batch is published.
+func (h *pullHold) notify(batch []persist.Dispatched) {
+	if h.parked.Load() == 0 {
+		return
+	}
+	h.mu.Lock()
+	for i := range batch {
+		k := holdKey{batch[i].Topic, batch[i].QueueID}
+		if _, waiting := h.mu.byQueue[k]; waiting {
+			h.mu.arrived[k] = struct{}{}
+		}
+	}
+	h.mu.Unlock()
+	h.signal()
+}
+
+func (h *pullHold) markArrived(k holdKey) {
+	h.mu.Lock()
+	h.mu.arrived[k] = struct{}{}
+	h.mu.Unlock()
+	h.signal()
+}
+
+func (h *pullHold) signal() {
+	select {
+	case h.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (h *pullHold) run(ctx context.Context) {
+	t := time.NewTicker(pullHoldTick)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			h.expireAll()
+			return
+		case <-h.wake:
+			h.serveArrivals()
+		case now := <-t.C:
+			h.expire(now)
+		}
+	}
+}
+
+func (h *pullHold) serveArrivals() {
+	h.mu.Lock()
+	var ready []*parkedPull
+	for k := range h.mu.arrived {
+		ready = append(ready, h.mu.byQueue[k]...)
+		delete(h.mu.byQueue, k)
+		delete(h.mu.arrived, k)
+	}
+	h.mu.Unlock()
+	for _, p := range ready {
+		res := h.broker.pullOnce(&p.query)
+		if res.code == remoting.ResponsePullNotFound && time.Now().Before(p.deadline) {
+			h.mu.Lock()
+			k := holdKey{p.query.topic, p.query.queueID}
+			h.mu.byQueue[k] = append(h.mu.byQueue[k], p)
+			h.mu.Unlock()
+			continue
+		}
+		h.answer(p, &res)
+	}
+}
+
+// expire answers the pulls whose suspend time has ended.
+func (h *pullHold) expire(now time.Time) {
+	var due []*parkedPull
+	h.mu.Lock()
+	for k, list := range h.mu.byQueue {
+		keep := list[:0]
+		for _, p := range list {
+			if now.Before(p.deadline) {
+				keep = append(keep, p)
+			} else {
+				due = append(due, p)
+			}
+		}
+		if len(keep) == 0 {
+			delete(h.mu.byQueue, k)
+		} else {
+			h.mu.byQueue[k] = keep
+		}
+	}
+	h.mu.Unlock()
+	for _, p := range due {
+		res := h.broker.pullOnce(&p.query)
+		h.answer(p, &res)
+	}
+}
+
+func (h *pullHold) expireAll() {
+	h.expire(time.Now().Add(24 * time.Hour))
+}
+
+func (h *pullHold) answer(p *parkedPull, res *pullResult) {
+	h.parked.Add(-1)
+	p.req.Reply(pullResponse(&p.req.Cmd, res))
+	p.req.Release()
+}

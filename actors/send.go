@@ -1,0 +1,210 @@
+package actors
+
+import (
+	"errors"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cometmq/comet/netio"
+	"github.com/cometmq/comet/netio/remoting"
+	"github.com/cometmq/comet/persist"
+	"github.com/cometmq/comet/routing"
+)
+
+// sendCompletion answers a producer once the writer has stored (and, in
+// sync-flush mode, synced) its messages. Pooled: one per in-flight send.
+type sendCompletion struct {
+	broker *Broker
+	req    *netio.Request
+	append AppendRequest
+	msgID  []byte
+}
+
+var sendPool = sync.Pool{New: func() any { return &sendCompletion{} }}
+
+func (b *Broker) handleSend(req *netio.Request) {
+	cmd := &req.Cmd
+	h, err := remoting.ParseSendHeader(cmd)
+	if err != nil {
+		b.reply(req, remoting.ResponseSystemError, err.Error())
+		return
+	}
+	topic, code, remark := b.resolveSendTopic(&h, req.Conn)
+	if code != remoting.ResponseSuccess {
+		b.reply(req, code, remark)
+		return
+	}
+	queueID := h.QueueID
+	if queueID < 0 {
+		queueID = rand.Int32N(topic.WriteQueueNums)
+	}
+	if queueID >= max(topic.WriteQueueNums, topic.ReadQueueNums) {
+		b.reply(req, remoting.ResponseSystemError, "queueId out of range for topic "+h.Topic)
+		return
+	}
+	sc := sendPool.Get().(*sendCompletion)
+	sc.broker, sc.req = b, req
+	sc.append.Done = sc
+	msgs := sc.append.Messages[:0]
+	born := bornHost(req.Conn)
+	if h.Batch || cmd.Code == remoting.RequestSendBatchMessage {
+		msgs, code, remark = b.batchMessages(msgs, &h, queueID, cmd.Body, born)
+	} else {
+		msgs, code, remark = b.singleMessage(msgs, &h, queueID, cmd.Body, born)
+	}
+	sc.append.Messages = msgs
+	if code != remoting.ResponseSuccess {
+		sc.recycle()
+		b.reply(req, code, remark)
+		return
+	}
+	req.Detach()
+	if err := b.writer.Submit(&sc.append); err != nil {
+		sc.req = nil
+		sc.recycle()
+		resp := remoting.NewResponse(&req.Cmd, remoting.ResponseSystemBusy, "[OVERLOAD]broker busy, writer ring full")
+		req.Reply(resp)
+		req.Release()
+	}
+}
+
+// resolveSendTopic validates the topic and auto-creates it when allowed.
+func (b *Broker) resolveSendTopic(h *remoting.SendHeader, conn *netio.Conn) (routing.TopicConfig, int16, string) {
+	if err := ValidateTopicName(h.Topic); err != nil {
+		return routing.TopicConfig{}, remoting.ResponseSystemError, err.Error()
+	}
+	if reservedTopics[h.Topic] {
+		return routing.TopicConfig{}, remoting.ResponseNoPermission, "topic " + h.Topic + " is reserved for the broker"
+	}
+	if t, ok := b.topics.get(h.Topic); ok {
+		if t.Perm&PermWrite == 0 {
+			return t, remoting.ResponseNoPermission, "topic " + h.Topic + " is not writable"
+		}
+		return t, remoting.ResponseSuccess, ""
+	}
+	if !b.opts.AutoCreateTopic && !strings.HasPrefix(h.Topic, RetryTopicPrefix) {
+		return routing.TopicConfig{}, remoting.ResponseTopicNotExist, "topic " + h.Topic + " does not exist"
+	}
+	queues := b.opts.DefaultQueueNums
+	if h.DefaultTopicQueueNums > 0 && h.DefaultTopicQueueNums < queues {
+		queues = h.DefaultTopicQueueNums
+	}
+	t, created, err := b.topics.ensure(newTopicConfig(h.Topic, queues, PermRead|PermWrite), time.Now().UnixMilli())
+	if err != nil {
+		b.log.Error("actors: auto-create topic", "topic", h.Topic, "err", err)
+		return t, remoting.ResponseSystemError, "create topic: " + err.Error()
+	}
+	if created {
+		b.log.Info("actors: auto-created topic", "topic", h.Topic, "queues", queues, "producer", conn.RemoteAddr())
+		b.topicsChanged()
+	}
+	return t, remoting.ResponseSuccess, ""
+}
+
+func (b *Broker) singleMessage(msgs []persist.Message, h *remoting.SendHeader, queueID int32, body []byte, born persist.Host) ([]persist.Message, int16, string) {
+	if len(body) > b.opts.MaxMessageSize {
+		return msgs, remoting.ResponseMessageIllegal, "message body larger than the maximum"
+	}
+	props := b.storedProperties(nil, []byte(h.Properties))
+	msgs = append(msgs, persist.Message{
+		Topic: h.Topic, QueueID: queueID, Flag: h.Flag, SysFlag: h.SysFlag,
+		BornTimestamp: h.BornTimestamp, BornHost: born, ReconsumeTimes: h.ReconsumeTimes,
+		Body: body, Properties: props,
+	})
+	return msgs, remoting.ResponseSuccess, ""
+}
+
+func (b *Broker) batchMessages(msgs []persist.Message, h *remoting.SendHeader, queueID int32, body []byte, born persist.Host) ([]persist.Message, int16, string) {
+	if len(body) > b.opts.MaxMessageSize {
+		return msgs, remoting.ResponseMessageIllegal, "batch larger than the maximum message size"
+	}
+	err := remoting.DecodeBatch(body, func(flag int32, msgBody, props []byte) error {
+		if _, delayed := remoting.PropertyValue(string(props), remoting.PropertyDelayLevel); delayed {
+			return errors.New("delayed messages cannot be batched")
+		}
+		msgs = append(msgs, persist.Message{
+			Topic: h.Topic, QueueID: queueID, Flag: flag, BornTimestamp: h.BornTimestamp,
+			BornHost: born, Body: msgBody, Properties: b.storedProperties(nil, props),
+		})
+		return nil
+	})
+	if err != nil {
+		return msgs, remoting.ResponseMessageIllegal, "bad batch: " + err.Error()
+	}
+	if len(msgs) == 0 {
+		return msgs, remoting.ResponseMessageIllegal, "empty batch"
+	}
+	return msgs, remoting.ResponseSuccess, ""
+}
+
+// storedProperties is the client's property string with the broker's
+// CLUSTER property added, separators normalized.
+func (b *Broker) storedProperties(dst, props []byte) []byte {
+	dst = append(dst, props...)
+	if len(dst) > 0 && dst[len(dst)-1] == remoting.PropertySeparator {
+		dst = dst[:len(dst)-1]
+	}
+	if _, ok := remoting.PropertyValue(string(props), remoting.PropertyCluster); ok {
+		return dst
+	}
+	return remoting.AppendProperty(dst, remoting.PropertyCluster, b.opts.ClusterName)
+}
+
+func bornHost(c *netio.Conn) persist.Host {
+	h, err := parseIPv4HostPort(c.RemoteAddr())
+	if err != nil {
+		return persist.Host{IP: []byte{127, 0, 0, 1}}
+	}
+	return h
+}
+
+// Complete runs on the writer goroutine: answer and release.
+func (sc *sendCompletion) Complete(a *AppendRequest) {
+	b, req := sc.broker, sc.req
+	if a.Err != nil {
+		code := int16(remoting.ResponseSystemError)
+		if errors.Is(a.Err, persist.ErrDiskFull) {
+			code = remoting.ResponseServiceNotAvailable
+		}
+		req.Reply(remoting.NewResponse(&req.Cmd, code, "store: "+a.Err.Error()))
+	} else {
+		resp := remoting.NewResponse(&req.Cmd, remoting.ResponseSuccess, "")
+		sc.msgID = sc.msgID[:0]
+		for i, r := range a.Results {
+			if i > 0 {
+				sc.msgID = append(sc.msgID, ',')
+			}
+			sc.msgID = remoting.AppendOffsetMsgID(sc.msgID, b.storeHost.IP, b.storeHost.Port, r.PhysicalOffset)
+		}
+		resp.Ext.Set("msgId", string(sc.msgID))
+		resp.Ext.Set("queueId", itoa(int64(a.Messages[0].QueueID)))
+		resp.Ext.Set("queueOffset", itoa(a.Results[0].QueueOffset))
+		resp.Ext.Set("MSG_REGION", "DefaultRegion")
+		resp.Ext.Set("TRACE_ON", "true")
+		req.Reply(resp)
+	}
+	req.Release()
+	sc.req = nil
+	sc.recycle()
+}
+
+func (sc *sendCompletion) recycle() {
+	for i := range sc.append.Messages {
+		sc.append.Messages[i] = persist.Message{}
+	}
+	sc.append.Messages = sc.append.Messages[:0]
+	sc.append.Results = sc.append.Results[:0]
+	sc.append.Err = nil
+	sc.broker = nil
+	sendPool.Put(sc)
+}
+
+// reply answers req with a code and remark.
+func (b *Broker) reply(req *netio.Request, code int16, remark string) {
+	if code != remoting.ResponseSuccess && remark != "" {
+		b.log.Debug("actors: request refused", "code", remoting.RequestName(req.Cmd.Code), "response", remoting.ResponseName(code), "remark", remark, "conn", req.Conn.RemoteAddr())
+	}
+	req.Reply(remoting.NewResponse(&req.Cmd, code, remark))
+}

@@ -1,0 +1,307 @@
+package actors
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cometmq/comet/persist"
+	"github.com/cometmq/comet/ringbuf"
+)
+
+// FlushMode says when an append is acknowledged.
+type FlushMode int
+
+const (
+	// FlushSync acknowledges after the fdatasync/msync covering the
+	// message (group commit: one sync per batch). Messages become visible
+	// to consumers only once durable.
+	FlushSync FlushMode = iota
+	// FlushAsync acknowledges after the copy into the mapped log; a flush
+	// runs every FlushInterval or FlushBytes of unsynced data.
+	FlushAsync
+)
+
+// ParseFlushMode maps "sync"/"async" to a FlushMode.
+func ParseFlushMode(s string) (FlushMode, error) {
+	switch s {
+	case "sync", "SYNC_FLUSH":
+		return FlushSync, nil
+	case "async", "ASYNC_FLUSH":
+		return FlushAsync, nil
+	}
+	return 0, fmt.Errorf("actors: flush mode %q: want sync or async", s)
+}
+
+func (m FlushMode) String() string {
+	if m == FlushAsync {
+		return "async"
+	}
+	return "sync"
+}
+
+// ErrBusy is returned by Submit when the writer's ring is full.
+var ErrBusy = errors.New("actors: writer busy")
+
+// Completion receives the outcome of an AppendRequest on the writer's
+// goroutine. It must not block.
+type Completion interface {
+	Complete(req *AppendRequest)
+}
+
+// AppendRequest is one producer request: one message or one batch, stored
+// together and acknowledged together.
+type AppendRequest struct {
+	Messages []persist.Message
+	Results  []persist.AppendResult // filled by the writer, one per message
+	Err      error
+	Done     Completion
+}
+
+// WriterOptions configure the writer.
+type WriterOptions struct {
+	Flush         FlushMode
+	RingCapacity  int           // pending requests; default 16384
+	MaxBatch      int           // requests per batch; default 4096
+	FlushInterval time.Duration // async mode; default 200 ms
+	FlushBytes    int64         // async mode; default 4 MiB of unsynced data
+	Logger        *slog.Logger
+	// OnPublish runs on the writer goroutine after a batch becomes
+	// visible; it must not block (it wakes parked pulls).
+	OnPublish func([]persist.Dispatched)
+	Now       func() time.Time
+}
+
+func (o *WriterOptions) setDefaults() {
+	if o.RingCapacity == 0 {
+		o.RingCapacity = 16384
+	}
+	if o.MaxBatch == 0 {
+		o.MaxBatch = 4096
+	}
+	if o.FlushInterval == 0 {
+		o.FlushInterval = 200 * time.Millisecond
+	}
+	if o.FlushBytes == 0 {
+		o.FlushBytes = 4 << 20
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+}
+
+// Writer is the single owner of the commit-log tail. Producers Submit
+// requests through a bounded lock-free ring; one goroutine drains it in
+// batches, appends every message, makes the batch durable with one sync
+// (sync flush) and completes every request of the batch.
+type Writer struct {
+	opts  WriterOptions
+	store *persist.Store
+	ring  *ringbuf.MPSC[*AppendRequest]
+
+	stopOnce sync.Once
+	done     chan struct{}
+
+	// Owned by the loop.
+	batch      []*AppendRequest
+	dirtySince time.Time
+	dirtyBytes int64
+	lastStore  int64
+
+	stats WriterStats
+}
+
+// WriterStats are the writer's counters.
+type WriterStats struct {
+	Batches, Requests, Messages, Syncs, SyncFailures, Rejected atomic.Int64
+	SyncNanos                                                  atomic.Int64
+}
+
+// NewWriter builds a writer over store; Start runs it.
+func NewWriter(store *persist.Store, opts WriterOptions) *Writer {
+	opts.setDefaults()
+	return &Writer{
+		opts:  opts,
+		store: store,
+		ring:  ringbuf.NewMPSC[*AppendRequest]("writer.appends", opts.RingCapacity),
+		done:  make(chan struct{}),
+		batch: make([]*AppendRequest, 0, opts.MaxBatch),
+	}
+}
+
+// Stats returns the writer's counters.
+func (w *Writer) Stats() *WriterStats { return &w.stats }
+
+// Mode is the writer's flush mode.
+func (w *Writer) Mode() FlushMode { return w.opts.Flush }
+
+// Submit hands a request to the writer without blocking. It returns
+// ErrBusy when the ring is full (the caller answers SYSTEM_BUSY).
+func (w *Writer) Submit(req *AppendRequest) error {
+	if !w.ring.TryPush(req) {
+		w.stats.Rejected.Add(1)
+		return ErrBusy
+	}
+	return nil
+}
+
+// Start runs the writer loop.
+func (w *Writer) Start() { go w.loop() }
+
+// Stop stops accepting, drains the ring, makes everything durable and
+// completes every request. It returns when the loop has ended.
+func (w *Writer) Stop(ctx context.Context) error {
+	w.stopOnce.Do(w.ring.Close)
+	select {
+	case <-w.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (w *Writer) loop() {
+	defer close(w.done)
+	for {
+		err := w.waitForWork()
+		w.batch = w.ring.PopBatch(w.batch[:0])
+		if len(w.batch) > 0 {
+			w.writeBatch(w.batch)
+			clear(w.batch)
+		}
+		if w.opts.Flush == FlushAsync {
+			w.maybeFlush(false)
+		}
+		if errors.Is(err, ringbuf.ErrClosed) {
+			w.maybeFlush(true)
+			return
+		}
+	}
+}
+
+// waitForWork parks until requests arrive; in async mode it also wakes
+// when unsynced data is due for a flush.
+func (w *Writer) waitForWork() error {
+	if w.opts.Flush == FlushAsync && w.dirtyBytes > 0 {
+		ctx, cancel := context.WithDeadline(context.Background(), w.dirtySince.Add(w.opts.FlushInterval))
+		defer cancel()
+		err := w.ring.Wait(ctx)
+		if errors.Is(err, context.DeadlineExceeded) {
+			return nil
+		}
+		return err
+	}
+	return w.ring.Wait(context.Background())
+}
+
+// storeTimestamp is the store time for this batch: wall clock, but never
+// going backwards, so time search over the log stays monotonic.
+func (w *Writer) storeTimestamp() int64 {
+	now := w.opts.Now().UnixMilli()
+	if now < w.lastStore {
+		now = w.lastStore
+	}
+	w.lastStore = now
+	return now
+}
+
+func (w *Writer) writeBatch(batch []*AppendRequest) {
+	w.stats.Batches.Add(1)
+	w.stats.Requests.Add(int64(len(batch)))
+	ts := w.storeTimestamp()
+	start := w.store.WritePosition()
+	var failed error
+	for _, req := range batch {
+		if failed != nil {
+			break
+		}
+		req.Results = req.Results[:0]
+		for i := range req.Messages {
+			res, err := w.store.Append(&req.Messages[i], ts)
+			if err != nil {
+				failed = err
+				break
+			}
+			req.Results = append(req.Results, res)
+		}
+	}
+	if failed == nil && w.opts.Flush == FlushSync {
+		failed = w.sync()
+	}
+	if failed != nil {
+		w.failBatch(batch, failed)
+		return
+	}
+	w.publish(batch, w.store.WritePosition()-start)
+}
+
+func (w *Writer) sync() error {
+	t := time.Now()
+	err := w.store.Sync()
+	w.stats.Syncs.Add(1)
+	w.stats.SyncNanos.Add(int64(time.Since(t)))
+	if err != nil {
+		w.stats.SyncFailures.Add(1)
+	}
+	return err
+}
+
+// failBatch rolls back everything the batch appended and fails each
+// request: nothing of it was acknowledged, so nothing of it may remain.
+func (w *Writer) failBatch(batch []*AppendRequest, err error) {
+	if rerr := w.store.Rollback(); rerr != nil {
+		w.opts.Logger.Error("actors: writer rollback", "err", rerr)
+	}
+	w.opts.Logger.Warn("actors: append batch failed", "requests", len(batch), "err", err)
+	for _, req := range batch {
+		req.Err = err
+		req.Results = req.Results[:0]
+		req.Done.Complete(req)
+	}
+}
+
+func (w *Writer) publish(batch []*AppendRequest, bytes int64) {
+	dispatched, err := w.store.Publish()
+	if err != nil {
+		w.opts.Logger.Error("actors: dispatch to consume queues", "err", err)
+	}
+	if w.opts.Flush == FlushAsync {
+		if w.dirtyBytes == 0 {
+			w.dirtySince = w.opts.Now()
+		}
+		w.dirtyBytes += bytes
+	}
+	for _, req := range batch {
+		w.stats.Messages.Add(int64(len(req.Messages)))
+		req.Done.Complete(req)
+	}
+	if w.opts.OnPublish != nil && len(dispatched) > 0 {
+		w.opts.OnPublish(dispatched)
+	}
+}
+
+// maybeFlush syncs unsynced data in async mode when it is due.
+func (w *Writer) maybeFlush(force bool) {
+	if w.dirtyBytes == 0 {
+		return
+	}
+	due := force || w.dirtyBytes >= w.opts.FlushBytes || w.opts.Now().Sub(w.dirtySince) >= w.opts.FlushInterval
+	if !due {
+		return
+	}
+	if err := w.sync(); err != nil {
+		w.opts.Logger.Error("actors: async flush failed; will retry", "err", err)
+		return
+	}
+	w.dirtyBytes = 0
+}
+
+// Ring exposes the append ring's stats.
+func (w *Writer) Ring() ringbuf.Stats { return w.ring.Stats() }

@@ -1,0 +1,60 @@
+// Package netio is Comet's network server layer, shared by the broker and the
+// name server. It owns the gnet event loops, the connection registry, frame
+// splitting, dispatch of requests to handlers by request code, per-connection
+// write batching, and backpressure on outbound data.
+//
+// netio must never import persist, actors or routing, and must never hold
+// state that belongs to them: it decodes frames and hands each request to the
+// Handler registered for its code. Handlers run on an event loop and must
+// never block it; work that can wait is handed off (Request.Detach) and
+// answered later from any goroutine (Request.Reply, Conn.Send).
+//
+// # Frames
+//
+// Frames are RocketMQ remoting commands, encoded and decoded by
+// netio/remoting, which owns the layout. netio relies only on the length
+// prefix to split the byte stream:
+//
+//	+--------+------------------+------------------------------------------+
+//	| offset | size             | field                                    |
+//	+--------+------------------+------------------------------------------+
+//	| 0      | 4                | length, big endian: bytes that follow    |
+//	| 4      | 1                | serialize type (0 JSON, 1 ROCKETMQ)      |
+//	| 5      | 3                | header length, big endian                |
+//	| 8      | header length    | header                                   |
+//	| ...    | rest of length   | body                                     |
+//	+--------+------------------+------------------------------------------+
+//
+// Part of the format: do not change (it is the RocketMQ 4.x remoting wire
+// format that unmodified clients speak).
+//
+// A frame whose length exceeds Options.MaxFrameSize, or whose header fails to
+// decode, closes only the connection that sent it, with one rate-limited log
+// line; every other connection keeps working.
+//
+// # Inbound path
+//
+// On each read the event loop splits whole frames off the connection's
+// inbound buffer, copies each into a pooled buffer (gnet's peeked bytes are
+// valid only until Discard), decodes the header, and calls the handler.
+// Responses from the peer (flag bit 0 set) complete the matching Conn.Invoke
+// by opaque, or are dropped. A request code with no handler is answered with
+// REQUEST_CODE_NOT_SUPPORTED and the request's opaque.
+//
+// # Outbound path and backpressure
+//
+// Replies made while the handler runs on the loop are appended to one buffer
+// and written with a single Write when the read pass ends. Everything sent
+// from other goroutines (detached replies, Conn.Send, Conn.Invoke) goes
+// through the connection's outbox: frames queue up while one AsyncWritev is in
+// flight, and the whole queue leaves as the next single AsyncWritev when the
+// previous one completes, so a connection never has more than one write task
+// on its loop. Buffers come from a bytebufferpool and return to it in the
+// write callback.
+//
+// gnet cannot pause reading, so backpressure is enforced by bytes: a
+// connection whose not-yet-written outbound bytes (outbox queue, write in
+// flight, and gnet's outbound buffer) exceed Options.MaxPendingBytes is closed
+// as a slow consumer and the event is logged and counted. Protocol-level flow
+// control (SYSTEM_BUSY, delivery windows) belongs to the handlers.
+package netio

@@ -1,0 +1,280 @@
+package remoting
+
+import "strconv"
+
+// Request codes: the one table of request codes the project uses (RocketMQ
+// 4.9.8 RequestCode; client v2.1.2 sends the subset listed in protocol.md §3).
+// Part of the format: do not change.
+const (
+	RequestSendMessage                      int16 = 10
+	RequestPullMessage                      int16 = 11
+	RequestQueryMessage                     int16 = 12
+	RequestQueryBrokerOffset                int16 = 13
+	RequestQueryConsumerOffset              int16 = 14
+	RequestUpdateConsumerOffset             int16 = 15
+	RequestUpdateAndCreateTopic             int16 = 17
+	RequestGetAllTopicConfig                int16 = 21
+	RequestGetTopicConfigList               int16 = 22
+	RequestGetTopicNameList                 int16 = 23
+	RequestUpdateBrokerConfig               int16 = 25
+	RequestGetBrokerConfig                  int16 = 26
+	RequestTriggerDeleteFiles               int16 = 27
+	RequestGetBrokerRuntimeInfo             int16 = 28
+	RequestSearchOffsetByTimestamp          int16 = 29
+	RequestGetMaxOffset                     int16 = 30
+	RequestGetMinOffset                     int16 = 31
+	RequestGetEarliestMsgStoreTime          int16 = 32
+	RequestViewMessageByID                  int16 = 33
+	RequestHeartbeat                        int16 = 34
+	RequestUnregisterClient                 int16 = 35
+	RequestConsumerSendMsgBack              int16 = 36
+	RequestEndTransaction                   int16 = 37
+	RequestGetConsumerListByGroup           int16 = 38
+	RequestCheckTransactionState            int16 = 39
+	RequestNotifyConsumerIDsChanged         int16 = 40
+	RequestLockBatchMQ                      int16 = 41
+	RequestUnlockBatchMQ                    int16 = 42
+	RequestGetAllConsumerOffset             int16 = 43
+	RequestGetAllDelayOffset                int16 = 45
+	RequestCheckClientConfig                int16 = 46
+	RequestPutKVConfig                      int16 = 100
+	RequestGetKVConfig                      int16 = 101
+	RequestDeleteKVConfig                   int16 = 102
+	RequestRegisterBroker                   int16 = 103
+	RequestUnregisterBroker                 int16 = 104
+	RequestGetRouteInfoByTopic              int16 = 105
+	RequestGetBrokerClusterInfo             int16 = 106
+	RequestUpdateAndCreateSubscriptionGroup int16 = 200
+	RequestGetAllSubscriptionGroupConfig    int16 = 201
+	RequestGetTopicStatsInfo                int16 = 202
+	RequestGetConsumerConnectionList        int16 = 203
+	RequestGetProducerConnectionList        int16 = 204
+	RequestWipeWritePermOfBroker            int16 = 205
+	RequestGetAllTopicListFromNameServer    int16 = 206
+	RequestDeleteSubscriptionGroup          int16 = 207
+	RequestGetConsumeStats                  int16 = 208
+	RequestSuspendConsumer                  int16 = 209
+	RequestResumeConsumer                   int16 = 210
+	RequestResetConsumerOffsetInConsumer    int16 = 211
+	RequestResetConsumerOffsetInBroker      int16 = 212
+	RequestAdjustConsumerThreadPool         int16 = 213
+	RequestWhoConsumeTheMessage             int16 = 214
+	RequestDeleteTopicInBroker              int16 = 215
+	RequestDeleteTopicInNameSrv             int16 = 216
+	RequestGetKVListByNamespace             int16 = 219
+	RequestResetConsumerClientOffset        int16 = 220
+	RequestGetConsumerStatusFromClient      int16 = 221
+	RequestInvokeBrokerToResetOffset        int16 = 222
+	RequestInvokeBrokerToGetConsumerStatus  int16 = 223
+	RequestGetTopicsByCluster               int16 = 224
+	RequestQueryTopicConsumeByWho           int16 = 300
+	RequestRegisterFilterServer             int16 = 301
+	RequestRegisterMessageFilterClass       int16 = 302
+	RequestQueryConsumeTimeSpan             int16 = 303
+	RequestGetSystemTopicListFromNS         int16 = 304
+	RequestGetSystemTopicListFromBroker     int16 = 305
+	RequestCleanExpiredConsumeQueue         int16 = 306
+	RequestGetConsumerRunningInfo           int16 = 307
+	RequestQueryCorrectionOffset            int16 = 308
+	RequestConsumeMessageDirectly           int16 = 309
+	RequestSendMessageV2                    int16 = 310
+	RequestGetUnitTopicList                 int16 = 311
+	RequestGetHasUnitSubTopicList           int16 = 312
+	RequestGetHasUnitSubUnunitTopicList     int16 = 313
+	RequestCloneGroupOffset                 int16 = 314
+	RequestViewBrokerStatsData              int16 = 315
+	RequestCleanUnusedTopic                 int16 = 316
+	RequestGetBrokerConsumeStats            int16 = 317
+	RequestUpdateNameSrvConfig              int16 = 318
+	RequestGetNameSrvConfig                 int16 = 319
+	RequestSendBatchMessage                 int16 = 320
+	RequestQueryConsumeQueue                int16 = 321
+	RequestQueryDataVersion                 int16 = 322
+	RequestResumeCheckHalfMessage           int16 = 323
+	RequestSendReplyMessage                 int16 = 324
+	RequestSendReplyMessageV2               int16 = 325
+	RequestPushReplyMessageToClient         int16 = 326
+)
+
+// Response codes: the one table of response codes the project sends.
+// Part of the format: do not change.
+const (
+	ResponseSuccess                    int16 = 0
+	ResponseSystemError                int16 = 1
+	ResponseSystemBusy                 int16 = 2
+	ResponseRequestCodeNotSupported    int16 = 3
+	ResponseTransactionFailed          int16 = 4
+	ResponseFlushDiskTimeout           int16 = 10
+	ResponseSlaveNotAvailable          int16 = 11
+	ResponseFlushSlaveTimeout          int16 = 12
+	ResponseMessageIllegal             int16 = 13
+	ResponseServiceNotAvailable        int16 = 14
+	ResponseVersionNotSupported        int16 = 15
+	ResponseNoPermission               int16 = 16
+	ResponseTopicNotExist              int16 = 17
+	ResponseTopicExistAlready          int16 = 18
+	ResponsePullNotFound               int16 = 19
+	ResponsePullRetryImmediately       int16 = 20
+	ResponsePullOffsetMoved            int16 = 21
+	ResponseQueryNotFound              int16 = 22
+	ResponseSubscriptionParseFailed    int16 = 23
+	ResponseSubscriptionNotExist       int16 = 24
+	ResponseSubscriptionNotLatest      int16 = 25
+	ResponseSubscriptionGroupNotExist  int16 = 26
+	ResponseFilterDataNotExist         int16 = 27
+	ResponseFilterDataNotLatest        int16 = 28
+	ResponseTransactionShouldCommit    int16 = 200
+	ResponseTransactionShouldRollback  int16 = 201
+	ResponseTransactionStateUnknown    int16 = 202
+	ResponseTransactionStateGroupWrong int16 = 203
+	ResponseNoBuyerID                  int16 = 204
+	ResponseNotInCurrentUnit           int16 = 205
+	ResponseConsumerNotOnline          int16 = 206
+	ResponseConsumeMsgTimeout          int16 = 207
+	ResponseNoMessage                  int16 = 208
+)
+
+var requestNames = map[int16]string{
+	RequestSendMessage:                      "SEND_MESSAGE",
+	RequestPullMessage:                      "PULL_MESSAGE",
+	RequestQueryMessage:                     "QUERY_MESSAGE",
+	RequestQueryBrokerOffset:                "QUERY_BROKER_OFFSET",
+	RequestQueryConsumerOffset:              "QUERY_CONSUMER_OFFSET",
+	RequestUpdateConsumerOffset:             "UPDATE_CONSUMER_OFFSET",
+	RequestUpdateAndCreateTopic:             "UPDATE_AND_CREATE_TOPIC",
+	RequestGetAllTopicConfig:                "GET_ALL_TOPIC_CONFIG",
+	RequestGetTopicConfigList:               "GET_TOPIC_CONFIG_LIST",
+	RequestGetTopicNameList:                 "GET_TOPIC_NAME_LIST",
+	RequestUpdateBrokerConfig:               "UPDATE_BROKER_CONFIG",
+	RequestGetBrokerConfig:                  "GET_BROKER_CONFIG",
+	RequestTriggerDeleteFiles:               "TRIGGER_DELETE_FILES",
+	RequestGetBrokerRuntimeInfo:             "GET_BROKER_RUNTIME_INFO",
+	RequestSearchOffsetByTimestamp:          "SEARCH_OFFSET_BY_TIMESTAMP",
+	RequestGetMaxOffset:                     "GET_MAX_OFFSET",
+	RequestGetMinOffset:                     "GET_MIN_OFFSET",
+	RequestGetEarliestMsgStoreTime:          "GET_EARLIEST_MSG_STORETIME",
+	RequestViewMessageByID:                  "VIEW_MESSAGE_BY_ID",
+	RequestHeartbeat:                        "HEART_BEAT",
+	RequestUnregisterClient:                 "UNREGISTER_CLIENT",
+	RequestConsumerSendMsgBack:              "CONSUMER_SEND_MSG_BACK",
+	RequestEndTransaction:                   "END_TRANSACTION",
+	RequestGetConsumerListByGroup:           "GET_CONSUMER_LIST_BY_GROUP",
+	RequestCheckTransactionState:            "CHECK_TRANSACTION_STATE",
+	RequestNotifyConsumerIDsChanged:         "NOTIFY_CONSUMER_IDS_CHANGED",
+	RequestLockBatchMQ:                      "LOCK_BATCH_MQ",
+	RequestUnlockBatchMQ:                    "UNLOCK_BATCH_MQ",
+	RequestGetAllConsumerOffset:             "GET_ALL_CONSUMER_OFFSET",
+	RequestGetAllDelayOffset:                "GET_ALL_DELAY_OFFSET",
+	RequestCheckClientConfig:                "CHECK_CLIENT_CONFIG",
+	RequestPutKVConfig:                      "PUT_KV_CONFIG",
+	RequestGetKVConfig:                      "GET_KV_CONFIG",
+	RequestDeleteKVConfig:                   "DELETE_KV_CONFIG",
+	RequestRegisterBroker:                   "REGISTER_BROKER",
+	RequestUnregisterBroker:                 "UNREGISTER_BROKER",
+	RequestGetRouteInfoByTopic:              "GET_ROUTEINFO_BY_TOPIC",
+	RequestGetBrokerClusterInfo:             "GET_BROKER_CLUSTER_INFO",
+	RequestUpdateAndCreateSubscriptionGroup: "UPDATE_AND_CREATE_SUBSCRIPTIONGROUP",
+	RequestGetAllSubscriptionGroupConfig:    "GET_ALL_SUBSCRIPTIONGROUP_CONFIG",
+	RequestGetTopicStatsInfo:                "GET_TOPIC_STATS_INFO",
+	RequestGetConsumerConnectionList:        "GET_CONSUMER_CONNECTION_LIST",
+	RequestGetProducerConnectionList:        "GET_PRODUCER_CONNECTION_LIST",
+	RequestWipeWritePermOfBroker:            "WIPE_WRITE_PERM_OF_BROKER",
+	RequestGetAllTopicListFromNameServer:    "GET_ALL_TOPIC_LIST_FROM_NAMESERVER",
+	RequestDeleteSubscriptionGroup:          "DELETE_SUBSCRIPTIONGROUP",
+	RequestGetConsumeStats:                  "GET_CONSUME_STATS",
+	RequestSuspendConsumer:                  "SUSPEND_CONSUMER",
+	RequestResumeConsumer:                   "RESUME_CONSUMER",
+	RequestResetConsumerOffsetInConsumer:    "RESET_CONSUMER_OFFSET_IN_CONSUMER",
+	RequestResetConsumerOffsetInBroker:      "RESET_CONSUMER_OFFSET_IN_BROKER",
+	RequestAdjustConsumerThreadPool:         "ADJUST_CONSUMER_THREAD_POOL",
+	RequestWhoConsumeTheMessage:             "WHO_CONSUME_THE_MESSAGE",
+	RequestDeleteTopicInBroker:              "DELETE_TOPIC_IN_BROKER",
+	RequestDeleteTopicInNameSrv:             "DELETE_TOPIC_IN_NAMESRV",
+	RequestGetKVListByNamespace:             "GET_KVLIST_BY_NAMESPACE",
+	RequestResetConsumerClientOffset:        "RESET_CONSUMER_CLIENT_OFFSET",
+	RequestGetConsumerStatusFromClient:      "GET_CONSUMER_STATUS_FROM_CLIENT",
+	RequestInvokeBrokerToResetOffset:        "INVOKE_BROKER_TO_RESET_OFFSET",
+	RequestInvokeBrokerToGetConsumerStatus:  "INVOKE_BROKER_TO_GET_CONSUMER_STATUS",
+	RequestGetTopicsByCluster:               "GET_TOPICS_BY_CLUSTER",
+	RequestQueryTopicConsumeByWho:           "QUERY_TOPIC_CONSUME_BY_WHO",
+	RequestRegisterFilterServer:             "REGISTER_FILTER_SERVER",
+	RequestRegisterMessageFilterClass:       "REGISTER_MESSAGE_FILTER_CLASS",
+	RequestQueryConsumeTimeSpan:             "QUERY_CONSUME_TIME_SPAN",
+	RequestGetSystemTopicListFromNS:         "GET_SYSTEM_TOPIC_LIST_FROM_NS",
+	RequestGetSystemTopicListFromBroker:     "GET_SYSTEM_TOPIC_LIST_FROM_BROKER",
+	RequestCleanExpiredConsumeQueue:         "CLEAN_EXPIRED_CONSUMEQUEUE",
+	RequestGetConsumerRunningInfo:           "GET_CONSUMER_RUNNING_INFO",
+	RequestQueryCorrectionOffset:            "QUERY_CORRECTION_OFFSET",
+	RequestConsumeMessageDirectly:           "CONSUME_MESSAGE_DIRECTLY",
+	RequestSendMessageV2:                    "SEND_MESSAGE_V2",
+	RequestGetUnitTopicList:                 "GET_UNIT_TOPIC_LIST",
+	RequestGetHasUnitSubTopicList:           "GET_HAS_UNIT_SUB_TOPIC_LIST",
+	RequestGetHasUnitSubUnunitTopicList:     "GET_HAS_UNIT_SUB_UNUNIT_TOPIC_LIST",
+	RequestCloneGroupOffset:                 "CLONE_GROUP_OFFSET",
+	RequestViewBrokerStatsData:              "VIEW_BROKER_STATS_DATA",
+	RequestCleanUnusedTopic:                 "CLEAN_UNUSED_TOPIC",
+	RequestGetBrokerConsumeStats:            "GET_BROKER_CONSUME_STATS",
+	RequestUpdateNameSrvConfig:              "UPDATE_NAMESRV_CONFIG",
+	RequestGetNameSrvConfig:                 "GET_NAMESRV_CONFIG",
+	RequestSendBatchMessage:                 "SEND_BATCH_MESSAGE",
+	RequestQueryConsumeQueue:                "QUERY_CONSUME_QUEUE",
+	RequestQueryDataVersion:                 "QUERY_DATA_VERSION",
+	RequestResumeCheckHalfMessage:           "RESUME_CHECK_HALF_MESSAGE",
+	RequestSendReplyMessage:                 "SEND_REPLY_MESSAGE",
+	RequestSendReplyMessageV2:               "SEND_REPLY_MESSAGE_V2",
+	RequestPushReplyMessageToClient:         "PUSH_REPLY_MESSAGE_TO_CLIENT",
+}
+
+var responseNames = map[int16]string{
+	ResponseSuccess:                    "SUCCESS",
+	ResponseSystemError:                "SYSTEM_ERROR",
+	ResponseSystemBusy:                 "SYSTEM_BUSY",
+	ResponseRequestCodeNotSupported:    "REQUEST_CODE_NOT_SUPPORTED",
+	ResponseTransactionFailed:          "TRANSACTION_FAILED",
+	ResponseFlushDiskTimeout:           "FLUSH_DISK_TIMEOUT",
+	ResponseSlaveNotAvailable:          "SLAVE_NOT_AVAILABLE",
+	ResponseFlushSlaveTimeout:          "FLUSH_SLAVE_TIMEOUT",
+	ResponseMessageIllegal:             "MESSAGE_ILLEGAL",
+	ResponseServiceNotAvailable:        "SERVICE_NOT_AVAILABLE",
+	ResponseVersionNotSupported:        "VERSION_NOT_SUPPORTED",
+	ResponseNoPermission:               "NO_PERMISSION",
+	ResponseTopicNotExist:              "TOPIC_NOT_EXIST",
+	ResponseTopicExistAlready:          "TOPIC_EXIST_ALREADY",
+	ResponsePullNotFound:               "PULL_NOT_FOUND",
+	ResponsePullRetryImmediately:       "PULL_RETRY_IMMEDIATELY",
+	ResponsePullOffsetMoved:            "PULL_OFFSET_MOVED",
+	ResponseQueryNotFound:              "QUERY_NOT_FOUND",
+	ResponseSubscriptionParseFailed:    "SUBSCRIPTION_PARSE_FAILED",
+	ResponseSubscriptionNotExist:       "SUBSCRIPTION_NOT_EXIST",
+	ResponseSubscriptionNotLatest:      "SUBSCRIPTION_NOT_LATEST",
+	ResponseSubscriptionGroupNotExist:  "SUBSCRIPTION_GROUP_NOT_EXIST",
+	ResponseFilterDataNotExist:         "FILTER_DATA_NOT_EXIST",
+	ResponseFilterDataNotLatest:        "FILTER_DATA_NOT_LATEST",
+	ResponseTransactionShouldCommit:    "TRANSACTION_SHOULD_COMMIT",
+	ResponseTransactionShouldRollback:  "TRANSACTION_SHOULD_ROLLBACK",
+	ResponseTransactionStateUnknown:    "TRANSACTION_STATE_UNKNOW",
+	ResponseTransactionStateGroupWrong: "TRANSACTION_STATE_GROUP_WRONG",
+	ResponseNoBuyerID:                  "NO_BUYER_ID",
+	ResponseNotInCurrentUnit:           "NOT_IN_CURRENT_UNIT",
+	ResponseConsumerNotOnline:          "CONSUMER_NOT_ONLINE",
+	ResponseConsumeMsgTimeout:          "CONSUME_MSG_TIMEOUT",
+	ResponseNoMessage:                  "NO_MESSAGE",
+}
+
+// RequestName returns the RocketMQ name of a request code for logs, or
+// "REQUEST_<code>" for an unknown one.
+func RequestName(code int16) string {
+	if name, ok := requestNames[code]; ok {
+		return name
+	}
+	return "REQUEST_" + strconv.Itoa(int(code))
+}
+
+// ResponseName returns the RocketMQ name of a response code for logs, or
+// "RESPONSE_<code>" for an unknown one.
+func ResponseName(code int16) string {
+	if name, ok := responseNames[code]; ok {
+		return name
+	}
+	return "RESPONSE_" + strconv.Itoa(int(code))
+}

@@ -1,0 +1,215 @@
+package netio
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+	"golang.org/x/sys/unix"
+)
+
+// Server runs gnet event loops for one listening address and dispatches the
+// requests it reads to handlers registered by code.
+type Server struct {
+	opts     Options
+	log      *slog.Logger
+	handlers map[int16]Handler
+	onOpen   func(c *Conn)
+	onClose  func(c *Conn)
+
+	engine   gnet.Engine
+	booted   chan struct{}
+	runDone  chan struct{}
+	runErr   error
+	boundTo  string
+	started  atomic.Bool
+	stopping atomic.Bool
+
+	nextConnID   atomic.Uint64
+	opaqueSource atomic.Int32
+	stats        serverStats
+
+	decodeLog  logLimiter
+	slowLog    logLimiter
+	unknownLog logLimiter
+	panicLog   logLimiter
+
+	conns struct {
+		sync.Mutex
+		byID map[uint64]*Conn
+	}
+}
+
+// NewServer validates opts and returns a server that is not yet listening.
+func NewServer(opts Options) (*Server, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	s := &Server{
+		opts:     opts,
+		log:      opts.Logger.With("server", opts.Name),
+		handlers: make(map[int16]Handler),
+		booted:   make(chan struct{}),
+		runDone:  make(chan struct{}),
+	}
+	s.conns.byID = make(map[uint64]*Conn)
+	return s, nil
+}
+
+// Handle registers h for request code. Call before Start; a later call for
+// the same code replaces the earlier handler.
+func (s *Server) Handle(code int16, h Handler) {
+	if s.started.Load() {
+		panic("netio: Handle called after Start")
+	}
+	s.handlers[code] = h
+}
+
+// OnOpen registers a hook run on the loop when a connection opens. Before Start.
+func (s *Server) OnOpen(fn func(c *Conn)) { s.onOpen = fn }
+
+// OnClose registers a hook run on the loop when a connection closes. Before Start.
+func (s *Server) OnClose(fn func(c *Conn)) { s.onClose = fn }
+
+// Start begins listening and returns once the listener is bound and the
+// event loops run, or with the error that prevented it.
+func (s *Server) Start() error {
+	if s.started.Swap(true) {
+		return fmt.Errorf("%w: already started", ErrServerState)
+	}
+	go s.run()
+	select {
+	case <-s.booted:
+		return nil
+	case <-s.runDone:
+		if s.runErr == nil {
+			s.runErr = errors.New("netio: engine exited before boot")
+		}
+		return fmt.Errorf("netio: listen %s: %w", s.opts.Addr, s.runErr)
+	}
+}
+
+func (s *Server) run() {
+	defer close(s.runDone)
+	s.runErr = gnet.Run(&loopEvents{server: s}, "tcp://"+s.opts.Addr,
+		gnet.WithMulticore(true),
+		gnet.WithNumEventLoop(s.opts.NumEventLoops),
+		gnet.WithTCPNoDelay(gnet.TCPNoDelay),
+		gnet.WithLogger(gnetLogger{s.log}),
+	)
+}
+
+// listenerAddr reads the listener's bound address from a duplicate of its fd.
+func listenerAddr(eng gnet.Engine) (string, error) {
+	fd, err := eng.Dup()
+	if err != nil {
+		return "", err
+	}
+	defer unix.Close(fd)
+	return localSockAddr(fd)
+}
+
+// localSockAddr formats the local address bound to fd as "host:port".
+func localSockAddr(fd int) (string, error) {
+	sa, err := unix.Getsockname(fd)
+	if err != nil {
+		return "", err
+	}
+	switch a := sa.(type) {
+	case *unix.SockaddrInet4:
+		return net.JoinHostPort(net.IP(a.Addr[:]).String(), strconv.Itoa(a.Port)), nil
+	case *unix.SockaddrInet6:
+		return net.JoinHostPort(net.IP(a.Addr[:]).String(), strconv.Itoa(a.Port)), nil
+	}
+	return "", fmt.Errorf("netio: unexpected socket address type %T", sa)
+}
+
+// Addr is the "host:port" actually bound. Valid after Start.
+func (s *Server) Addr() string { return s.boundTo }
+
+// Stop stops accepting connections, waits (bounded by ctx) for every
+// outbox to drain, then closes all connections and the event loops. Bytes in
+// gnet's outbound buffers are written on a best-effort basis before each
+// socket closes.
+func (s *Server) Stop(ctx context.Context) error {
+	if !s.started.Load() {
+		return fmt.Errorf("%w: not started", ErrServerState)
+	}
+	if s.stopping.Swap(true) {
+		return s.waitRunDone(ctx)
+	}
+	flushErr := s.waitOutboxesIdle(ctx)
+	// Engine.Stop polls for completion; a cancelled context makes it only
+	// signal shutdown, and runDone tells when the loops are gone.
+	signalOnly, cancel := context.WithCancel(context.Background())
+	cancel()
+	// An error here means the engine is already shutting down; either way
+	// runDone closes when it is gone.
+	_ = s.engine.Stop(signalOnly)
+	if err := s.waitRunDone(ctx); err != nil {
+		return err
+	}
+	return flushErr
+}
+
+func (s *Server) waitRunDone(ctx context.Context) error {
+	select {
+	case <-s.runDone:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("netio: stop %s: %w", s.opts.Name, ctx.Err())
+	}
+}
+
+// waitOutboxesIdle polls until no connection has outbox frames queued or in
+// flight, or ctx ends.
+func (s *Server) waitOutboxesIdle(ctx context.Context) error {
+	const pollInterval = 2 * time.Millisecond
+	for {
+		idle := true
+		s.RangeConns(func(c *Conn) bool {
+			idle = c.outboxIdle()
+			return idle
+		})
+		if idle {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("netio: stop %s: flushing outboxes: %w", s.opts.Name, ctx.Err())
+		case <-time.After(pollInterval):
+		}
+	}
+}
+
+// RangeConns calls fn for each open connection until fn returns false. fn
+// must not call back into RangeConns.
+func (s *Server) RangeConns(fn func(c *Conn) bool) {
+	s.conns.Lock()
+	snapshot := make([]*Conn, 0, len(s.conns.byID))
+	for _, c := range s.conns.byID {
+		snapshot = append(snapshot, c)
+	}
+	s.conns.Unlock()
+	for _, c := range snapshot {
+		if !fn(c) {
+			return
+		}
+	}
+}
+
+func (s *Server) nextOpaque() int32 {
+	for {
+		if v := s.opaqueSource.Add(1); v > 0 {
+			return v
+		}
+		s.opaqueSource.CompareAndSwap(s.opaqueSource.Load(), 0)
+	}
+}

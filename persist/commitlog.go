@@ -1,0 +1,247 @@
+package persist
+
+import (
+	"encoding/binary"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// commitLog is the one log for all topics: equal-size mapped segments named
+// by their start offset. A single writer owns the tail (writePos,
+// syncedPos); readers read [minOffset, published) through an atomically
+// published segment list without locks.
+type commitLog struct {
+	fs      FS
+	dir     string
+	segSize int64
+
+	segs      atomic.Pointer[segmentList]
+	published atomic.Int64 // readers may read below this offset
+	retire    *retirer
+
+	// mu serializes changes of the segment list (writer rolls, retention
+	// deletes); readers never take it.
+	mu sync.Mutex
+
+	// Owned by the writer.
+	writePos  int64
+	syncedPos int64
+}
+
+func newCommitLog(fsys FS, dir string, segSize int64, grace time.Duration) *commitLog {
+	c := &commitLog{fs: fsys, dir: dir, segSize: segSize, retire: &retirer{grace: grace}}
+	c.segs.Store(&segmentList{})
+	return c
+}
+
+// load maps the existing segments. Segments whose size differs from the
+// configured size keep their own size (the option may have changed).
+func (c *commitLog) load() error {
+	if err := c.fs.MkdirAll(c.dir, 0o755); err != nil {
+		return fmt.Errorf("persist: commit log dir: %w", err)
+	}
+	names, err := c.fs.ReadDir(c.dir)
+	if err != nil {
+		return fmt.Errorf("persist: list commit log: %w", err)
+	}
+	var segs []*segment
+	for _, name := range names {
+		base, ok := parseSegmentName(name)
+		if !ok {
+			continue
+		}
+		size, err := c.fs.Stat(filepath.Join(c.dir, name))
+		if err != nil {
+			return err
+		}
+		if name == names[len(names)-1] {
+			// Only the tail may be short (a crash while it was being
+			// created); older segments keep the size they were made with.
+			size = max(size, c.segSize)
+		}
+		if n := len(segs); n > 0 && segs[n-1].end() != base {
+			return fmt.Errorf("persist: commit log segment %s does not follow %s: %w", name, segmentName(segs[n-1].base), ErrCorruption)
+		}
+		s, err := openSegment(c.fs, c.dir, base, size)
+		if err != nil {
+			return err
+		}
+		segs = append(segs, s)
+	}
+	c.segs.Store(&segmentList{segs: segs})
+	return nil
+}
+
+func (c *commitLog) minOffset() int64 {
+	l := c.segs.Load()
+	if len(l.segs) == 0 {
+		return c.writePos
+	}
+	return l.segs[0].base
+}
+
+// reserve returns n bytes of mapped space at the tail and their offset,
+// closing the current segment with a blank record and rolling to a new one
+// when the record does not fit. The caller fills the bytes.
+func (c *commitLog) reserve(n int) ([]byte, int64, error) {
+	if int64(n)+blankRecordSize > c.segSize {
+		return nil, 0, fmt.Errorf("persist: record of %d bytes exceeds segment size %d: %w", n, c.segSize, ErrMessageTooLarge)
+	}
+	seg := c.segs.Load().find(c.writePos)
+	if seg != nil && c.writePos+int64(n)+blankRecordSize > seg.end() {
+		c.writeBlank(seg)
+		seg = nil
+	}
+	if seg == nil {
+		var err error
+		if seg, err = c.roll(); err != nil {
+			return nil, 0, err
+		}
+	}
+	off := c.writePos
+	at := off - seg.base
+	c.writePos += int64(n)
+	return seg.data[at : at+int64(n) : at+int64(n)], off, nil
+}
+
+func (c *commitLog) writeBlank(seg *segment) {
+	at := c.writePos - seg.base
+	remaining := seg.end() - c.writePos
+	binary.BigEndian.PutUint32(seg.data[at:], uint32(remaining))
+	binary.BigEndian.PutUint32(seg.data[at+4:], MagicBlank)
+	c.writePos = seg.end()
+}
+
+// roll creates the segment starting at writePos.
+func (c *commitLog) roll() (*segment, error) {
+	seg, err := createSegment(c.fs, c.dir, c.writePos, c.segSize)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	old := c.segs.Load()
+	segs := append(append([]*segment(nil), old.segs...), seg)
+	c.segs.Store(&segmentList{segs: segs})
+	c.mu.Unlock()
+	return seg, nil
+}
+
+// sync makes everything written so far durable.
+func (c *commitLog) sync() error {
+	if c.syncedPos >= c.writePos {
+		return nil
+	}
+	l := c.segs.Load()
+	for _, s := range l.segs {
+		if s.end() <= c.syncedPos || s.base >= c.writePos {
+			continue
+		}
+		from, to := max(s.base, c.syncedPos), min(s.end(), c.writePos)
+		if err := s.sync(from, to); err != nil {
+			return fmt.Errorf("persist: msync segment %s [%d,%d): %v: %w", segmentName(s.base), from, to, err, ErrSyncFailed)
+		}
+	}
+	c.syncedPos = c.writePos
+	return nil
+}
+
+// read returns a zero-copy slice of [off, off+n). It stays valid for at
+// least the retire grace period after the segment is deleted.
+func (c *commitLog) read(off int64, n int) ([]byte, error) {
+	if n <= 0 || off < 0 || off+int64(n) > c.published.Load() {
+		return nil, fmt.Errorf("persist: read [%d,+%d) beyond published end %d: %w", off, n, c.published.Load(), ErrOffsetOutOfRange)
+	}
+	seg := c.segs.Load().find(off)
+	if seg == nil || off+int64(n) > seg.end() {
+		return nil, fmt.Errorf("persist: read [%d,+%d) outside the log: %w", off, n, ErrOffsetOutOfRange)
+	}
+	at := off - seg.base
+	return seg.data[at : at+int64(n) : at+int64(n)], nil
+}
+
+// rawAt returns the mapped bytes from off to the end of its segment,
+// regardless of the published end (recovery and the writer only).
+func (c *commitLog) rawAt(off int64) ([]byte, *segment) {
+	seg := c.segs.Load().find(off)
+	if seg == nil {
+		return nil, nil
+	}
+	return seg.data[off-seg.base:], seg
+}
+
+// truncate cuts the log at off: the bytes from off to the old write
+// position are zeroed (so no stale record can reappear at a later scan) and
+// segments starting after off are deleted.
+func (c *commitLog) truncate(off, oldEnd int64) error {
+	l := c.segs.Load()
+	var keep []*segment
+	var drop []*segment
+	for _, s := range l.segs {
+		if s.base > off {
+			drop = append(drop, s)
+			continue
+		}
+		keep = append(keep, s)
+		if s.end() > off {
+			from := off - s.base
+			to := min(s.end(), max(oldEnd, off)) - s.base
+			clear(s.data[from:to])
+			if err := s.sync(off, s.base+to); err != nil {
+				return fmt.Errorf("persist: sync truncated segment %s: %w", segmentName(s.base), err)
+			}
+		}
+	}
+	c.mu.Lock()
+	c.segs.Store(&segmentList{segs: keep})
+	c.mu.Unlock()
+	for _, s := range drop {
+		c.retire.retire(s, time.Now())
+		if err := c.fs.Remove(s.path); err != nil {
+			return fmt.Errorf("persist: remove segment %s: %w", segmentName(s.base), err)
+		}
+	}
+	if len(drop) > 0 {
+		if err := c.fs.SyncDir(c.dir); err != nil {
+			return err
+		}
+	}
+	c.writePos = off
+	c.syncedPos = min(c.syncedPos, off)
+	if c.published.Load() > off {
+		c.published.Store(off)
+	}
+	return nil
+}
+
+// deleteOldest removes the oldest segment when keep says so; it never
+// removes the segment holding the write position.
+func (c *commitLog) deleteOldest(keep func(oldest, next *segment) bool) (*segment, error) {
+	c.mu.Lock()
+	l := c.segs.Load()
+	if len(l.segs) < 2 || l.segs[1].base > c.published.Load() || keep(l.segs[0], l.segs[1]) {
+		c.mu.Unlock()
+		return nil, nil
+	}
+	victim := l.segs[0]
+	c.segs.Store(&segmentList{segs: append([]*segment(nil), l.segs[1:]...)})
+	c.mu.Unlock()
+	c.retire.retire(victim, time.Now())
+	if err := c.fs.Remove(victim.path); err != nil {
+		return victim, fmt.Errorf("persist: remove segment %s: %w", segmentName(victim.base), err)
+	}
+	return victim, c.fs.SyncDir(c.dir)
+}
+
+func (c *commitLog) close() error {
+	var first error
+	for _, s := range c.segs.Load().segs {
+		if err := s.close(); err != nil && first == nil {
+			first = err
+		}
+	}
+	c.retire.reap(time.Now(), true)
+	return first
+}

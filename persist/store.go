@@ -1,0 +1,688 @@
+package persist
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Options configure a Store. Zero values take the defaults.
+type Options struct {
+	Dir string
+	FS  FS // default OSFS{}
+
+	SegmentSize      int64 // commit-log segment bytes; default 1 GiB
+	CQEntriesPerFile int64 // consume-queue entries per file; default 300,000
+	StoreHost        Host  // the broker's advertised address, stamped in every record
+
+	// QueueFlushInterval is how often consume queues and the key index are
+	// flushed and the checkpoint advanced; default 1 s.
+	QueueFlushInterval time.Duration
+	// RetentionAge deletes whole commit-log segments whose newest record is
+	// older than it; default 72 h. Negative disables age-based deletion.
+	RetentionAge time.Duration
+	// DiskUsageRatio deletes the oldest segments while the file system is
+	// fuller than this fraction; default 0.75.
+	DiskUsageRatio float64
+	// RetentionInterval is how often retention runs; default 10 s.
+	RetentionInterval time.Duration
+	// ReadGrace keeps a deleted segment mapped this long for readers still
+	// holding slices of it; default 2 min.
+	ReadGrace time.Duration
+
+	IndexSlotsPerFile   int // key index slots per file; default 4 Mi
+	IndexEntriesPerFile int // key index entries per file; default 16 Mi
+
+	// RecoverTagsCode recomputes the consume-queue tag code of a record
+	// during recovery when the writer overrode it (Message.HasTagsCode);
+	// ok=false keeps the TAGS hash.
+	RecoverTagsCode func(rv *RecordView) (code int64, ok bool)
+
+	Logger *slog.Logger
+	Now    func() time.Time
+}
+
+func (o *Options) setDefaults() {
+	if o.FS == nil {
+		o.FS = OSFS{}
+	}
+	if o.SegmentSize == 0 {
+		o.SegmentSize = 1 << 30
+	}
+	if o.CQEntriesPerFile == 0 {
+		o.CQEntriesPerFile = 300_000
+	}
+	if o.QueueFlushInterval == 0 {
+		o.QueueFlushInterval = time.Second
+	}
+	if o.RetentionAge == 0 {
+		o.RetentionAge = 72 * time.Hour
+	}
+	if o.DiskUsageRatio == 0 {
+		o.DiskUsageRatio = 0.75
+	}
+	if o.RetentionInterval == 0 {
+		o.RetentionInterval = 10 * time.Second
+	}
+	if o.ReadGrace == 0 {
+		o.ReadGrace = 2 * time.Minute
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if len(o.StoreHost.IP) == 0 {
+		o.StoreHost = Host{IP: []byte{127, 0, 0, 1}, Port: 10911}
+	}
+}
+
+// Validate reports the first invalid option.
+func (o *Options) Validate() error {
+	switch {
+	case o.Dir == "":
+		return errors.New("persist: Options.Dir is empty")
+	case o.SegmentSize < 4096:
+		return fmt.Errorf("persist: Options.SegmentSize %d below 4096", o.SegmentSize)
+	case o.CQEntriesPerFile < 1:
+		return fmt.Errorf("persist: Options.CQEntriesPerFile %d below 1", o.CQEntriesPerFile)
+	case o.DiskUsageRatio <= 0 || o.DiskUsageRatio > 1:
+		return fmt.Errorf("persist: Options.DiskUsageRatio %v outside (0,1]", o.DiskUsageRatio)
+	case len(o.StoreHost.IP) != 4 && len(o.StoreHost.IP) != 16:
+		return fmt.Errorf("persist: Options.StoreHost IP of %d bytes", len(o.StoreHost.IP))
+	}
+	return nil
+}
+
+type queueKey struct {
+	topic string
+	id    int32
+}
+
+type queueMap = map[queueKey]*ConsumeQueue
+
+// pendingRecord is a record appended but not yet dispatched.
+type pendingRecord struct {
+	queue       *ConsumeQueue
+	queueOffset int64
+	phys        int64
+	size        int32
+	tagsCode    int64
+	storeTS     int64
+}
+
+// AppendResult says where a message was stored.
+type AppendResult struct {
+	PhysicalOffset int64
+	Size           int32
+	QueueOffset    int64
+	StoreTimestamp int64
+}
+
+// Dispatched describes one record made visible by Publish.
+type Dispatched struct {
+	Topic       string
+	QueueID     int32
+	QueueOffset int64
+	PhysOffset  int64
+	Size        int32
+	TagsCode    int64
+}
+
+// Store is the storage engine: the commit log, the consume queues, the key
+// index and the checkpoint. One goroutine, the writer, calls Append,
+// Sync, Publish and Rollback; every other method is safe from any goroutine.
+type Store struct {
+	opts  Options
+	log   *slog.Logger
+	fs    FS
+	cl    *commitLog
+	index *keyIndex
+
+	queues   atomic.Pointer[queueMap]
+	queuesMu sync.Mutex
+
+	indexMu    sync.Mutex // index adds (writer) vs flush (flusher)
+	durableEnd atomic.Int64
+	dispatched atomic.Int64
+	closed     atomic.Bool
+	ckpt       checkpointFile
+	ckptMu     sync.Mutex
+
+	// Owned by the writer.
+	next       map[queueKey]int64
+	pending    []pendingRecord
+	batchStart int64
+	out        []Dispatched
+
+	stop     chan struct{}
+	bg       sync.WaitGroup
+	recovery RecoveryReport
+	stats    storeStats
+}
+
+type storeStats struct {
+	appends, appendBytes, syncs, syncNanos, rollbacks, diskFull atomic.Int64
+	deletedSegments                                             atomic.Int64
+}
+
+// Open opens (creating if needed) the store in opts.Dir and recovers it.
+func Open(opts Options) (*Store, error) {
+	opts.setDefaults()
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	s := &Store{
+		opts: opts,
+		log:  opts.Logger,
+		fs:   opts.FS,
+		next: map[queueKey]int64{},
+		stop: make(chan struct{}),
+	}
+	empty := queueMap{}
+	s.queues.Store(&empty)
+	s.cl = newCommitLog(s.fs, filepath.Join(opts.Dir, "commitlog"), opts.SegmentSize, opts.ReadGrace)
+	s.ckpt = checkpointFile{fs: s.fs, path: filepath.Join(opts.Dir, "checkpoint")}
+	if err := s.fs.MkdirAll(opts.Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("persist: data dir: %w", err)
+	}
+	if err := s.recover(); err != nil {
+		s.closeFiles()
+		return nil, err
+	}
+	s.bg.Add(2)
+	go s.flushLoop()
+	go s.retentionLoop()
+	return s, nil
+}
+
+// Recovery reports what opening the store found and repaired.
+func (s *Store) Recovery() RecoveryReport { return s.recovery }
+
+func (s *Store) queueDir() string { return filepath.Join(s.opts.Dir, "consumequeue") }
+
+// ConsumeQueue returns the queue of (topic, queueID), or nil.
+func (s *Store) ConsumeQueue(topic string, queueID int32) *ConsumeQueue {
+	return (*s.queues.Load())[queueKey{topic, queueID}]
+}
+
+// Queues returns every consume queue.
+func (s *Store) Queues() []*ConsumeQueue {
+	m := *s.queues.Load()
+	out := make([]*ConsumeQueue, 0, len(m))
+	for _, q := range m {
+		out = append(out, q)
+	}
+	return out
+}
+
+func (s *Store) queueFor(topic string, queueID int32) *ConsumeQueue {
+	if q := s.ConsumeQueue(topic, queueID); q != nil {
+		return q
+	}
+	s.queuesMu.Lock()
+	defer s.queuesMu.Unlock()
+	old := *s.queues.Load()
+	if q := old[queueKey{topic, queueID}]; q != nil {
+		return q
+	}
+	q := newConsumeQueue(s.fs, s.queueDir(), topic, queueID, s.opts.CQEntriesPerFile, s.cl.retire)
+	m := make(queueMap, len(old)+1)
+	for k, v := range old {
+		m[k] = v
+	}
+	m[queueKey{topic, queueID}] = q
+	s.queues.Store(&m)
+	return q
+}
+
+// Append stores m at the tail of the commit log (writer only). The record
+// is not visible to readers until Publish.
+func (s *Store) Append(m *Message, storeTS int64) (AppendResult, error) {
+	if s.closed.Load() {
+		return AppendResult{}, ErrClosed
+	}
+	if err := ValidateMessage(m); err != nil {
+		return AppendResult{}, err
+	}
+	if len(s.pending) == 0 {
+		s.batchStart = s.cl.writePos
+	}
+	key := queueKey{m.Topic, m.QueueID}
+	q := s.ConsumeQueue(m.Topic, m.QueueID)
+	if q == nil {
+		q = s.queueFor(m.Topic, m.QueueID)
+	}
+	qoff, ok := s.next[key]
+	if !ok {
+		qoff = q.MaxOffset()
+	}
+	size := RecordSize(m, s.opts.StoreHost)
+	buf, phys, err := s.cl.reserve(size)
+	if err != nil {
+		if errors.Is(err, ErrDiskFull) {
+			s.stats.diskFull.Add(1)
+		}
+		return AppendResult{}, err
+	}
+	encodeRecord(buf, m, s.opts.StoreHost, qoff, phys, storeTS)
+	s.next[key] = qoff + 1
+	tags := m.TagsCode
+	if !m.HasTagsCode {
+		tags = tagsCodeOf(m.Properties)
+	}
+	s.pending = append(s.pending, pendingRecord{queue: q, queueOffset: qoff, phys: phys, size: int32(size), tagsCode: tags, storeTS: storeTS})
+	s.stats.appends.Add(1)
+	s.stats.appendBytes.Add(int64(size))
+	return AppendResult{PhysicalOffset: phys, Size: int32(size), QueueOffset: qoff, StoreTimestamp: storeTS}, nil
+}
+
+func tagsCodeOf(props []byte) int64 {
+	if tag, ok := propertyValue(props, "TAGS"); ok && len(tag) > 0 {
+		return int64(JavaStringHashCode(string(tag)))
+	}
+	return 0
+}
+
+// Sync makes everything appended durable (writer only). On failure the
+// caller must Rollback the unpublished records: they were never made
+// durable and must not be acknowledged.
+func (s *Store) Sync() error {
+	start := time.Now()
+	err := s.cl.sync()
+	s.stats.syncs.Add(1)
+	s.stats.syncNanos.Add(int64(time.Since(start)))
+	if err == nil {
+		s.durableEnd.Store(s.cl.syncedPos)
+	}
+	return err
+}
+
+// Rollback discards the records appended since the last Publish (writer
+// only): their bytes are zeroed and their queue offsets reused.
+func (s *Store) Rollback() error {
+	if len(s.pending) == 0 {
+		return nil
+	}
+	for i := len(s.pending) - 1; i >= 0; i-- {
+		p := s.pending[i]
+		s.next[queueKey{p.queue.topic, p.queue.queueID}] = p.queueOffset
+	}
+	s.pending = s.pending[:0]
+	s.stats.rollbacks.Add(1)
+	return s.cl.truncate(s.batchStart, s.cl.writePos)
+}
+
+// Publish makes the appended records visible (writer only): the log's
+// readable end advances, then each record gets its consume-queue entry
+// and key-index entries. The returned slice is valid until the next call.
+func (s *Store) Publish() ([]Dispatched, error) {
+	s.out = s.out[:0]
+	if len(s.pending) == 0 {
+		return s.out, nil
+	}
+	s.cl.published.Store(s.cl.writePos)
+	var firstErr error
+	for _, p := range s.pending {
+		if err := p.queue.put(p.queueOffset, CQEntry{CommitLogOffset: p.phys, Size: p.size, TagsCode: p.tagsCode}); err != nil && firstErr == nil {
+			firstErr = err
+		}
+		s.out = append(s.out, Dispatched{Topic: p.queue.topic, QueueID: p.queue.queueID, QueueOffset: p.queueOffset,
+			PhysOffset: p.phys, Size: p.size, TagsCode: p.tagsCode})
+	}
+	if err := s.indexPending(); err != nil && firstErr == nil {
+		firstErr = err
+	}
+	s.pending = s.pending[:0]
+	s.dispatched.Store(s.cl.writePos)
+	return s.out, firstErr
+}
+
+func (s *Store) indexPending() error {
+	s.indexMu.Lock()
+	defer s.indexMu.Unlock()
+	var firstErr error
+	for _, p := range s.pending {
+		raw, err := s.cl.read(p.phys, int(p.size))
+		if err != nil {
+			return err
+		}
+		if err := s.indexRecord(raw, p.phys, p.storeTS); err != nil && firstErr == nil {
+			firstErr = err
+		}
+	}
+	return firstErr
+}
+
+// indexRecord adds the KEYS and UNIQ_KEY of a record to the key index.
+func (s *Store) indexRecord(raw []byte, phys, storeTS int64) error {
+	rv, st, _ := parseRecord(raw, phys, false)
+	if st != recordOK {
+		return nil
+	}
+	props := rv.Properties()
+	topic := string(rv.Topic())
+	var firstErr error
+	add := func(key []byte) {
+		if len(key) == 0 {
+			return
+		}
+		if err := s.index.add(topic, string(key), phys, storeTS); err != nil && firstErr == nil {
+			firstErr = err
+		}
+	}
+	if uniq, ok := propertyValue(props, "UNIQ_KEY"); ok {
+		add(uniq)
+	}
+	if keys, ok := propertyValue(props, "KEYS"); ok {
+		for len(keys) > 0 {
+			sp := indexByte(keys, ' ')
+			if sp < 0 {
+				add(keys)
+				break
+			}
+			add(keys[:sp])
+			keys = keys[sp+1:]
+		}
+	}
+	return firstErr
+}
+
+// WritePosition is the offset the next record will be written at.
+func (s *Store) WritePosition() int64 { return s.cl.writePos }
+
+// MaxPhysicalOffset is the end of the readable commit log.
+func (s *Store) MaxPhysicalOffset() int64 { return s.cl.published.Load() }
+
+// MinPhysicalOffset is the first offset still stored.
+func (s *Store) MinPhysicalOffset() int64 { return s.cl.minOffset() }
+
+// DurableOffset is the end of the commit log known to be on disk.
+func (s *Store) DurableOffset() int64 { return s.durableEnd.Load() }
+
+// ReadRecord returns the stored bytes of the record at phys, zero-copy.
+// The slice stays valid at least ReadGrace after retention deletes it.
+func (s *Store) ReadRecord(phys int64, size int32) ([]byte, error) {
+	return s.cl.read(phys, int(size))
+}
+
+// RecordAt validates (checksum included) and returns the record at phys.
+func (s *Store) RecordAt(phys int64) (RecordView, error) {
+	head, err := s.cl.read(phys, 8)
+	if err != nil {
+		return RecordView{}, err
+	}
+	size := int32(uint32(head[0])<<24 | uint32(head[1])<<16 | uint32(head[2])<<8 | uint32(head[3]))
+	if size < minRecordSize {
+		return RecordView{}, fmt.Errorf("persist: no record at %d: %w", phys, ErrOffsetOutOfRange)
+	}
+	raw, err := s.cl.read(phys, int(size))
+	if err != nil {
+		return RecordView{}, err
+	}
+	return ParseRecord(raw, phys)
+}
+
+// QueryByKey returns the records of topic whose KEYS contain key or whose
+// UNIQ_KEY is key, stored within [beginMs, endMs], newest first, at most
+// maxResults. Hash collisions are filtered out.
+func (s *Store) QueryByKey(topic, key string, beginMs, endMs int64, maxResults int) ([]RecordView, error) {
+	offs, err := s.index.query(topic, key, beginMs, endMs, maxResults*2+8)
+	if err != nil {
+		return nil, err
+	}
+	var out []RecordView
+	for _, off := range offs {
+		if len(out) >= maxResults {
+			break
+		}
+		rv, err := s.RecordAt(off)
+		if err != nil || string(rv.Topic()) != topic || !recordHasKey(rv.Properties(), key) {
+			continue
+		}
+		out = append(out, rv)
+	}
+	return out, nil
+}
+
+func recordHasKey(props []byte, key string) bool {
+	if v, ok := propertyValue(props, "UNIQ_KEY"); ok && string(v) == key {
+		return true
+	}
+	keys, _ := propertyValue(props, "KEYS")
+	for len(keys) > 0 {
+		sp := indexByte(keys, ' ')
+		k := keys
+		if sp >= 0 {
+			k, keys = keys[:sp], keys[sp+1:]
+		} else {
+			keys = nil
+		}
+		if string(k) == key {
+			return true
+		}
+	}
+	return false
+}
+
+// SearchOffsetByTime returns the queue offset of the first message stored
+// at or after tsMs; MaxOffset when every message is older, MinOffset when
+// every message is newer.
+func (s *Store) SearchOffsetByTime(q *ConsumeQueue, tsMs int64) int64 {
+	lo, hi := q.MinOffset(), q.MaxOffset()
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		if s.storeTimeOf(q, mid) >= tsMs {
+			hi = mid
+		} else {
+			lo = mid + 1
+		}
+	}
+	return lo
+}
+
+func (s *Store) storeTimeOf(q *ConsumeQueue, off int64) int64 {
+	e, ok := q.Entry(off)
+	if !ok {
+		return 0
+	}
+	raw, err := s.cl.read(e.CommitLogOffset, int(e.Size))
+	if err != nil {
+		return 0
+	}
+	rv, st, _ := parseRecord(raw, e.CommitLogOffset, false)
+	if st != recordOK {
+		return 0
+	}
+	return rv.StoreTimestamp()
+}
+
+// DeleteTopic removes the consume queues of topic. Its records stay in the
+// commit log until retention removes their segments.
+func (s *Store) DeleteTopic(topic string) error {
+	s.queuesMu.Lock()
+	old := *s.queues.Load()
+	m := make(queueMap, len(old))
+	var gone []*ConsumeQueue
+	for k, v := range old {
+		if k.topic == topic {
+			gone = append(gone, v)
+			continue
+		}
+		m[k] = v
+	}
+	s.queues.Store(&m)
+	s.queuesMu.Unlock()
+	for _, q := range gone {
+		for _, seg := range q.segs.Load().segs {
+			s.cl.retire.retire(seg, s.opts.Now())
+		}
+	}
+	err := removeAll(s.fs, filepath.Join(s.queueDir(), topic))
+	if err == nil {
+		err = s.fs.SyncDir(s.queueDir())
+	}
+	return err
+}
+
+// ForgetQueueOffsets drops the writer's cached next offsets of topic
+// (writer only, after DeleteTopic).
+func (s *Store) ForgetQueueOffsets(topic string) {
+	for k := range s.next {
+		if k.topic == topic {
+			delete(s.next, k)
+		}
+	}
+}
+
+func removeAll(fsys FS, dir string) error {
+	names, err := fsys.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, n := range names {
+		p := filepath.Join(dir, n)
+		if err := fsys.Remove(p); err != nil {
+			if err := removeAll(fsys, p); err != nil {
+				return err
+			}
+		}
+	}
+	return fsys.Remove(dir)
+}
+
+// FlushQueues makes consume queues and the key index durable up to what
+// has been dispatched and durable in the log, then advances the checkpoint.
+func (s *Store) FlushQueues() error {
+	s.ckptMu.Lock()
+	defer s.ckptMu.Unlock()
+	upTo := min(s.dispatched.Load(), s.durableEnd.Load())
+	queues := s.Queues()
+	for _, q := range queues {
+		if err := q.flush(); err != nil {
+			return err
+		}
+	}
+	s.indexMu.Lock()
+	err := s.index.flush()
+	s.indexMu.Unlock()
+	if err != nil {
+		return err
+	}
+	return s.ckpt.write(checkpoint{dispatched: upTo, queueCount: int32(len(queues))})
+}
+
+func (s *Store) flushLoop() {
+	defer s.bg.Done()
+	t := time.NewTicker(s.opts.QueueFlushInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+			if err := s.FlushQueues(); err != nil {
+				s.log.Error("persist: flush consume queues", "err", err)
+			}
+		}
+	}
+}
+
+// Stats is a snapshot of store counters.
+type Stats struct {
+	Appends, AppendBytes, Syncs, Rollbacks, DiskFullErrors, DeletedSegments int64
+	SyncTime                                                                time.Duration
+	MinOffset, MaxOffset, DurableOffset                                     int64
+	Queues                                                                  int
+}
+
+// Stats returns the store's counters.
+func (s *Store) Stats() Stats {
+	return Stats{
+		Appends: s.stats.appends.Load(), AppendBytes: s.stats.appendBytes.Load(),
+		Syncs: s.stats.syncs.Load(), Rollbacks: s.stats.rollbacks.Load(),
+		DiskFullErrors: s.stats.diskFull.Load(), DeletedSegments: s.stats.deletedSegments.Load(),
+		SyncTime:  time.Duration(s.stats.syncNanos.Load()),
+		MinOffset: s.MinPhysicalOffset(), MaxOffset: s.MaxPhysicalOffset(), DurableOffset: s.DurableOffset(),
+		Queues: len(*s.queues.Load()),
+	}
+}
+
+// Close syncs everything, writes a clean checkpoint and releases the files.
+// The writer must have stopped.
+func (s *Store) Close() error {
+	if s.closed.Swap(true) {
+		return nil
+	}
+	close(s.stop)
+	s.bg.Wait()
+	err := s.Sync()
+	if err == nil {
+		_, err = s.Publish()
+	}
+	if err == nil {
+		err = s.FlushQueues()
+	}
+	if err == nil {
+		err = s.ckpt.write(checkpoint{dispatched: s.cl.writePos, queueCount: int32(len(*s.queues.Load())), clean: true})
+	}
+	if err == nil {
+		err = s.fs.Remove(s.abortPath())
+	}
+	if err == nil {
+		err = s.fs.SyncDir(s.opts.Dir)
+	}
+	if cerr := s.closeFiles(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+func (s *Store) closeFiles() error {
+	var first error
+	for _, q := range *s.queues.Load() {
+		if err := q.close(); err != nil && first == nil {
+			first = err
+		}
+	}
+	if s.index != nil {
+		if err := s.index.close(); err != nil && first == nil {
+			first = err
+		}
+	}
+	if err := s.cl.close(); err != nil && first == nil {
+		first = err
+	}
+	return first
+}
+
+func (s *Store) abortPath() string { return filepath.Join(s.opts.Dir, "abort") }
+
+func (s *Store) writeAbortMarker() error {
+	f, err := s.fs.OpenFile(s.abortPath(), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return fmt.Errorf("persist: abort marker: %w", err)
+	}
+	_, err = f.WriteAt([]byte(strconv.Itoa(os.Getpid())), 0)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = s.fs.SyncDir(s.opts.Dir)
+	}
+	return err
+}

@@ -1,0 +1,215 @@
+package routing
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/cometmq/comet/netio/remoting"
+)
+
+// Handle answers one name-server request from the connection remoteAddr.
+// It returns nil for a code the name server does not serve; the caller then
+// answers REQUEST_CODE_NOT_SUPPORTED.
+func (n *Namesrv) Handle(remoteAddr string, req *remoting.Command) *remoting.Command {
+	switch req.Code {
+	case remoting.RequestRegisterBroker:
+		return n.handleRegisterBroker(remoteAddr, req)
+	case remoting.RequestUnregisterBroker:
+		return n.handleUnregisterBroker(req)
+	case remoting.RequestGetRouteInfoByTopic:
+		return n.handleGetRoute(req)
+	case remoting.RequestGetBrokerClusterInfo:
+		return n.handleClusterInfo(req)
+	case remoting.RequestGetAllTopicListFromNameServer:
+		return n.handleTopicList(req)
+	case remoting.RequestDeleteTopicInNameSrv:
+		return n.handleDeleteTopic(req)
+	case remoting.RequestQueryDataVersion:
+		return n.handleQueryDataVersion(req)
+	default:
+		return nil
+	}
+}
+
+func (n *Namesrv) handleRegisterBroker(remoteAddr string, req *remoting.Command) *remoting.Command {
+	reg, err := parseRegistration(req)
+	if errors.Is(err, ErrCRCMismatch) {
+		n.logger.Warn("routing: register broker crc32 mismatch", "remote", remoteAddr)
+		return remoting.NewResponse(req, remoting.ResponseSystemError, "crc32 not match")
+	}
+	if err != nil {
+		n.logger.Warn("routing: bad register broker request", "remote", remoteAddr, "err", err)
+		return remoting.NewResponse(req, remoting.ResponseSystemError, err.Error())
+	}
+	reg.remoteAddr = remoteAddr
+	result := n.register(reg)
+	resp := remoting.NewResponse(req, remoting.ResponseSuccess, "")
+	if result.haServerAddr != "" {
+		resp.Ext.Set("haServerAddr", result.haServerAddr)
+	}
+	if result.masterAddr != "" {
+		resp.Ext.Set("masterAddr", result.masterAddr)
+	}
+	return resp
+}
+
+// parseRegistration validates a REGISTER_BROKER request's header and body.
+func parseRegistration(req *remoting.Command) (registration, error) {
+	var reg registration
+	var err error
+	if reg.brokerName, err = requiredExt(req, "brokerName"); err != nil {
+		return reg, err
+	}
+	if reg.clusterName, err = requiredExt(req, "clusterName"); err != nil {
+		return reg, err
+	}
+	if reg.brokerAddr, err = requiredExt(req, "brokerAddr"); err != nil {
+		return reg, err
+	}
+	if err = validateBrokerAddr(reg.brokerAddr); err != nil {
+		return reg, err
+	}
+	if reg.haServerAddr, _ = req.Ext.Get("haServerAddr"); reg.haServerAddr != "" {
+		if err = validateBrokerAddr(reg.haServerAddr); err != nil {
+			return reg, err
+		}
+	}
+	if reg.brokerID, err = int64Ext(req, "brokerId"); err != nil {
+		return reg, err
+	}
+	if compressed, _ := req.Ext.Get("compressed"); compressed == "true" {
+		return reg, fmt.Errorf("%w: compressed registration", ErrUnsupportedBody)
+	}
+	if err = checkBodyCRC(req); err != nil {
+		return reg, err
+	}
+	reg.body, err = DecodeRegisterBrokerBody(req.Body)
+	return reg, err
+}
+
+func checkBodyCRC(req *remoting.Command) error {
+	text, ok := req.Ext.Get("bodyCrc32")
+	if !ok || text == "" || text == "0" {
+		return nil
+	}
+	want, err := strconv.ParseInt(text, 10, 32)
+	if err != nil {
+		return fmt.Errorf("%w: bodyCrc32 %q", ErrMissingField, text)
+	}
+	if BodyCRC32(req.Body) != int32(want) {
+		return ErrCRCMismatch
+	}
+	return nil
+}
+
+func requiredExt(req *remoting.Command, key string) (string, error) {
+	value, ok := req.Ext.Get(key)
+	if !ok || value == "" {
+		return "", fmt.Errorf("%w: %s", ErrMissingField, key)
+	}
+	return value, nil
+}
+
+func int64Ext(req *remoting.Command, key string) (int64, error) {
+	text, err := requiredExt(req, key)
+	if err != nil {
+		return 0, err
+	}
+	value, err := strconv.ParseInt(text, 10, 64)
+	if err != nil || value < 0 {
+		return 0, fmt.Errorf("%w: %s=%q is not a non-negative integer", ErrMissingField, key, text)
+	}
+	return value, nil
+}
+
+// validateBrokerAddr rejects addresses that would corrupt the route text the
+// Go client splits by hand: whitespace, quotes, separators, braces.
+func validateBrokerAddr(addr string) error {
+	if len(addr) > 255 || !strings.Contains(addr, ":") ||
+		strings.ContainsAny(addr, " \t\r\n\",{}\\") {
+		return fmt.Errorf("%w: %q", ErrBadAddress, addr)
+	}
+	for i := 0; i < len(addr); i++ {
+		if addr[i] < 0x21 || addr[i] > 0x7e {
+			return fmt.Errorf("%w: %q", ErrBadAddress, addr)
+		}
+	}
+	return nil
+}
+
+func (n *Namesrv) handleUnregisterBroker(req *remoting.Command) *remoting.Command {
+	brokerName, err := requiredExt(req, "brokerName")
+	if err != nil {
+		return remoting.NewResponse(req, remoting.ResponseSystemError, err.Error())
+	}
+	brokerAddr, err := requiredExt(req, "brokerAddr")
+	if err != nil {
+		return remoting.NewResponse(req, remoting.ResponseSystemError, err.Error())
+	}
+	brokerID, err := int64Ext(req, "brokerId")
+	if err != nil {
+		return remoting.NewResponse(req, remoting.ResponseSystemError, err.Error())
+	}
+	n.unregister(brokerName, brokerAddr, brokerID)
+	return remoting.NewResponse(req, remoting.ResponseSuccess, "")
+}
+
+func (n *Namesrv) handleGetRoute(req *remoting.Command) *remoting.Command {
+	topic, _ := req.Ext.Get("topic")
+	body, ok := n.RouteBody(topic)
+	if !ok {
+		return remoting.NewResponse(req, remoting.ResponseTopicNotExist,
+			"No topic route info in name server for the topic: "+topic)
+	}
+	resp := remoting.NewResponse(req, remoting.ResponseSuccess, "")
+	resp.Body = body
+	return resp
+}
+
+func (n *Namesrv) handleClusterInfo(req *remoting.Command) *remoting.Command {
+	return jsonResponse(req, n.ClusterInfo())
+}
+
+func (n *Namesrv) handleTopicList(req *remoting.Command) *remoting.Command {
+	return jsonResponse(req, TopicList{TopicList: n.Topics()})
+}
+
+func (n *Namesrv) handleDeleteTopic(req *remoting.Command) *remoting.Command {
+	topic, err := requiredExt(req, "topic")
+	if err != nil {
+		return remoting.NewResponse(req, remoting.ResponseSystemError, err.Error())
+	}
+	n.DeleteTopic(topic)
+	return remoting.NewResponse(req, remoting.ResponseSuccess, "")
+}
+
+func (n *Namesrv) handleQueryDataVersion(req *remoting.Command) *remoting.Command {
+	brokerAddr, err := requiredExt(req, "brokerAddr")
+	if err != nil {
+		return remoting.NewResponse(req, remoting.ResponseSystemError, err.Error())
+	}
+	var version DataVersion
+	if err := json.Unmarshal(req.Body, &version); err != nil {
+		return remoting.NewResponse(req, remoting.ResponseSystemError, fmt.Errorf("%w: data version: %v", ErrBadBody, err).Error())
+	}
+	stored, changed := n.queryDataVersion(brokerAddr, version)
+	resp := remoting.NewResponse(req, remoting.ResponseSuccess, "")
+	resp.Ext.Set("changed", strconv.FormatBool(changed))
+	if stored != nil {
+		resp.Body, _ = marshalCompact(stored)
+	}
+	return resp
+}
+
+func jsonResponse(req *remoting.Command, v any) *remoting.Command {
+	body, err := marshalCompact(v)
+	if err != nil {
+		return remoting.NewResponse(req, remoting.ResponseSystemError, err.Error())
+	}
+	resp := remoting.NewResponse(req, remoting.ResponseSuccess, "")
+	resp.Body = body
+	return resp
+}
