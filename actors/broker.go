@@ -217,8 +217,14 @@ func (b *Broker) startRegistrar(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	b.registrar.Start(ctx)
-	return nil
+	// Register once before serving so clients find the routes at once; a
+	// name server that is down is logged and retried by the loop.
+	first, cancel := context.WithTimeout(ctx, 5*time.Second)
+	if err := b.registrar.RegisterAll(first); err != nil {
+		b.log.Warn("actors: first name-server registration incomplete", "err", err)
+	}
+	cancel()
+	return b.registrar.Start(ctx)
 }
 
 // topicsChanged pushes the topic table to the name servers now.

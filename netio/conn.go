@@ -140,7 +140,10 @@ func (c *Conn) Send(cmd *remoting.Command) error {
 // enqueue hands buf to the outbox, starting a write if none is in flight.
 func (c *Conn) enqueue(buf *bytebufferpool.ByteBuffer) error {
 	size := len(buf.B)
-	if c.PendingBytes()+size > c.server.opts.MaxPendingBytes {
+	// Only the outbox count is exact here: gnet's outbound buffer is sampled
+	// on the loop and may have drained since. The write callback checks the
+	// full total with a fresh sample.
+	if int(c.outbox.pendingBytes.Load())+size > c.server.opts.MaxPendingBytes {
 		outboundPool.Put(buf)
 		c.closeSlowConsumer()
 		return ErrSlowConsumer

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -380,4 +381,53 @@ func TestStopWithOpenConnections(t *testing.T) {
 	if err := s.Stop(ctx); err != nil {
 		t.Fatalf("second Stop: %v", err)
 	}
+}
+
+func TestHandlerPanicAnsweredSystemError(t *testing.T) {
+	s := startServer(t, Options{}, func(s *Server) {
+		s.Handle(codeEcho, echo)
+		s.Handle(codeBlock, func(*Request) { panic("handler bug") })
+	})
+	tc := dial(t, s.Addr())
+	opaque := tc.send(codeBlock, nil)
+	if resp := tc.mustRead(); resp.Code != remoting.ResponseSystemError || resp.Opaque != opaque {
+		t.Fatalf("after panic: code %d opaque %d, want SYSTEM_ERROR opaque %d", resp.Code, resp.Opaque, opaque)
+	}
+	tc.roundTrip("loop survived")
+	if got := s.Stats().HandlerPanics; got != 1 {
+		t.Fatalf("HandlerPanics = %d, want 1", got)
+	}
+}
+
+func TestLargeFrameArrivingInPieces(t *testing.T) {
+	s := startServer(t, Options{}, func(s *Server) { s.Handle(codeEcho, echo) })
+	tc := dial(t, s.Addr())
+	body := bytes.Repeat([]byte("0123456789abcdef"), 64<<10) // 1 MiB
+	cmd, frame := tc.request(codeEcho, body)
+	for off := 0; off < len(frame); off += 4000 {
+		if err := tc.write(frame[off:min(off+4000, len(frame))]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	resp := tc.mustRead()
+	if resp.Opaque != cmd.Opaque || !bytes.Equal(resp.Body, body) {
+		t.Fatalf("reply opaque %d with %d body bytes, want opaque %d and the 1 MiB body", resp.Opaque, len(resp.Body), cmd.Opaque)
+	}
+}
+
+func TestPipeliningClientThatNeverReadsIsClosed(t *testing.T) {
+	s := startServer(t, Options{MaxPendingBytes: 1 << 20}, func(s *Server) { s.Handle(codeEcho, echo) })
+	tc := dial(t, s.Addr())
+	if err := tc.conn.(*net.TCPConn).SetReadBuffer(4096); err != nil {
+		t.Fatal(err)
+	}
+	_, frame := tc.request(codeEcho, make([]byte, 64<<10))
+	_ = tc.conn.SetWriteDeadline(time.Now().Add(20 * time.Second))
+	for s.Stats().SlowConsumerCloses == 0 {
+		if err := tc.write(frame); err != nil {
+			break // the server closed the connection
+		}
+	}
+	waitFor(t, "slow consumer close", func() bool { return s.Stats().SlowConsumerCloses == 1 })
+	dial(t, s.Addr()).roundTrip("others still served")
 }

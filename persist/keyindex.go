@@ -788,14 +788,14 @@ func (x *keyIndex) truncateFrom(phyOffset int64) error {
 		keep--
 	}
 	x.files.Store(&keyIndexFileList{files: files[:keep:keep]})
-	defer func() { x.lastPhy.Store(lastPhyOf(x.files.Load().files)) }()
-	if err := x.dropFiles(files[keep:]); err != nil {
-		return err
+	err := x.dropFiles(files[keep:])
+	if keep > 0 {
+		if terr := files[keep-1].truncateFrom(phyOffset); err == nil {
+			err = terr
+		}
 	}
-	if keep == 0 {
-		return nil
-	}
-	return files[keep-1].truncateFrom(phyOffset)
+	x.lastPhy.Store(lastPhyOf(x.files.Load().files))
+	return err
 }
 
 // dropFiles unmaps and removes files already unpublished (mu held or no

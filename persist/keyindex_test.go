@@ -8,9 +8,9 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
-	"strings"
 	"testing"
 
 	"github.com/cespare/xxhash/v2"
@@ -557,33 +557,57 @@ func TestKeyIndexConcurrentQueriesDuringAdds(t *testing.T) {
 	}
 }
 
-// keyIndexFaultScenario runs open/add/flush/close/reopen/add/flush/close
-// against fsys and records what succeeded.
-func keyIndexFaultScenario(fsys FS, added, flushed *keyIndexModel) {
+// keyIndexFaultOutcome is what a fault scenario left behind: every add
+// that succeeded (and was not cut since), what must be in the page cache,
+// and what must be on disk.
+type keyIndexFaultOutcome struct {
+	added, live, durable *keyIndexModel
+}
+
+// keyIndexFaultScenario runs open/add/flush/close, then reopen/truncate/
+// add/flush/close against fsys and records what succeeded.
+func keyIndexFaultScenario(fsys FS) keyIndexFaultOutcome {
+	o := keyIndexFaultOutcome{newKeyIndexModel(), newKeyIndexModel(), newKeyIndexModel()}
 	phy := int64(0)
 	for session := 0; session < 2; session++ {
 		x, err := openKeyIndex(fsys, testKeyIndexDir, keyIndexOptions{SlotsPerFile: 3, EntriesPerFile: 8})
 		if err != nil {
-			return
+			return o
+		}
+		prefix := "k"
+		if session == 1 {
+			// Recovery cut the log: drop the tail and write other keys
+			// at the same offsets. A failed cut may have dropped some.
+			cut := max(x.indexedEnd()-45, 0)
+			o.live.truncateFrom(cut)
+			o.durable.truncateFrom(cut)
+			if x.truncateFrom(cut) != nil {
+				x.close()
+				return o
+			}
+			o.added.truncateFrom(cut)
+			phy, prefix = cut, "r"
 		}
 		pending := newKeyIndexModel()
 		for i := 0; i < 20; i++ {
 			phy = max(phy, x.indexedEnd())
-			key := "k" + strconv.Itoa(i%4)
+			key := prefix + strconv.Itoa(i%4)
 			if x.add("T", key, phy, phy) == nil {
-				added.add("T", key, phy, phy)
-				pending.add("T", key, phy, phy)
+				for _, m := range []*keyIndexModel{o.added, o.live, pending} {
+					m.add("T", key, phy, phy)
+				}
 			}
 			phy += 10
 			if i == 12 && x.flush() == nil {
-				mergeKeyIndexModel(flushed, pending)
+				mergeKeyIndexModel(o.durable, pending)
 				pending = newKeyIndexModel()
 			}
 		}
 		if x.close() == nil {
-			mergeKeyIndexModel(flushed, pending)
+			mergeKeyIndexModel(o.durable, pending)
 		}
 	}
+	return o
 }
 
 func mergeKeyIndexModel(dst, src *keyIndexModel) {
@@ -594,30 +618,31 @@ func mergeKeyIndexModel(dst, src *keyIndexModel) {
 
 func TestKeyIndexFaultInjection(t *testing.T) {
 	counter := NewErrorFS(NewMemFS(), nil)
-	keyIndexFaultScenario(counter, newKeyIndexModel(), newKeyIndexModel())
+	keyIndexFaultScenario(counter)
 	total := counter.Ops()
-	if total < 20 {
+	if total < 40 {
 		t.Fatalf("scenario ran only %d operations", total)
 	}
 	for i := int64(0); i <= total; i++ {
-		mem := NewMemFS()
-		added, flushed := newKeyIndexModel(), newKeyIndexModel()
-		keyIndexFaultScenario(NewErrorFS(mem, FailAt(i)), added, flushed)
-		// A process crash keeps the page cache, so everything added is
-		// there; a machine crash keeps what was flushed.
-		for _, after := range []struct {
-			fsys *MemFS
-			must *keyIndexModel
-		}{{mem.ProcessCrash(), added}, {mem.Crash(nil), flushed}} {
-			x, err := openKeyIndex(after.fsys, testKeyIndexDir, keyIndexOptions{SlotsPerFile: 3, EntriesPerFile: 8})
-			if err != nil {
-				t.Fatalf("fault at op %d: reopen without faults: %v", i, err)
+		t.Run("fail="+strconv.FormatInt(i, 10), func(t *testing.T) {
+			mem := NewMemFS()
+			o := keyIndexFaultScenario(NewErrorFS(mem, FailAt(i)))
+			// A process crash keeps the page cache, so everything added
+			// is there; a machine crash keeps what was flushed.
+			for _, after := range []struct {
+				fsys *MemFS
+				must *keyIndexModel
+			}{{mem.ProcessCrash(), o.live}, {mem.Crash(nil), o.durable}, {mem.Crash(rand.New(rand.NewSource(i))), o.durable}} {
+				x, err := openKeyIndex(after.fsys, testKeyIndexDir, keyIndexOptions{SlotsPerFile: 3, EntriesPerFile: 8})
+				if err != nil {
+					t.Fatalf("reopen without faults: %v", err)
+				}
+				checkSubsetOfModel(t, x, o.added, after.must)
+				if err := x.close(); err != nil {
+					t.Fatalf("close: %v", err)
+				}
 			}
-			checkSubsetOfModel(t, x, added, after.must)
-			if err := x.close(); err != nil {
-				t.Fatalf("fault at op %d: close: %v", i, err)
-			}
-		}
+		})
 	}
 }
 

@@ -142,7 +142,7 @@ func DLQTopic(group string) string { return DLQGroupTopicPrefix + group }
 // empty items and items without \x01 are ignored, the key ends at the first
 // \x01, an empty key is ignored, and the last occurrence of a key wins.
 func PropertyValue(props, key string) (string, bool) {
-	if key == "" {
+	if key == "" || strings.IndexByte(key, PropertyNameValueSeparator) >= 0 || strings.IndexByte(key, PropertySeparator) >= 0 {
 		return "", false
 	}
 	value, found := "", false
