@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"log/slog"
 	"sync/atomic"
 	"time"
 
@@ -55,7 +56,9 @@ func (h *housekeeper) tick(now time.Time) {
 
 // startControlPlane spawns the supervised control-plane actors.
 func (b *Broker) startControlPlane() {
-	b.system = actor.NewActorSystem()
+	b.system = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
+		return b.log.With("lib", "protoactor")
+	}))
 	unexpected := &atomic.Int64{}
 	supervisor := actor.NewOneForOneStrategy(10, time.Minute, actor.DefaultDecider)
 	props := actor.PropsFromProducer(func() actor.Actor {
