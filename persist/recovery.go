@@ -258,7 +258,7 @@ func (s *Store) redispatch(rv *RecordView, pos int64) (hole bool, err error) {
 }
 
 func (s *Store) reindex(rv *RecordView, pos int64) error {
-	if pos < s.index.indexedEnd() {
+	if pos < s.index.indexedEnd()-1 {
 		return nil
 	}
 	err := s.indexRecord(rv.Raw(), pos, rv.StoreTimestamp())
