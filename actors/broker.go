@@ -8,6 +8,7 @@ import (
 	"net"
 	"path/filepath"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -115,7 +116,7 @@ type Broker struct {
 	offsets   *offsetTable
 	groups    *groupRegistry
 	hold      *pullHold
-	registrar *routing.Registrar
+	registrar atomic.Pointer[routing.Registrar] // set while connections are already served
 	rmClient  *remoting.Client
 	system    *actor.ActorSystem
 	keeper    *actor.PID
@@ -208,8 +209,7 @@ func (b *Broker) startRegistrar(ctx context.Context) error {
 		return nil
 	}
 	b.rmClient = remoting.NewClient(remoting.ClientOptions{})
-	var err error
-	b.registrar, err = routing.NewRegistrar(b.rmClient, routing.RegistrarOptions{
+	registrar, err := routing.NewRegistrar(b.rmClient, routing.RegistrarOptions{
 		NamesrvAddrs: b.opts.NamesrvAddrs, ClusterName: b.opts.ClusterName, BrokerName: b.opts.BrokerName,
 		BrokerAddr: b.advertise, BrokerID: routing.MasterID, Interval: b.opts.RegisterInterval,
 		Topics: b.topics.all, Logger: b.log,
@@ -217,20 +217,21 @@ func (b *Broker) startRegistrar(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	b.registrar.Store(registrar)
 	// Register once before serving so clients find the routes at once; a
 	// name server that is down is logged and retried by the loop.
 	first, cancel := context.WithTimeout(ctx, 5*time.Second)
-	if err := b.registrar.RegisterAll(first); err != nil {
+	if err := registrar.RegisterAll(first); err != nil {
 		b.log.Warn("actors: first name-server registration incomplete", "err", err)
 	}
 	cancel()
-	return b.registrar.Start(ctx)
+	return registrar.Start(ctx)
 }
 
 // topicsChanged pushes the topic table to the name servers now.
 func (b *Broker) topicsChanged() {
-	if b.registrar != nil {
-		b.registrar.RegisterNow()
+	if registrar := b.registrar.Load(); registrar != nil {
+		registrar.RegisterNow()
 	}
 }
 
@@ -284,9 +285,9 @@ func (b *Broker) Stop(ctx context.Context) error {
 			first = err
 		}
 	}
-	if b.registrar != nil {
+	if registrar := b.registrar.Load(); registrar != nil {
 		stopCtx, cancel := context.WithTimeout(ctx, 3*time.Second)
-		b.registrar.Stop(stopCtx)
+		registrar.Stop(stopCtx)
 		cancel()
 	}
 	keep(b.server.Stop(ctx))
