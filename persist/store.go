@@ -109,6 +109,14 @@ type queueKey struct {
 
 type queueMap = map[queueKey]*ConsumeQueue
 
+// nextOffset is the writer's next queue offset for a queue, remembered
+// with the queue it belongs to: a deleted and re-created topic gets a new
+// ConsumeQueue, which invalidates the cached offset.
+type nextOffset struct {
+	queue  *ConsumeQueue
+	offset int64
+}
+
 // pendingRecord is a record appended but not yet dispatched.
 type pendingRecord struct {
 	queue       *ConsumeQueue
@@ -158,7 +166,7 @@ type Store struct {
 	ckptMu     sync.Mutex
 
 	// Owned by the writer.
-	next       map[queueKey]int64
+	next       map[queueKey]nextOffset
 	pending    []pendingRecord
 	batchStart int64
 	out        []Dispatched
@@ -184,7 +192,7 @@ func Open(opts Options) (*Store, error) {
 		opts: opts,
 		log:  opts.Logger,
 		fs:   opts.FS,
-		next: map[queueKey]int64{},
+		next: map[queueKey]nextOffset{},
 		stop: make(chan struct{}),
 	}
 	empty := queueMap{}
@@ -261,9 +269,9 @@ func (s *Store) Append(m *Message, storeTS int64) (AppendResult, error) {
 	if q == nil {
 		q = s.queueFor(m.Topic, m.QueueID)
 	}
-	qoff, ok := s.next[key]
-	if !ok {
-		qoff = q.MaxOffset()
+	qoff := q.MaxOffset()
+	if n, ok := s.next[key]; ok && n.queue == q {
+		qoff = n.offset
 	}
 	size := RecordSize(m, s.opts.StoreHost)
 	buf, phys, err := s.cl.reserve(size)
@@ -274,7 +282,7 @@ func (s *Store) Append(m *Message, storeTS int64) (AppendResult, error) {
 		return AppendResult{}, err
 	}
 	encodeRecord(buf, m, s.opts.StoreHost, qoff, phys, storeTS)
-	s.next[key] = qoff + 1
+	s.next[key] = nextOffset{queue: q, offset: qoff + 1}
 	tags := m.TagsCode
 	if !m.HasTagsCode {
 		tags = tagsCodeOf(m.Properties)
@@ -314,7 +322,7 @@ func (s *Store) Rollback() error {
 	}
 	for i := len(s.pending) - 1; i >= 0; i-- {
 		p := s.pending[i]
-		s.next[queueKey{p.queue.topic, p.queue.queueID}] = p.queueOffset
+		s.next[queueKey{p.queue.topic, p.queue.queueID}] = nextOffset{queue: p.queue, offset: p.queueOffset}
 	}
 	s.pending = s.pending[:0]
 	s.stats.rollbacks.Add(1)
@@ -531,16 +539,6 @@ func (s *Store) DeleteTopic(topic string) error {
 		err = s.fs.SyncDir(s.queueDir())
 	}
 	return err
-}
-
-// ForgetQueueOffsets drops the writer's cached next offsets of topic
-// (writer only, after DeleteTopic).
-func (s *Store) ForgetQueueOffsets(topic string) {
-	for k := range s.next {
-		if k.topic == topic {
-			delete(s.next, k)
-		}
-	}
 }
 
 func removeAll(fsys FS, dir string) error {

@@ -490,3 +490,24 @@ func TestRetentionByAge(t *testing.T) {
 	}
 	verify(t, s, fresh)
 }
+
+func TestDeleteTopicThenAppendAgain(t *testing.T) {
+	s := mustOpen(t, testOptions(NewMemFS()))
+	defer s.Close()
+	rng := rand.New(rand.NewSource(12))
+	appendBatch(t, s, rng, 0, 30)
+	if err := s.DeleteTopic("topic-0"); err != nil {
+		t.Fatal(err)
+	}
+	if q := s.ConsumeQueue("topic-0", 0); q != nil {
+		t.Fatalf("queue of a deleted topic still listed")
+	}
+	// The re-created topic starts its queues at 0 again, densely.
+	want := appendBatch(t, s, rng, 30, 12)
+	verify(t, s, want)
+	for _, w := range want {
+		if w.topic == "topic-0" && w.qoff >= 2 {
+			t.Fatalf("re-created topic continued old offsets: %+v", w.qoff)
+		}
+	}
+}
