@@ -34,6 +34,7 @@ func (b *Broker) registerHandlers() {
 	s.Handle(remoting.RequestGetAllSubscriptionGroupConfig, b.handleSubscriptionGroups)
 	s.Handle(remoting.RequestConsumerSendMsgBack, b.handleSendBack)
 	s.Handle(remoting.RequestEndTransaction, b.handleEndTransaction)
+	b.registerAdminHandlers()
 }
 
 func (b *Broker) handleHeartbeat(req *netio.Request) {
