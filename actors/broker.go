@@ -42,7 +42,15 @@ type BrokerOptions struct {
 	MaxPullSuspend   time.Duration // longest long poll; default 20 s
 	RegisterInterval time.Duration // name-server registration; default 30 s
 
+	DelayLevels              string        // default DefaultDelayLevels
+	MaxTimerDelay            time.Duration // longest TIMER_* delay accepted; default 72 h
+	TransactionCheckInterval time.Duration // how often undecided halves are checked back; default 30 s
+	TransactionTimeout       time.Duration // age before the first check; default 6 s
+	TransactionCheckMax      int           // checks before a half is discarded; default 15
+
 	Logger *slog.Logger
+	// ConfigView adds the process's settings to GET_BROKER_CONFIG.
+	ConfigView func() map[string]string
 }
 
 func (o *BrokerOptions) setDefaults() {
@@ -70,6 +78,21 @@ func (o *BrokerOptions) setDefaults() {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	if o.DelayLevels == "" {
+		o.DelayLevels = DefaultDelayLevels
+	}
+	if o.MaxTimerDelay == 0 {
+		o.MaxTimerDelay = 72 * time.Hour
+	}
+	if o.TransactionCheckInterval == 0 {
+		o.TransactionCheckInterval = 30 * time.Second
+	}
+	if o.TransactionTimeout == 0 {
+		o.TransactionTimeout = 6 * time.Second
+	}
+	if o.TransactionCheckMax == 0 {
+		o.TransactionCheckMax = 15
+	}
 }
 
 // Validate reports the first invalid option.
@@ -84,6 +107,12 @@ func (o *BrokerOptions) Validate() error {
 		if _, err := parseIPv4HostPort(o.Advertise); err != nil {
 			return fmt.Errorf("actors: advertise address: %w", err)
 		}
+	}
+	if _, err := ParseDelayLevels(o.DelayLevels); err != nil {
+		return err
+	}
+	if o.MaxTimerDelay < time.Second {
+		return fmt.Errorf("actors: max timer delay %s is shorter than a second", o.MaxTimerDelay)
 	}
 	return nil
 }
@@ -120,7 +149,11 @@ type Broker struct {
 	rmClient  *remoting.Client
 	system    *actor.ActorSystem
 	keeper    *actor.PID
+	control   *actor.PID
+	timers    *timerService
+	txns      *txnService
 	storeHost persist.Host
+	metrics   *brokerMetrics
 	advertise string
 	cancel    context.CancelFunc
 }
@@ -133,7 +166,12 @@ func NewBroker(opts BrokerOptions) (*Broker, error) {
 	}
 	b := &Broker{opts: opts, log: opts.Logger}
 	b.groups = newGroupRegistry(opts.ConsumerExpiry, opts.OrderLockTTL)
-	var err error
+	levels, err := ParseDelayLevels(opts.DelayLevels)
+	if err != nil {
+		return nil, err
+	}
+	b.timers = newTimerService(b, levels)
+	b.txns = newTxnService(b)
 	if b.topics, err = loadTopicTable(opts.DataDir); err != nil {
 		return nil, err
 	}
@@ -168,14 +206,14 @@ func (b *Broker) Start() error {
 	b.store, err = persist.Open(persist.Options{
 		Dir: filepath.Join(b.opts.DataDir, "store"), StoreHost: host,
 		SegmentSize: b.opts.SegmentSize, CQEntriesPerFile: b.opts.CQEntriesPerFile,
-		RetentionAge: b.opts.RetentionAge, Logger: b.log,
+		RetentionAge: b.opts.RetentionAge, Logger: b.log, RecoverTagsCode: b.timers.recoverTagsCode,
 	})
 	if err != nil {
 		b.server.Stop(context.Background())
 		return err
 	}
 	b.hold = newPullHold(b)
-	b.writer = NewWriter(b.store, WriterOptions{Flush: b.opts.Flush, Logger: b.log, OnPublish: b.hold.notify})
+	b.writer = NewWriter(b.store, WriterOptions{Flush: b.opts.Flush, Logger: b.log, OnPublish: b.hold.notify, OnSync: b.onWriterSync})
 	b.writer.Start()
 	if err := b.ensureSystemTopics(); err != nil {
 		b.Stop(context.Background())
@@ -191,6 +229,23 @@ func (b *Broker) Start() error {
 	}
 	return nil
 }
+
+// retentionAge is how long the store keeps the commit log.
+func (b *Broker) retentionAge() time.Duration {
+	if b.opts.RetentionAge > 0 {
+		return b.opts.RetentionAge
+	}
+	return 72 * time.Hour
+}
+
+// TimerStats are the delayed-delivery counters.
+func (b *Broker) TimerStats() *TimerStats { return &b.timers.stats }
+
+// TimerBacklog is the number of scheduled messages not yet due or moved.
+func (b *Broker) TimerBacklog() int64 { return b.timers.Backlog() }
+
+// TxnStats are the transaction counters.
+func (b *Broker) TxnStats() *TxnStats { return &b.txns.stats }
 
 // Addr is the address the broker listens on.
 func (b *Broker) Addr() string { return b.server.Addr() }
@@ -290,16 +345,19 @@ func (b *Broker) Stop(ctx context.Context) error {
 		registrar.Stop(stopCtx)
 		cancel()
 	}
-	keep(b.server.Stop(ctx))
+	// The control plane stops first (its batches in flight complete), then
+	// the writer drains: every accepted message is synced and its ack
+	// queued; sends arriving meanwhile are refused with SYSTEM_BUSY. Only
+	// then does the server stop, after flushing every queued ack.
+	if b.system != nil {
+		keep(b.stopControlPlane())
+	}
 	if b.writer != nil {
 		keep(b.writer.Stop(ctx))
 	}
+	keep(b.server.Stop(ctx))
 	if b.cancel != nil {
 		b.cancel()
-	}
-	if b.system != nil {
-		b.system.Root.Poison(b.keeper)
-		b.system.Shutdown()
 	}
 	keep(b.offsets.persist())
 	if b.store != nil {

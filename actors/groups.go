@@ -10,6 +10,7 @@ import (
 
 	"github.com/cometmq/comet/netio"
 	"github.com/cometmq/comet/persist"
+	"github.com/cometmq/comet/sqlfilter"
 )
 
 // heartbeatData is the HEART_BEAT body (client v2.1.2 spelling).
@@ -37,20 +38,44 @@ type subscriptionData struct {
 	ExpressionType string   `json:"expressionType"`
 }
 
-// Subscription is a consumer group's filter for one topic.
+// Expression types of a subscription (SubscriptionData.expressionType).
+const (
+	ExprTypeTag   = "TAG"
+	ExprTypeSQL92 = "SQL92"
+)
+
+// Subscription is a consumer group's filter for one topic. It is
+// immutable once built (except Version, which only the registry touches
+// under its lock), so pulls read it without locking.
 type Subscription struct {
 	Topic   string
-	Type    string // "TAG" or "SQL92"
+	Type    string // ExprTypeTag or ExprTypeSQL92
 	Expr    string
 	All     bool            // "*" or empty: every message
 	Tags    map[string]bool // exact tags
 	Codes   map[int64]bool  // Java hash codes of Tags, matched against the consume queue
 	Version int64
+
+	// SQL is the compiled expression of an SQL92 subscription; ParseErr
+	// says why it did not compile (pulls then answer
+	// SUBSCRIPTION_PARSE_FAILED).
+	SQL      *sqlfilter.Expr
+	ParseErr error
+}
+
+// NewSubscription builds the subscription for an expression type as sent
+// by clients: "SQL92" (any case) compiles an SQL92 filter, anything else
+// ("TAG", "" or unknown) is a tag expression.
+func NewSubscription(topic, exprType, expr string) *Subscription {
+	if normalizeExprType(exprType) == ExprTypeSQL92 {
+		return NewSQLSubscription(topic, expr)
+	}
+	return NewTagSubscription(topic, expr)
 }
 
 // NewTagSubscription parses a tag expression ("*", "a || b").
 func NewTagSubscription(topic, expr string) *Subscription {
-	s := &Subscription{Topic: topic, Type: "TAG", Expr: expr, Tags: map[string]bool{}, Codes: map[int64]bool{}}
+	s := &Subscription{Topic: topic, Type: ExprTypeTag, Expr: expr, Tags: map[string]bool{}, Codes: map[int64]bool{}}
 	expr = strings.TrimSpace(expr)
 	if expr == "" || expr == "*" {
 		s.All = true
@@ -66,8 +91,17 @@ func NewTagSubscription(topic, expr string) *Subscription {
 	return s
 }
 
-// MatchesCode is the consume-queue check (tag hash code).
-func (s *Subscription) MatchesCode(code int64) bool { return s.All || s.Codes[code] }
+// NewSQLSubscription compiles an SQL92 expression (through the shared
+// compile cache). A bad expression yields a subscription with ParseErr set.
+func NewSQLSubscription(topic, expr string) *Subscription {
+	c := compileSQL(expr)
+	return &Subscription{Topic: topic, Type: ExprTypeSQL92, Expr: expr, Tags: map[string]bool{}, Codes: map[int64]bool{},
+		SQL: c.expr, ParseErr: c.err}
+}
+
+// MatchesCode is the consume-queue check (tag hash code). SQL92
+// subscriptions pass it: they are decided on the record's properties.
+func (s *Subscription) MatchesCode(code int64) bool { return s.All || s.SQL != nil || s.Codes[code] }
 
 type clientChannel struct {
 	conn     *netio.Conn
@@ -165,8 +199,7 @@ func (g *groupRegistry) registerConsumerLocked(conn *netio.Conn, clientID string
 		if old == nil {
 			changed = true
 		}
-		sub := NewTagSubscription(sd.Topic, sd.SubString)
-		sub.Type = normalizeExprType(sd.ExpressionType)
+		sub := NewSubscription(sd.Topic, sd.ExpressionType, sd.SubString)
 		sub.Version = sd.SubVersion
 		cg.subs[sd.Topic] = sub
 	}
@@ -179,11 +212,13 @@ func (g *groupRegistry) registerConsumerLocked(conn *netio.Conn, clientID string
 	return changed
 }
 
+// normalizeExprType maps a client's expressionType to ExprTypeSQL92 or
+// ExprTypeTag ("" and unknown types are tags, as protocol-notes A3 asks).
 func normalizeExprType(t string) string {
-	if strings.EqualFold(t, "SQL92") {
-		return "SQL92"
+	if strings.EqualFold(t, ExprTypeSQL92) {
+		return ExprTypeSQL92
 	}
-	return "TAG"
+	return ExprTypeTag
 }
 
 // subscription returns the group's subscription for topic.
@@ -196,6 +231,28 @@ func (g *groupRegistry) subscription(group, topic string) (*Subscription, bool) 
 	}
 	s, ok := cg.subs[topic]
 	return s, ok
+}
+
+// sqlFilters returns the group's compiled SQL92 expressions by topic, or
+// nil when it has none. Pulls of the group's retry topic filter each
+// message with the expression of its original topic.
+func (g *groupRegistry) sqlFilters(group string) map[string]*sqlfilter.Expr {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	cg := g.mu.consumers[group]
+	if cg == nil {
+		return nil
+	}
+	var out map[string]*sqlfilter.Expr
+	for topic, s := range cg.subs {
+		if s.SQL != nil {
+			if out == nil {
+				out = map[string]*sqlfilter.Expr{}
+			}
+			out[topic] = s.SQL
+		}
+	}
+	return out
 }
 
 // consumerIDs lists the client ids of a group's live channels, sorted.

@@ -34,6 +34,7 @@ func (b *Broker) registerHandlers() {
 	s.Handle(remoting.RequestGetAllSubscriptionGroupConfig, b.handleSubscriptionGroups)
 	s.Handle(remoting.RequestConsumerSendMsgBack, b.handleSendBack)
 	s.Handle(remoting.RequestEndTransaction, b.handleEndTransaction)
+	s.Handle(remoting.RequestCheckClientConfig, b.handleCheckClientConfig)
 	b.registerAdminHandlers()
 }
 
@@ -326,13 +327,14 @@ func (b *Broker) handleSubscriptionGroups(req *netio.Request) {
 }
 
 // handleSendBack moves a message a consumer failed to process to the
-// group's retry topic, or to its dead-letter topic once it has been
-// retried maxReconsumeTimes times (or when delayLevel < 0).
+// group's retry topic after a delay (level 3 + reconsume times unless the
+// request asks for one), or to its dead-letter topic once it has been
+// retried maxReconsumeTimes times or when delayLevel < 0.
 func (b *Broker) handleSendBack(req *netio.Request) {
 	cmd := &req.Cmd
 	group, err1 := cmd.ExtString("group")
 	off, err2 := cmd.ExtInt64("offset")
-	if err1 != nil || err2 != nil {
+	if err1 != nil || err2 != nil || group == "" {
 		b.reply(req, remoting.ResponseSystemError, "bad header: need group and offset")
 		return
 	}
@@ -343,37 +345,58 @@ func (b *Broker) handleSendBack(req *netio.Request) {
 	}
 	rv, err := b.store.RecordAt(off)
 	if err != nil {
-		b.reply(req, remoting.ResponseSystemError, "no message at offset "+itoa(off))
+		b.reply(req, remoting.ResponseSystemError, "no message at commit-log offset "+itoa(off))
 		return
 	}
 	target := RetryTopicPrefix + group
-	if rv.ReconsumeTimes() >= maxTimes || delayLevel < 0 {
+	toDLQ := rv.ReconsumeTimes() >= maxTimes || delayLevel < 0
+	if toDLQ {
 		target = DLQTopicPrefix + group
 	}
-	if _, created, err := b.topics.ensure(newTopicConfig(target, 1, PermRead|PermWrite), time.Now().UnixMilli()); err != nil {
-		b.reply(req, remoting.ResponseSystemError, err.Error())
+	if _, ok := b.ensureGroupTopic(target); !ok {
+		b.reply(req, remoting.ResponseSystemError, "cannot create "+target)
 		return
-	} else if created {
-		b.topicsChanged()
 	}
-	props := string(rv.Properties())
+	msg := copyRecord(&rv)
+	msg.Topic, msg.QueueID, msg.ReconsumeTimes = target, 0, rv.ReconsumeTimes()+1
 	origTopic, _ := cmd.ExtString("originTopic")
 	if origTopic == "" {
 		origTopic = string(rv.Topic())
 	}
-	propBytes := []byte(props)
-	if _, ok := remoting.PropertyValue(props, remoting.PropertyRetryTopic); !ok {
-		propBytes = remoting.AppendProperty(propBytes, remoting.PropertyRetryTopic, origTopic)
+	if _, ok := remoting.PropertyValue(string(msg.Properties), remoting.PropertyRetryTopic); !ok {
+		msg.Properties = remoting.AppendProperty(msg.Properties, remoting.PropertyRetryTopic, origTopic)
 	}
-	if _, ok := remoting.PropertyValue(props, remoting.PropertyOriginMessageID); !ok {
-		propBytes = remoting.AppendProperty(propBytes, remoting.PropertyOriginMessageID,
+	if _, ok := remoting.PropertyValue(string(msg.Properties), remoting.PropertyOriginMessageID); !ok {
+		msg.Properties = remoting.AppendProperty(msg.Properties, remoting.PropertyOriginMessageID,
 			remoting.OffsetMsgID(b.storeHost.IP, b.storeHost.Port, off))
 	}
-	msg := persist.Message{Topic: target, QueueID: 0, Flag: rv.Flag(), SysFlag: rv.SysFlag(),
-		BornTimestamp: rv.BornTimestamp(), BornHost: rv.BornHost(), ReconsumeTimes: rv.ReconsumeTimes() + 1,
-		Body: append([]byte(nil), rv.Body()...), Properties: propBytes}
-	msg.BornHost.IP = append([]byte(nil), msg.BornHost.IP...)
+	msg.Properties = stripProperties(msg.Properties, timerProperties...)
+	if !toDLQ {
+		if delayLevel == 0 {
+			delayLevel = 3 + rv.ReconsumeTimes()
+		}
+		delayLevel = min(delayLevel, int32(b.timers.ladder.levels))
+		msg.Properties = remoting.AppendProperty(msg.Properties, remoting.PropertyDelayLevel, itoa(int64(delayLevel)))
+		if _, err := b.timers.prepare(&msg, time.Now().UnixMilli()); err != nil {
+			b.reply(req, remoting.ResponseSystemError, err.Error())
+			return
+		}
+	}
 	b.storeInternal(req, msg)
+}
+
+// ensureGroupTopic creates a retry or dead-letter topic (one queue) when
+// it does not exist yet.
+func (b *Broker) ensureGroupTopic(name string) (routing.TopicConfig, bool) {
+	cfg, created, err := b.topics.ensure(newTopicConfig(name, 1, PermRead|PermWrite), time.Now().UnixMilli())
+	if err != nil {
+		b.log.Error("actors: create group topic", "topic", name, "err", err)
+		return cfg, false
+	}
+	if created {
+		b.topicsChanged()
+	}
+	return cfg, true
 }
 
 // storeInternal appends a broker-made message and answers req when it is
@@ -392,7 +415,9 @@ func (b *Broker) storeInternal(req *netio.Request, msg persist.Message) {
 	}
 }
 
+// handleEndTransaction hands a producer's decision to the transaction
+// actor, which answers (when the request is not oneway) once it is stored.
 func (b *Broker) handleEndTransaction(req *netio.Request) {
-	b.log.Warn("actors: END_TRANSACTION received but transactional messages are not supported yet", "conn", req.Conn.RemoteAddr())
-	b.reply(req, remoting.ResponseSystemError, "transactions are not supported by this broker yet")
+	req.Detach()
+	b.system.Root.Send(b.txns.pid, &endTxn{req: req})
 }

@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"fmt"
 	"log/slog"
 	"sync/atomic"
 	"time"
@@ -54,16 +55,79 @@ func (h *housekeeper) tick(now time.Time) {
 	}
 }
 
-// startControlPlane spawns the supervised control-plane actors.
+// controlPlane is the supervisor of the broker's control-plane actors:
+// the housekeeper, the timer actor and the transaction actor. A child that
+// panics is restarted by its one-for-one strategy and reloads its state
+// from what the broker persisted (offset table, store).
+type controlPlane struct {
+	broker     *Broker
+	children   map[string]*actor.PID
+	unexpected *atomic.Int64
+}
+
+func (c *controlPlane) Receive(ctx actor.Context) {
+	switch ctx.Message().(type) {
+	case *actor.Started:
+		c.spawnChildren(ctx)
+	case *actor.Restarting, *actor.Stopping, *actor.Stopped, *actor.Terminated:
+	default:
+		c.unexpected.Add(1)
+	}
+}
+
+func (c *controlPlane) spawnChildren(ctx actor.Context) {
+	b := c.broker
+	spawn := func(name string, producer actor.Producer) *actor.PID {
+		pid, err := ctx.SpawnNamed(actor.PropsFromProducer(producer), name)
+		if err != nil {
+			b.log.Error("actors: spawn control-plane actor", "actor", name, "err", err)
+		}
+		c.children[name] = pid
+		return pid
+	}
+	b.keeper = spawn("housekeeper", func() actor.Actor {
+		return &housekeeper{broker: b, lastOffsets: time.Now(), lastExpiry: time.Now(), unexpected: c.unexpected}
+	})
+	b.timers.pid = spawn("timers", func() actor.Actor { return &timerActor{svc: b.timers} })
+	b.txns.pid = spawn("transactions", func() actor.Actor { return &txnActor{svc: b.txns} })
+	sched := scheduler.NewTimerScheduler(ctx)
+	sched.SendRepeatedly(housekeepInterval, housekeepInterval, b.keeper, &housekeepTick{})
+	sched.SendRepeatedly(timerTickInterval, timerTickInterval, b.timers.pid, &timerTick{})
+	sched.SendRepeatedly(txnTickInterval, txnTickInterval, b.txns.pid, &txnTick{})
+}
+
+// startControlPlane spawns the supervisor and, through it, its children.
 func (b *Broker) startControlPlane() {
 	b.system = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
 		return b.log.With("lib", "protoactor")
 	}))
-	unexpected := &atomic.Int64{}
 	supervisor := actor.NewOneForOneStrategy(10, time.Minute, actor.DefaultDecider)
-	props := actor.PropsFromProducer(func() actor.Actor {
-		return &housekeeper{broker: b, lastOffsets: time.Now(), lastExpiry: time.Now(), unexpected: unexpected}
-	}, actor.WithSupervisor(supervisor))
-	b.keeper = b.system.Root.Spawn(props)
-	scheduler.NewTimerScheduler(b.system.Root).SendRepeatedly(housekeepInterval, housekeepInterval, b.keeper, &housekeepTick{})
+	ready := make(chan struct{})
+	cp := &controlPlane{broker: b, children: map[string]*actor.PID{}, unexpected: &atomic.Int64{}}
+	props := actor.PropsFromProducer(func() actor.Actor { return cp }, actor.WithSupervisor(supervisor),
+		actor.WithReceiverMiddleware(func(next actor.ReceiverFunc) actor.ReceiverFunc {
+			return func(ctx actor.ReceiverContext, env *actor.MessageEnvelope) {
+				next(ctx, env)
+				if _, ok := env.Message.(*actor.Started); ok {
+					select {
+					case <-ready:
+					default:
+						close(ready)
+					}
+				}
+			}
+		}))
+	b.control = b.system.Root.Spawn(props)
+	<-ready
+}
+
+// stopControlPlane stops the children (each drains its batch in flight),
+// then the actor system.
+func (b *Broker) stopControlPlane() error {
+	err := b.system.Root.PoisonFuture(b.control).Wait()
+	b.system.Shutdown()
+	if err != nil {
+		return fmt.Errorf("actors: stop control plane: %w", err)
+	}
+	return nil
 }

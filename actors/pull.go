@@ -9,14 +9,16 @@ import (
 	"github.com/cometmq/comet/netio"
 	"github.com/cometmq/comet/netio/remoting"
 	"github.com/cometmq/comet/persist"
+	"github.com/cometmq/comet/sqlfilter"
 )
 
 const (
 	defaultPullBatch = 32      // when the client asks for 0 messages
 	maxPullBatch     = 1024    // messages per pull response
 	maxPullBytes     = 4 << 20 // bytes per pull response (at least one message)
-	maxFilterScan    = 800     // consume-queue entries scanned per filtered pull
-	pullHoldTick     = 100 * time.Millisecond
+	// maxInitialPullBody caps the body allocated up front for a batch.
+	maxInitialPullBody = 256 << 10
+	pullHoldTick       = 100 * time.Millisecond
 )
 
 // pullResult is the outcome of one attempt to serve a pull.
@@ -36,6 +38,7 @@ type pullQuery struct {
 	offset  int64
 	maxMsgs int
 	sub     *Subscription
+	retry   map[string]*sqlfilter.Expr // retry topic: SQL92 filters by original topic
 }
 
 func (b *Broker) handlePull(req *netio.Request) {
@@ -58,24 +61,27 @@ func (b *Broker) handlePull(req *netio.Request) {
 		return
 	}
 	q := pullQuery{group: h.ConsumerGroup, topic: h.Topic, queueID: h.QueueID, offset: h.QueueOffset, maxMsgs: int(h.MaxMsgNums)}
-	if h.HasSubscription() {
-		q.sub = NewTagSubscription(h.Topic, h.Subscription)
-	} else if sub, ok := b.groups.subscription(h.ConsumerGroup, h.Topic); ok {
-		q.sub = sub
-	} else {
+	if q.sub = b.pullSubscription(&h); q.sub == nil {
 		b.reply(req, remoting.ResponseSubscriptionNotExist, "group "+h.ConsumerGroup+" has no subscription for "+h.Topic)
 		return
 	}
+	if q.sub.ParseErr != nil {
+		b.refuseBadFilter(req, &q)
+		return
+	}
+	q.retry = b.retryFilters(q.group, q.topic)
 	if h.HasCommitOffset() && h.CommitOffset >= 0 {
 		b.offsets.commit(h.Topic, h.ConsumerGroup, h.QueueID, h.CommitOffset)
 	}
 	res := b.pullOnce(&q)
-	if res.code == remoting.ResponsePullNotFound && h.IsSuspend() && h.SuspendTimeoutMillis > 0 {
+	if res.waitsForMessages() && h.IsSuspend() && h.SuspendTimeoutMillis > 0 {
 		suspend := min(time.Duration(h.SuspendTimeoutMillis)*time.Millisecond, b.opts.MaxPullSuspend)
+		q.offset = res.next
 		req.Detach()
 		b.hold.park(&parkedPull{req: req, query: q, deadline: time.Now().Add(suspend)})
 		return
 	}
+	b.metrics.countGet(q.topic, &res)
 	req.Reply(pullResponse(&req.Cmd, &res))
 }
 
@@ -119,30 +125,52 @@ func (b *Broker) pullOnce(q *pullQuery) pullResult {
 	return res
 }
 
-// collect gathers matching records from q.offset on into res.body.
-func (b *Broker) collect(q *pullQuery, cq *persist.ConsumeQueue, res *pullResult) {
-	want := q.maxMsgs
-	if want <= 0 {
-		want = defaultPullBatch
+// waitsForMessages reports whether a pull found nothing and nothing is
+// left to examine: the queue is empty from its offset on, or a filter
+// rejected every entry up to the end. Such a pull may be parked at
+// r.next.
+func (r *pullResult) waitsForMessages() bool {
+	return r.code == remoting.ResponsePullNotFound ||
+		r.code == remoting.ResponsePullRetryImmediately && r.found == 0 && r.next >= r.max
+}
+
+// pullBatch is how many messages a pull asking for maxMsgs gets at most.
+func pullBatch(maxMsgs int) int {
+	if maxMsgs <= 0 {
+		return defaultPullBatch
 	}
-	want = min(want, maxPullBatch)
+	return min(maxMsgs, maxPullBatch)
+}
+
+// collect gathers matching records from q.offset on into res.body,
+// examining at most filterScanLimit entries.
+func (b *Broker) collect(q *pullQuery, cq *persist.ConsumeQueue, res *pullResult) {
+	want := pullBatch(q.maxMsgs)
+	limit := filterScanLimit(want)
 	off, scanned := q.offset, 0
-	for ; off < res.max && res.found < want && scanned < maxFilterScan+want; off++ {
+	for ; off < res.max && res.found < want && scanned < limit; off++ {
 		e, ok := cq.Entry(off)
 		if !ok {
 			break
 		}
 		scanned++
-		if !q.sub.MatchesCode(e.TagsCode) || !b.matchesTags(q.sub, e) {
+		if !q.sub.MatchesCode(e.TagsCode) {
 			continue
-		}
-		if res.found > 0 && len(res.body)+int(e.Size) > maxPullBytes {
-			break
 		}
 		raw, err := b.store.ReadRecord(e.CommitLogOffset, e.Size)
 		if err != nil {
 			b.log.Warn("actors: pull read", "topic", q.topic, "queue", q.queueID, "offset", off, "err", err)
 			break
+		}
+		if !q.matchesRecord(raw, e.CommitLogOffset) {
+			continue
+		}
+		if res.found > 0 && len(res.body)+len(raw) > maxPullBytes {
+			break
+		}
+		if res.body == nil {
+			// Room for the whole batch if its records are alike, within reason.
+			res.body = make([]byte, 0, min(len(raw)*(want-res.found), maxInitialPullBody))
 		}
 		res.body = append(res.body, raw...)
 		res.found++
@@ -156,24 +184,6 @@ func (b *Broker) collect(q *pullQuery, cq *persist.ConsumeQueue, res *pullResult
 	default:
 		res.code, res.next = remoting.ResponsePullNotFound, q.offset
 	}
-}
-
-// matchesTags confirms a tag-hash match against the record's TAGS, so
-// colliding hashes are not delivered.
-func (b *Broker) matchesTags(sub *Subscription, e persist.CQEntry) bool {
-	if sub.All {
-		return true
-	}
-	raw, err := b.store.ReadRecord(e.CommitLogOffset, e.Size)
-	if err != nil {
-		return false
-	}
-	rv, err := persist.ParseRecordHeader(raw, e.CommitLogOffset)
-	if err != nil {
-		return false
-	}
-	tag, ok := remoting.PropertyValue(string(rv.Properties()), remoting.PropertyTags)
-	return ok && sub.Tags[tag]
 }
 
 // parkedPull is a long-poll request waiting for a message.
@@ -217,6 +227,18 @@ func (h *pullHold) park(p *parkedPull) {
 	h.mu.Unlock()
 	h.parked.Add(1)
 	// A message may have landed between the pull and the park.
+	if cq := h.broker.store.ConsumeQueue(k.topic, k.queueID); cq != nil && cq.MaxOffset() > p.query.offset {
+		h.markArrived(k)
+	}
+}
+
+// repark puts back a parked pull that is still waiting. A message that
+// landed while it was out of the table is looked for again.
+func (h *pullHold) repark(p *parkedPull) {
+	k := holdKey{p.query.topic, p.query.queueID}
+	h.mu.Lock()
+	h.mu.byQueue[k] = append(h.mu.byQueue[k], p)
+	h.mu.Unlock()
 	if cq := h.broker.store.ConsumeQueue(k.topic, k.queueID); cq != nil && cq.MaxOffset() > p.query.offset {
 		h.markArrived(k)
 	}
@@ -279,11 +301,9 @@ func (h *pullHold) serveArrivals() {
 	h.mu.Unlock()
 	for _, p := range ready {
 		res := h.broker.pullOnce(&p.query)
-		if res.code == remoting.ResponsePullNotFound && time.Now().Before(p.deadline) {
-			h.mu.Lock()
-			k := holdKey{p.query.topic, p.query.queueID}
-			h.mu.byQueue[k] = append(h.mu.byQueue[k], p)
-			h.mu.Unlock()
+		if res.waitsForMessages() && time.Now().Before(p.deadline) {
+			p.query.offset = res.next
+			h.repark(p)
 			continue
 		}
 		h.answer(p, &res)
@@ -322,6 +342,7 @@ func (h *pullHold) expireAll() {
 
 func (h *pullHold) answer(p *parkedPull, res *pullResult) {
 	h.parked.Add(-1)
+	h.broker.metrics.countGet(p.query.topic, res)
 	p.req.Reply(pullResponse(&p.req.Cmd, res))
 	p.req.Release()
 }

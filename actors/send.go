@@ -53,6 +53,9 @@ func (b *Broker) handleSend(req *netio.Request) {
 		msgs, code, remark = b.batchMessages(msgs, &h, queueID, cmd.Body, born)
 	} else {
 		msgs, code, remark = b.singleMessage(msgs, &h, queueID, cmd.Body, born)
+		if code == remoting.ResponseSuccess {
+			code, remark = b.routeSpecial(&msgs[0])
+		}
 	}
 	sc.append.Messages = msgs
 	if code != remoting.ResponseSuccess {
@@ -121,8 +124,13 @@ func (b *Broker) batchMessages(msgs []persist.Message, h *remoting.SendHeader, q
 		return msgs, remoting.ResponseMessageIllegal, "batch larger than the maximum message size"
 	}
 	err := remoting.DecodeBatch(body, func(flag int32, msgBody, props []byte) error {
-		if _, delayed := remoting.PropertyValue(string(props), remoting.PropertyDelayLevel); delayed {
-			return errors.New("delayed messages cannot be batched")
+		if isTransactional(props) {
+			return errors.New("transactional messages cannot be batched")
+		}
+		for _, key := range timerProperties[:4] {
+			if _, delayed := remoting.PropertyValue(string(props), key); delayed {
+				return errors.New("delayed messages cannot be batched")
+			}
 		}
 		msgs = append(msgs, persist.Message{
 			Topic: h.Topic, QueueID: queueID, Flag: flag, BornTimestamp: h.BornTimestamp,
@@ -137,6 +145,21 @@ func (b *Broker) batchMessages(msgs []persist.Message, h *remoting.SendHeader, q
 		return msgs, remoting.ResponseMessageIllegal, "empty batch"
 	}
 	return msgs, remoting.ResponseSuccess, ""
+}
+
+// routeSpecial sends a transactional half message to the half topic and a
+// message for later delivery to the timer ladder.
+func (b *Broker) routeSpecial(m *persist.Message) (int16, string) {
+	if isTransactional(m.Properties) {
+		if err := b.txns.prepareHalf(m); err != nil {
+			return remoting.ResponseMessageIllegal, err.Error()
+		}
+		return remoting.ResponseSuccess, ""
+	}
+	if _, err := b.timers.prepare(m, time.Now().UnixMilli()); err != nil {
+		return remoting.ResponseMessageIllegal, err.Error()
+	}
+	return remoting.ResponseSuccess, ""
 }
 
 // storedProperties is the client's property string with the broker's
@@ -163,6 +186,7 @@ func bornHost(c *netio.Conn) persist.Host {
 // Complete runs on the writer goroutine: answer and release.
 func (sc *sendCompletion) Complete(a *AppendRequest) {
 	b, req := sc.broker, sc.req
+	b.metrics.countAppend(a)
 	if a.Err != nil {
 		code := int16(remoting.ResponseSystemError)
 		if errors.Is(a.Err, persist.ErrDiskFull) {

@@ -73,6 +73,7 @@ type WriterOptions struct {
 	// OnPublish runs on the writer goroutine after a batch becomes
 	// visible; it must not block (it wakes parked pulls).
 	OnPublish func([]persist.Dispatched)
+	OnSync    func(time.Duration) // runs on the writer goroutine after each sync (metrics)
 	Now       func() time.Time
 }
 
@@ -247,6 +248,9 @@ func (w *Writer) sync() error {
 	err := w.store.Sync()
 	w.stats.Syncs.Add(1)
 	w.stats.SyncNanos.Add(int64(time.Since(t)))
+	if w.opts.OnSync != nil {
+		w.opts.OnSync(time.Since(t))
+	}
 	if err != nil {
 		w.stats.SyncFailures.Add(1)
 	}

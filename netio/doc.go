@@ -44,7 +44,10 @@
 // # Outbound path and backpressure
 //
 // Replies made while the handler runs on the loop are appended to one buffer
-// and written with a single Write when the read pass ends. Everything sent
+// and written with a single Write when the read pass ends, or as soon as the
+// buffer holds 256 KiB, so a pass over many pipelined requests with large
+// replies never builds one huge buffer and the pending-bytes cap below is
+// checked after every write. Everything sent
 // from other goroutines (detached replies, Conn.Send, Conn.Invoke) goes
 // through the connection's outbox: frames queue up while one AsyncWritev is in
 // flight, and the whole queue leaves as the next single AsyncWritev when the

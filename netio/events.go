@@ -105,19 +105,33 @@ func (e *loopEvents) OnTraffic(gc gnet.Conn) gnet.Action {
 		return gnet.Close
 	}
 	action := s.readFrames(c, gc)
+	if !c.flushLoopReplies(gc) {
+		return gnet.Close
+	}
+	return action
+}
+
+// replyFlushBytes is how much a read pass's reply buffer may hold before it
+// is written out mid-pass: a pass of many large replies (pipelined pulls)
+// never builds one huge buffer, and the pending-bytes cap is checked after
+// every such write.
+const replyFlushBytes = 256 << 10
+
+// flushLoopReplies writes the replies buffered during the read pass and
+// checks the connection against MaxPendingBytes. It reports false when the
+// connection must close: the write failed or it is a slow consumer.
+// Loop-only.
+func (c *Conn) flushLoopReplies(gc gnet.Conn) bool {
 	if c.replyBuf != nil {
 		buf := c.replyBuf
 		c.replyBuf = nil
 		_, err := gc.Write(buf.B)
 		outboundPool.Put(buf)
 		if err != nil {
-			return gnet.Close
+			return false
 		}
 	}
-	if c.sampleOutbound(gc) {
-		return gnet.Close
-	}
-	return action
+	return !c.sampleOutbound(gc)
 }
 
 // readFrames handles whole frames until the buffered bytes run out.
@@ -143,6 +157,9 @@ func (s *Server) readFrames(c *Conn, gc gnet.Conn) gnet.Action {
 		bytesIn += uint64(len(frame))
 		if err := s.dispatch(c, buf); err != nil {
 			s.rejectConn(c, "bad header", err)
+			return gnet.Close
+		}
+		if c.replyBuf != nil && len(c.replyBuf.B) >= replyFlushBytes && !c.flushLoopReplies(gc) {
 			return gnet.Close
 		}
 	}

@@ -102,6 +102,10 @@ func (s *Server) run() {
 		gnet.WithMulticore(true),
 		gnet.WithNumEventLoop(s.opts.NumEventLoops),
 		gnet.WithTCPNoDelay(gnet.TCPNoDelay),
+		// SO_REUSEADDR, as net.Listen sets it: a server restarted after a
+		// crash binds its port again while connections of the previous
+		// process linger in TIME_WAIT. Two live listeners still conflict.
+		gnet.WithReuseAddr(true),
 		gnet.WithLogger(gnetLogger{s.log}),
 	)
 }

@@ -1,6 +1,7 @@
 package persist
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"path/filepath"
@@ -148,9 +149,23 @@ func (q *ConsumeQueue) scanEnd(tail *segment) int64 {
 		}
 	}
 	if i < n {
-		clear(tail.data[i*CQEntrySize:])
+		clearNonZero(tail.data[i*CQEntrySize:])
 	}
 	return tail.base/CQEntrySize + i
+}
+
+// clearNonZero zeroes b, writing only the 4 KiB chunks that are not zero
+// already: the rest of a tail file is mostly untouched preallocation, and
+// clearing it all would dirty (and write back) every page of every queue
+// at each start.
+func clearNonZero(b []byte) {
+	for len(b) > 0 {
+		n := min(len(b), len(zeroPage))
+		if !bytes.Equal(b[:n], zeroPage[:n]) {
+			clear(b[:n])
+		}
+		b = b[n:]
+	}
 }
 
 // put writes the entry for queue offset off (writer only). Writing at the
@@ -158,8 +173,8 @@ func (q *ConsumeQueue) scanEnd(tail *segment) int64 {
 // writing beyond it would leave a hole and fails with ErrCorruption.
 func (q *ConsumeQueue) put(off int64, e CQEntry) error {
 	end := q.maxOffset.Load()
-	if off > end {
-		return fmt.Errorf("persist: queue %s-%d: entry %d beyond end %d: %w", q.topic, q.queueID, off, end, ErrCorruption)
+	if off > end || off < 0 || off > maxQueueOffset {
+		return fmt.Errorf("persist: queue %s-%d: entry %d outside 0..%d: %w", q.topic, q.queueID, off, end, ErrCorruption)
 	}
 	pos := off * CQEntrySize
 	seg := q.segs.Load().find(pos)

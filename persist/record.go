@@ -55,6 +55,10 @@ const (
 	offSysFlag     = 36
 	offBornTS      = 40
 	offBornHost    = 48
+
+	// maxQueueOffset bounds a queue offset field: beyond it the entry's
+	// byte position in the consume queue (offset x 20) would overflow.
+	maxQueueOffset = 1 << 58
 )
 
 // Host is an IPv4 or IPv6 address and a port as stored in a record.
@@ -246,6 +250,9 @@ func parseFields(raw []byte, physOffset int64, checkCRC bool) (RecordView, recor
 	r := RecordView{raw: raw}
 	if got := r.PhysicalOffset(); got != physOffset {
 		return RecordView{}, recordInvalid, fmt.Sprintf("physical offset field %d, stored at %d", got, physOffset)
+	}
+	if q := r.QueueOffset(); q < 0 || q > maxQueueOffset {
+		return RecordView{}, recordInvalid, fmt.Sprintf("queue offset field %d outside 0..%d", q, int64(maxQueueOffset))
 	}
 	sys := r.SysFlag()
 	p := offBornHost + 8

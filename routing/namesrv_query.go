@@ -1,6 +1,9 @@
 package routing
 
-import "sort"
+import (
+	"sort"
+	"strings"
+)
 
 // RouteBody returns the encoded route of topic (the GET_ROUTEINFO_BY_TOPIC
 // body) and false when the topic is unknown or none of its brokers is
@@ -40,6 +43,9 @@ func (n *Namesrv) Route(topic string) (*TopicRouteData, bool) {
 // routeLocked builds topic's route; it needs at least a read lock.
 func (n *Namesrv) routeLocked(topic string) (*TopicRouteData, bool) {
 	queues := n.mu.topicQueues[topic]
+	if len(queues) == 0 && strings.HasPrefix(topic, retryTopicPrefix) {
+		queues = n.provisionalRetryQueuesLocked()
+	}
 	if len(queues) == 0 {
 		return nil, false
 	}
@@ -66,6 +72,23 @@ func (n *Namesrv) routeLocked(topic string) (*TopicRouteData, bool) {
 		return route.BrokerDatas[i].BrokerName < route.BrokerDatas[j].BrokerName
 	})
 	return route, true
+}
+
+const retryTopicPrefix = "%RETRY%"
+
+// provisionalRetryQueuesLocked routes a retry topic no broker registered
+// yet to every broker, one queue each. A push consumer asks for its retry
+// topic's route before its first heartbeat makes the broker create it;
+// without this answer it would learn the route only at its next poll, 30 s
+// later, and redeliveries would wait that long.
+func (n *Namesrv) provisionalRetryQueuesLocked() map[string]QueueData {
+	out := map[string]QueueData{}
+	for name, group := range n.mu.brokers {
+		if len(group.addrs) > 0 {
+			out[name] = QueueData{BrokerName: name, ReadQueueNums: 1, WriteQueueNums: 1, Perm: 6}
+		}
+	}
+	return out
 }
 
 func (g *brokerGroup) brokerData(brokerName string) BrokerData {

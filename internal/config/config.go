@@ -1,29 +1,42 @@
-// Package config maps flags, an optional config file and environment
-// variables onto the broker's options, in one place. Precedence: flag >
-// environment (COMET_<KEY>, upper-case, dashes as underscores) > file >
-// default.
+// Package config maps flags, an optional TOML config file and COMET_*
+// environment variables onto a comet process's settings, validates them
+// naming the offending key, and tells which changes a reload (SIGHUP) can
+// apply. It is the one place that knows every setting; deploy's
+// comet.example.toml documents each key with its default.
 //
-// The config file is a TOML subset: `key = value` lines, values optionally
-// double-quoted, `#` comments, blank lines. Keys are the flag names.
+// Precedence: flag > environment (COMET_<KEY>: upper case, dashes as
+// underscores) > file > default. The file is flat TOML whose keys are the
+// flag names (`retention-hours = 72`, `flush = "sync"`); tables are
+// rejected, as are unknown keys and values of the wrong TOML type.
 package config
 
 import (
-	"bufio"
-	"bytes"
+	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"log/slog"
+	"maps"
+	"net"
 	"os"
-	"strconv"
+	"slices"
 	"strings"
 	"time"
+
+	"github.com/BurntSushi/toml"
 
 	"github.com/cometmq/comet/actors"
 )
 
+// ErrInvalid is the class of every configuration error.
+var ErrInvalid = errors.New("config: invalid setting")
+
+func invalid(key, format string, args ...any) error {
+	return fmt.Errorf("%w: %s: "+format, append([]any{ErrInvalid, key}, args...)...)
+}
+
 // Config is the resolved configuration of a comet process.
 type Config struct {
+	File            string // the config file read, "" for none
 	DataDir         string
 	Listen          string
 	NamesrvListen   string
@@ -33,12 +46,22 @@ type Config struct {
 	BrokerName      string
 	Flush           string
 	AutoCreateTopic bool
+	DefaultQueues   int
+	MaxMessageSize  int
+	RetentionHours  int
 	LogLevel        string
 	LogFormat       string
-	RetentionHours  int
+	LogRateLimit    int
+	HTTPListen      string
+	ShutdownTimeout time.Duration
+
+	values map[string]string // every key's final value, for GET_BROKER_CONFIG
 }
 
-func defineFlags(fs *flag.FlagSet, c *Config) *string {
+// Reloadable lists the keys a SIGHUP applies without a restart.
+var Reloadable = []string{"log-level", "log-rate-limit"}
+
+func defineFlags(fs *flag.FlagSet, c *Config) {
 	fs.StringVar(&c.DataDir, "data-dir", "./comet-data", "directory for the commit log, queues and metadata")
 	fs.StringVar(&c.Listen, "listen", "127.0.0.1:10911", "broker listen address")
 	fs.StringVar(&c.NamesrvListen, "namesrv-listen", "127.0.0.1:9876", "embedded name server address (empty disables it)")
@@ -48,136 +71,316 @@ func defineFlags(fs *flag.FlagSet, c *Config) *string {
 	fs.StringVar(&c.BrokerName, "broker-name", "broker-a", "broker name")
 	fs.StringVar(&c.Flush, "flush", "sync", "sync: acknowledge after fdatasync (group commit); async: after the write")
 	fs.BoolVar(&c.AutoCreateTopic, "auto-create-topic", true, "create unknown topics on first send")
-	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
-	fs.StringVar(&c.LogFormat, "log-format", "text", "text or json")
+	fs.IntVar(&c.DefaultQueues, "default-queue-nums", 4, "queues of an auto-created topic")
+	fs.IntVar(&c.MaxMessageSize, "max-message-size", 4<<20, "largest message body (or batch) in bytes")
 	fs.IntVar(&c.RetentionHours, "retention-hours", 72, "delete commit-log segments older than this")
-	return fs.String("config", "", "config file (key = value lines; keys are flag names)")
+	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error (reloadable)")
+	fs.StringVar(&c.LogFormat, "log-format", "text", "text or json")
+	fs.IntVar(&c.LogRateLimit, "log-rate-limit", 5, "warnings/errors per second per message; 0 unlimited (reloadable)")
+	fs.StringVar(&c.HTTPListen, "http-listen", "127.0.0.1:9877", "HTTP address for /metrics, /healthz, /readyz, /status (empty disables)")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "longest graceful drain on SIGTERM")
+	fs.StringVar(&c.File, "config", "", "TOML config file (keys are the flag names)")
 }
 
-// Load parses args (and the config file and environment they point to).
+// Load parses args, then the config file they name and the environment.
 func Load(fs *flag.FlagSet, args []string) (*Config, error) {
+	return load(fs, args, os.LookupEnv)
+}
+
+func load(fs *flag.FlagSet, args []string, lookupEnv func(string) (string, bool)) (*Config, error) {
 	c := &Config{}
-	cfgFile := defineFlags(fs, c)
+	defineFlags(fs, c)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("%w: unexpected argument %q", ErrInvalid, fs.Arg(0))
+	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	if *cfgFile != "" {
-		data, err := os.ReadFile(*cfgFile)
-		if err != nil {
-			return nil, fmt.Errorf("config: %w", err)
-		}
-		kv, err := ParseFile(bytes.NewReader(data))
-		if err != nil {
-			return nil, fmt.Errorf("config: %s: %w", *cfgFile, err)
-		}
-		if err := apply(fs, kv, set); err != nil {
-			return nil, fmt.Errorf("config: %s: %w", *cfgFile, err)
+	if env, ok := lookupEnv("COMET_CONFIG"); ok && !set["config"] {
+		c.File = env
+	}
+	if c.File != "" {
+		if err := applyFile(fs, c.File, set); err != nil {
+			return nil, err
 		}
 	}
-	env := map[string]string{}
-	fs.VisitAll(func(f *flag.Flag) {
-		if v, ok := os.LookupEnv("COMET_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))); ok {
-			env[f.Name] = v
-		}
-	})
-	if err := apply(fs, env, set); err != nil {
-		return nil, fmt.Errorf("config: environment: %w", err)
+	if err := applyEnv(fs, set, lookupEnv); err != nil {
+		return nil, err
 	}
+	c.values = map[string]string{}
+	fs.VisitAll(func(f *flag.Flag) { c.values[f.Name] = f.Value.String() })
 	return c, c.Validate()
 }
 
-func apply(fs *flag.FlagSet, kv map[string]string, set map[string]bool) error {
-	for k, v := range kv {
+func applyFile(fs *flag.FlagSet, path string, set map[string]bool) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	kv, err := ParseFile(data)
+	if err != nil {
+		return fmt.Errorf("%w (in %s)", err, path)
+	}
+	for _, k := range slices.Sorted(maps.Keys(kv)) {
+		if fs.Lookup(k) == nil || k == "config" {
+			return fmt.Errorf("%w (in %s)", invalid(k, "unknown key"), path)
+		}
 		if set[k] {
 			continue
 		}
-		if fs.Lookup(k) == nil || k == "config" {
-			return fmt.Errorf("unknown key %q", k)
-		}
-		if err := fs.Set(k, v); err != nil {
-			return fmt.Errorf("key %q: %w", k, err)
+		if err := setTyped(fs, k, kv[k]); err != nil {
+			return fmt.Errorf("%w (in %s)", err, path)
 		}
 	}
 	return nil
 }
 
-// ParseFile reads `key = value` lines.
-func ParseFile(r io.Reader) (map[string]string, error) {
-	out := map[string]string{}
-	sc := bufio.NewScanner(r)
-	for n := 1; sc.Scan(); n++ {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
+func applyEnv(fs *flag.FlagSet, set map[string]bool, lookupEnv func(string) (string, bool)) error {
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		if err != nil || set[f.Name] || f.Name == "config" {
+			return
 		}
-		k, v, ok := strings.Cut(line, "=")
-		if !ok {
-			return nil, fmt.Errorf("line %d: want key = value", n)
-		}
-		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
-		if strings.HasPrefix(v, `"`) {
-			uq, err := strconv.Unquote(v)
-			if err != nil {
-				return nil, fmt.Errorf("line %d: key %q: bad quoted value", n, k)
+		name := EnvName(f.Name)
+		if v, ok := lookupEnv(name); ok {
+			if serr := fs.Set(f.Name, v); serr != nil {
+				err = invalid(f.Name, "environment %s=%q: %v", name, v, serr)
 			}
-			v = uq
-		} else if i := strings.Index(v, " #"); i >= 0 {
-			v = strings.TrimSpace(v[:i])
 		}
-		if k == "" {
-			return nil, fmt.Errorf("line %d: empty key", n)
-		}
-		out[k] = v
+	})
+	return err
+}
+
+// EnvName is the environment variable of a key: COMET_DATA_DIR for data-dir.
+func EnvName(key string) string {
+	return "COMET_" + strings.ToUpper(strings.ReplaceAll(key, "-", "_"))
+}
+
+// ParseFile decodes the TOML text of a config file into its flat keys.
+func ParseFile(data []byte) (map[string]any, error) {
+	kv := map[string]any{}
+	if _, err := toml.Decode(string(data), &kv); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
-	return out, sc.Err()
+	for k, v := range kv {
+		if _, table := v.(map[string]any); table {
+			return nil, invalid(k, "tables are not supported: every key is top level")
+		}
+	}
+	return kv, nil
+}
+
+// setTyped sets flag k from a TOML value, checking the TOML type against
+// the flag's type.
+func setTyped(fs *flag.FlagSet, k string, v any) error {
+	f := fs.Lookup(k)
+	if f == nil || k == "config" {
+		return invalid(k, "unknown key")
+	}
+	var text string
+	switch want := f.Value.(flag.Getter).Get().(type) {
+	case bool:
+		b, ok := v.(bool)
+		if !ok {
+			return invalid(k, "want true or false, got %s", tomlType(v))
+		}
+		text = fmt.Sprint(b)
+	case int:
+		n, ok := v.(int64)
+		if !ok {
+			return invalid(k, "want an integer, got %s", tomlType(v))
+		}
+		text = fmt.Sprint(n)
+	case string, time.Duration:
+		s, ok := v.(string)
+		if !ok {
+			return invalid(k, "want a quoted string, got %s", tomlType(v))
+		}
+		text = s
+	default:
+		return invalid(k, "unsupported flag type %T", want)
+	}
+	if err := f.Value.Set(text); err != nil {
+		return invalid(k, "%q: %v", text, err)
+	}
+	return nil
+}
+
+func tomlType(v any) string {
+	switch v.(type) {
+	case string:
+		return "a string"
+	case int64:
+		return "an integer"
+	case float64:
+		return "a float"
+	case bool:
+		return "a boolean"
+	case []any, []map[string]any:
+		return "an array"
+	}
+	return fmt.Sprintf("%T", v)
 }
 
 // Validate reports the first invalid setting, naming its key.
 func (c *Config) Validate() error {
-	if _, err := actors.ParseFlushMode(c.Flush); err != nil {
-		return fmt.Errorf("config: flush: %w", err)
-	}
-	if c.DataDir == "" {
-		return fmt.Errorf("config: data-dir is empty")
-	}
-	if c.RetentionHours <= 0 {
-		return fmt.Errorf("config: retention-hours must be positive")
-	}
-	switch c.LogFormat {
-	case "text", "json":
-	default:
-		return fmt.Errorf("config: log-format %q: want text or json", c.LogFormat)
-	}
-	var lvl slog.Level
-	if err := lvl.UnmarshalText([]byte(c.LogLevel)); err != nil {
-		return fmt.Errorf("config: log-level %q: %w", c.LogLevel, err)
+	checks := []func() error{c.validateAddrs, c.validateStore, c.validateLogs}
+	for _, check := range checks {
+		if err := check(); err != nil {
+			return err
+		}
 	}
 	return nil
 }
 
-// Logger builds the process logger.
-func (c *Config) Logger(w io.Writer) *slog.Logger {
-	var lvl slog.Level
-	lvl.UnmarshalText([]byte(c.LogLevel))
-	ho := &slog.HandlerOptions{Level: lvl}
-	if c.LogFormat == "json" {
-		return slog.New(slog.NewJSONHandler(w, ho))
+func (c *Config) validateAddrs() error {
+	if err := hostPort("listen", c.Listen, false); err != nil {
+		return err
 	}
-	return slog.New(slog.NewTextHandler(w, ho))
+	if err := hostPort("namesrv-listen", c.NamesrvListen, true); err != nil {
+		return err
+	}
+	if err := hostPort("http-listen", c.HTTPListen, true); err != nil {
+		return err
+	}
+	for _, a := range c.NamesrvAddrs() {
+		if err := hostPort("namesrv", a, false); err != nil {
+			return err
+		}
+	}
+	if c.Advertise != "" {
+		host, _, err := net.SplitHostPort(c.Advertise)
+		if err != nil || net.ParseIP(host).To4() == nil {
+			return invalid("advertise", "%q: want an IPv4 ip:port", c.Advertise)
+		}
+	}
+	return nil
+}
+
+func hostPort(key, addr string, emptyOK bool) error {
+	if addr == "" {
+		if emptyOK {
+			return nil
+		}
+		return invalid(key, "is empty")
+	}
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		return invalid(key, "%q: %v", addr, err)
+	}
+	return nil
+}
+
+func (c *Config) validateStore() error {
+	if _, err := actors.ParseFlushMode(c.Flush); err != nil {
+		return invalid("flush", "%q: want sync or async", c.Flush)
+	}
+	switch {
+	case c.DataDir == "":
+		return invalid("data-dir", "is empty")
+	case c.RetentionHours <= 0:
+		return invalid("retention-hours", "%d: must be positive", c.RetentionHours)
+	case c.DefaultQueues < 1 || c.DefaultQueues > 1024:
+		return invalid("default-queue-nums", "%d: want 1..1024", c.DefaultQueues)
+	case c.MaxMessageSize < 1024 || c.MaxMessageSize > 15<<20:
+		return invalid("max-message-size", "%d: want 1024..%d bytes", c.MaxMessageSize, 15<<20)
+	case c.Cluster == "":
+		return invalid("cluster", "is empty")
+	case c.BrokerName == "":
+		return invalid("broker-name", "is empty")
+	case c.ShutdownTimeout < time.Second:
+		return invalid("shutdown-timeout", "%s: want at least 1s", c.ShutdownTimeout)
+	}
+	return nil
+}
+
+func (c *Config) validateLogs() error {
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		return invalid("log-format", "%q: want text or json", c.LogFormat)
+	}
+	if _, err := c.Level(); err != nil {
+		return invalid("log-level", "%q: want debug, info, warn or error", c.LogLevel)
+	}
+	if c.LogRateLimit < 0 {
+		return invalid("log-rate-limit", "%d: must not be negative", c.LogRateLimit)
+	}
+	return nil
+}
+
+// Level is the parsed log level.
+func (c *Config) Level() (slog.Level, error) {
+	var lvl slog.Level
+	err := lvl.UnmarshalText([]byte(c.LogLevel))
+	return lvl, err
+}
+
+// NamesrvAddrs splits the namesrv setting.
+func (c *Config) NamesrvAddrs() []string {
+	var ns []string
+	for _, a := range strings.FieldsFunc(c.Namesrv, func(r rune) bool { return r == ';' || r == ',' }) {
+		if a = strings.TrimSpace(a); a != "" {
+			ns = append(ns, a)
+		}
+	}
+	return ns
+}
+
+// Values returns every key with its final value.
+func (c *Config) Values() map[string]string {
+	return maps.Clone(c.values)
+}
+
+// Changes lists the keys whose values differ between c and next, split
+// into those a reload applies and those that need a restart.
+func (c *Config) Changes(next *Config) (reload, restart []string) {
+	for k, v := range next.values {
+		if c.values[k] == v {
+			continue
+		}
+		if slices.Contains(Reloadable, k) {
+			reload = append(reload, k)
+		} else {
+			restart = append(restart, k)
+		}
+	}
+	slices.Sort(reload)
+	slices.Sort(restart)
+	return reload, restart
+}
+
+// WithReloaded returns a copy of c with the reloadable keys of next.
+func (c *Config) WithReloaded(next *Config) *Config {
+	out := *c
+	out.values = maps.Clone(c.values)
+	out.LogLevel, out.LogRateLimit = next.LogLevel, next.LogRateLimit
+	for _, k := range Reloadable {
+		out.values[k] = next.values[k]
+	}
+	return &out
+}
+
+// HTTPOffLoopback reports whether the HTTP endpoint listens beyond
+// loopback (allowed, but only when configured so).
+func (c *Config) HTTPOffLoopback() bool {
+	host, _, err := net.SplitHostPort(c.HTTPListen)
+	if err != nil || c.HTTPListen == "" {
+		return false
+	}
+	if host == "localhost" {
+		return false
+	}
+	ip := net.ParseIP(host)
+	return ip == nil || !ip.IsLoopback()
 }
 
 // BrokerOptions maps the configuration onto the broker's options.
 func (c *Config) BrokerOptions(log *slog.Logger) actors.BrokerOptions {
 	flush, _ := actors.ParseFlushMode(c.Flush)
-	var ns []string
-	for _, a := range strings.FieldsFunc(c.Namesrv, func(r rune) bool { return r == ';' || r == ',' }) {
-		ns = append(ns, strings.TrimSpace(a))
-	}
 	return actors.BrokerOptions{
-		DataDir: c.DataDir, Listen: c.Listen, Advertise: c.Advertise, NamesrvAddrs: ns,
+		DataDir: c.DataDir, Listen: c.Listen, Advertise: c.Advertise, NamesrvAddrs: c.NamesrvAddrs(),
 		ClusterName: c.Cluster, BrokerName: c.BrokerName, Flush: flush, AutoCreateTopic: c.AutoCreateTopic,
-		RetentionAge: time.Duration(c.RetentionHours) * time.Hour, Logger: log,
+		DefaultQueueNums: int32(c.DefaultQueues), MaxMessageSize: c.MaxMessageSize,
+		RetentionAge: time.Duration(c.RetentionHours) * time.Hour, Logger: log, ConfigView: c.Values,
 	}
 }

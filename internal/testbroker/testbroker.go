@@ -7,6 +7,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"os"
 	"testing"
 
 	"github.com/cometmq/comet/actors"
@@ -25,7 +26,11 @@ type Env struct {
 // non-nil, may change the broker options before the broker starts.
 func Start(t testing.TB, mutate func(*actors.BrokerOptions)) *Env {
 	t.Helper()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	var out io.Writer = io.Discard
+	if os.Getenv("COMET_TEST_LOG") != "" {
+		out = os.Stderr
+	}
+	log := slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ns, err := config.ServeNamesrv("127.0.0.1:0", log)
 	if err != nil {
 		t.Fatal(err)

@@ -336,6 +336,7 @@ func (cc *clientConn) writeLoop() {
 		cc.mu.out = spare[:0]
 		cc.mu.Unlock()
 		if len(batch) == 0 {
+			spare = batch // out now holds the old spare: never hand it out twice
 			continue
 		}
 		_ = cc.netConn.SetWriteDeadline(time.Now().Add(cc.client.opts.WriteTimeout))

@@ -1,0 +1,277 @@
+// Package daemon runs one comet process: it loads the configuration, starts
+// the embedded name server and the broker, serves the operator HTTP
+// endpoint, tells systemd when it is ready and when it stops, reloads what
+// it can on SIGHUP and drains gracefully on SIGTERM or SIGINT. It owns the
+// process's start and shutdown order and nothing else; cmd/comet only
+// calls Main.
+//
+// Shutdown order: /readyz turns 503 and systemd hears STOPPING=1; the
+// broker stops accepting, drains its writer (final sync and acknowledgements)
+// and closes the store; the name server stops; the HTTP endpoint stops
+// last, so metrics stay readable during the drain.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/cometmq/comet/actors"
+	"github.com/cometmq/comet/internal/config"
+	"github.com/cometmq/comet/internal/ops"
+)
+
+// Exit codes of Main.
+const (
+	ExitOK      = 0
+	ExitFailure = 1 // the server failed to start or to stop cleanly
+	ExitConfig  = 2 // bad flags, config file or environment
+)
+
+// process is one running comet process.
+type process struct {
+	args     []string
+	mode     string                        // "broker" or "namesrv"
+	cfg      *config.Config                // as started; reload swaps it (only the run goroutine)
+	current  atomic.Pointer[config.Config] // what /status shows
+	logging  *ops.Logging
+	log      *slog.Logger
+	notifier *ops.Notifier
+	namesrv  atomic.Pointer[config.Namesrv]
+	broker   atomic.Pointer[actors.Broker] // set once it serves; /status reads it
+	registry *prometheus.Registry
+	http     *ops.HTTPServer
+}
+
+// Main runs comet with args (without the program name) until SIGTERM or
+// SIGINT and returns the exit code.
+func Main(args []string, stderr io.Writer) int {
+	p := &process{mode: "broker", notifier: ops.NewNotifier()}
+	if len(args) > 0 && args[0] == "namesrv" {
+		p.mode, args = "namesrv", args[1:]
+	}
+	p.args = args
+	cfg, err := loadConfig(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return ExitOK
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "comet:", err)
+		return ExitConfig
+	}
+	p.cfg = cfg
+	p.current.Store(cfg)
+	level, _ := cfg.Level()
+	if p.logging, err = ops.NewLogging(stderr, cfg.LogFormat, level, cfg.LogRateLimit); err != nil {
+		fmt.Fprintln(stderr, "comet:", err)
+		return ExitConfig
+	}
+	p.log = p.logging.Logger
+	if err := p.run(); err != nil {
+		p.log.Error("comet: exiting", "err", err)
+		return ExitFailure
+	}
+	return ExitOK
+}
+
+func loadConfig(args []string, stderr io.Writer) (*config.Config, error) {
+	fs := flag.NewFlagSet("comet", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return config.Load(fs, args)
+}
+
+func (p *process) run() error {
+	stop := make(chan os.Signal, 2)
+	signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(stop)
+	defer signal.Stop(hup)
+	if err := p.start(); err != nil {
+		p.shutdown()
+		return err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	go p.notifier.RunWatchdog(ctx, func() bool { return true })
+	for {
+		select {
+		case sig := <-stop:
+			cancel()
+			p.log.Info("comet: shutting down", "signal", sig.String(), "timeout", p.cfg.ShutdownTimeout.String())
+			return p.shutdown()
+		case <-hup:
+			p.reload()
+		}
+	}
+}
+
+// start brings everything up and announces readiness. The HTTP endpoint
+// comes first so /healthz answers (and /readyz says 503) during a long
+// recovery.
+func (p *process) start() error {
+	if err := p.startHTTP(); err != nil {
+		return err
+	}
+	if p.mode == "namesrv" || p.cfg.NamesrvListen != "" {
+		ns, err := config.StartNamesrv(p.cfg, p.log)
+		if err != nil {
+			return err
+		}
+		p.namesrv.Store(ns)
+	}
+	if p.mode == "broker" {
+		if err := p.startBroker(); err != nil {
+			return err
+		}
+	}
+	p.announceReady()
+	return nil
+}
+
+func (p *process) startBroker() error {
+	opts := p.cfg.BrokerOptions(p.log)
+	if ns := p.namesrv.Load(); ns != nil {
+		opts.NamesrvAddrs = append([]string{ns.Addr()}, opts.NamesrvAddrs...)
+	}
+	b, err := actors.NewBroker(opts)
+	if err != nil {
+		return err
+	}
+	if err := b.Start(); err != nil {
+		return err
+	}
+	b.SetTimerBacklog(b.TimerBacklog)
+	b.SetTransactionBacklog(func() int64 { return b.TxnStats().Pending.Load() })
+	p.registry.MustRegister(b.Collector())
+	p.broker.Store(b)
+	return nil
+}
+
+func (p *process) startHTTP() error {
+	p.registry = prometheus.NewRegistry()
+	p.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if p.cfg.HTTPListen == "" {
+		return nil
+	}
+	if p.cfg.HTTPOffLoopback() {
+		p.log.Warn("comet: HTTP endpoint listens beyond loopback as configured", "http", p.cfg.HTTPListen)
+	}
+	srv, err := ops.StartHTTP(ops.HTTPOptions{Addr: p.cfg.HTTPListen, Gatherer: p.registry, Logger: p.log, Status: p.status})
+	if err != nil {
+		return err
+	}
+	p.http = srv
+	return nil
+}
+
+// processStatus is the /status page.
+type processStatus struct {
+	Mode    string            `json:"mode"`
+	PID     int               `json:"pid"`
+	Namesrv string            `json:"namesrv,omitempty"`
+	Broker  *actors.Status    `json:"broker,omitempty"`
+	Config  map[string]string `json:"config"`
+}
+
+func (p *process) status() any {
+	st := processStatus{Mode: p.mode, PID: os.Getpid(), Config: p.current.Load().Values()}
+	if ns := p.namesrv.Load(); ns != nil {
+		st.Namesrv = ns.Addr()
+	}
+	if b := p.broker.Load(); b != nil {
+		bs := b.Status()
+		st.Broker = &bs
+	}
+	return st
+}
+
+func (p *process) announceReady() {
+	attrs := []any{"mode", p.mode}
+	status := "serving"
+	if ns := p.namesrv.Load(); ns != nil {
+		attrs = append(attrs, "namesrv", ns.Addr())
+	}
+	if b := p.broker.Load(); b != nil {
+		attrs = append(attrs, "broker", b.Addr(), "advertise", b.Advertise(), "dataDir", p.cfg.DataDir, "flush", p.cfg.Flush,
+			"recovered", fmt.Sprintf("%+v", b.Store().Recovery()))
+		status = "serving on " + b.Addr()
+	}
+	if p.http != nil {
+		attrs = append(attrs, "http", p.http.Addr())
+		p.http.SetReady(true)
+	}
+	if err := p.notifier.Ready(status); err != nil {
+		p.log.Warn("comet: sd_notify READY", "err", err)
+	}
+	p.log.Info("comet: ready", attrs...)
+}
+
+// reload re-reads the flags, file and environment, applies the reloadable
+// keys and names the changed ones that need a restart.
+func (p *process) reload() {
+	_ = p.notifier.Reloading()
+	defer func() { _ = p.notifier.Ready("serving") }()
+	next, err := loadConfig(p.args, io.Discard)
+	if err != nil {
+		p.log.Error("comet: reload rejected; keeping the running configuration", "err", err)
+		return
+	}
+	apply, restart := p.cfg.Changes(next)
+	if level, err := next.Level(); err == nil {
+		p.logging.Level.Set(level)
+	}
+	p.logging.Limiter.SetLimit(next.LogRateLimit)
+	p.cfg = p.cfg.WithReloaded(next)
+	p.current.Store(p.cfg)
+	if len(restart) > 0 {
+		p.log.Warn("comet: reload ignores changes that need a restart", "keys", restart)
+	}
+	p.log.Info("comet: reloaded", "applied", apply)
+}
+
+// shutdown drains and stops everything that started, in order.
+func (p *process) shutdown() error {
+	if err := p.notifier.Stopping(); err != nil {
+		p.log.Warn("comet: sd_notify STOPPING", "err", err)
+	}
+	if p.http != nil {
+		p.http.SetReady(false)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.ShutdownTimeout)
+	defer cancel()
+	var first error
+	keep := func(what string, err error) {
+		if err != nil {
+			p.log.Error("comet: stop "+what, "err", err)
+			if first == nil {
+				first = err
+			}
+		}
+	}
+	if b := p.broker.Load(); b != nil {
+		keep("broker", b.Stop(ctx))
+	}
+	if ns := p.namesrv.Load(); ns != nil {
+		keep("name server", ns.Stop(ctx))
+	}
+	if p.http != nil {
+		httpCtx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		keep("http", p.http.Shutdown(httpCtx))
+		cancel()
+	}
+	if first == nil {
+		p.log.Info("comet: stopped cleanly")
+	}
+	return first
+}

@@ -1,0 +1,296 @@
+package daemon
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/cometmq/comet/netio/remoting"
+)
+
+// syncBuffer collects a child's stderr.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func buildComet(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "comet")
+	out, err := exec.Command("go", "build", "-o", bin, "github.com/cometmq/comet/cmd/comet").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// child is a running comet process.
+type child struct {
+	cmd    *exec.Cmd
+	stderr *syncBuffer
+	done   chan struct{}
+	broker string
+}
+
+var brokerRE = regexp.MustCompile(`msg="comet: ready".* broker=(\S+)`)
+
+func startChild(t *testing.T, bin string, env []string, args ...string) *child {
+	t.Helper()
+	c := &child{cmd: exec.Command(bin, args...), stderr: &syncBuffer{}, done: make(chan struct{})}
+	c.cmd.Stderr = c.stderr
+	c.cmd.Env = append(os.Environ(), env...)
+	if err := c.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { c.cmd.Wait(); close(c.done) }()
+	t.Cleanup(func() {
+		select {
+		case <-c.done:
+		default:
+			c.cmd.Process.Kill()
+			<-c.done
+		}
+	})
+	waitUntil(t, 20*time.Second, "comet ready", func() bool {
+		select {
+		case <-c.done:
+			t.Fatalf("comet exited early:\n%s", c.stderr.String())
+		default:
+		}
+		m := brokerRE.FindStringSubmatch(c.stderr.String())
+		if m != nil {
+			c.broker = m[1]
+		}
+		return m != nil
+	})
+	return c
+}
+
+func (c *child) signal(t *testing.T, sig syscall.Signal) {
+	t.Helper()
+	if err := c.cmd.Process.Signal(sig); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (c *child) waitExit(t *testing.T, timeout time.Duration) int {
+	t.Helper()
+	select {
+	case <-c.done:
+		return c.cmd.ProcessState.ExitCode()
+	case <-time.After(timeout):
+		t.Fatalf("comet did not exit within %v:\n%s", timeout, c.stderr.String())
+	}
+	return -1
+}
+
+// fakeNotify is a NOTIFY_SOCKET that records datagrams.
+type fakeNotify struct {
+	path string
+	mu   sync.Mutex
+	got  string
+}
+
+func newFakeNotify(t *testing.T) *fakeNotify {
+	f := &fakeNotify{path: filepath.Join(t.TempDir(), "notify")}
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: f.path, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, err := conn.Read(buf)
+			if err != nil {
+				return
+			}
+			f.mu.Lock()
+			f.got += string(buf[:n]) + "\n"
+			f.mu.Unlock()
+		}
+	}()
+	return f
+}
+
+func (f *fakeNotify) has(s string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return strings.Contains(f.got, s)
+}
+
+// loadGenerator sends messages with acknowledgements from several
+// goroutines, one connection each, and remembers every body the broker
+// acknowledged.
+type loadGenerator struct {
+	addr  string
+	stop  atomic.Bool
+	wg    sync.WaitGroup
+	mu    sync.Mutex
+	acked map[string]bool
+	count atomic.Int64
+}
+
+func startLoad(addr string, senders int) *loadGenerator {
+	g := &loadGenerator{addr: addr, acked: map[string]bool{}}
+	for s := range senders {
+		g.wg.Add(1)
+		go g.sendLoop(s)
+	}
+	return g
+}
+
+func (g *loadGenerator) sendLoop(sender int) {
+	defer g.wg.Done()
+	client := remoting.NewClient(remoting.ClientOptions{DefaultTimeout: 5 * time.Second})
+	defer client.Close()
+	for i := 0; !g.stop.Load(); i++ {
+		body := "s" + strconv.Itoa(sender) + "-" + strconv.Itoa(i)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		resp, err := client.Invoke(ctx, g.addr, sendRequest("Durable", int32(i%4), body))
+		cancel()
+		if err != nil {
+			return // the broker went away: nothing more can be acknowledged
+		}
+		if resp.Code == remoting.ResponseSuccess {
+			g.mu.Lock()
+			g.acked[body] = true
+			g.mu.Unlock()
+			g.count.Add(1)
+		}
+	}
+}
+
+func (g *loadGenerator) finish() map[string]bool {
+	g.stop.Store(true)
+	g.wg.Wait()
+	return g.acked
+}
+
+// readAll pulls every message of the topic's four queues.
+func readAll(t *testing.T, addr string) map[string]bool {
+	t.Helper()
+	c := remoting.NewClient(remoting.ClientOptions{})
+	defer c.Close()
+	got := map[string]bool{}
+	for q := int32(0); q < 4; q++ {
+		for off := int64(0); ; {
+			resp := invokeOK(t, c, addr, pullRequest("verify", "Durable", q, off), remoting.ResponsePullNotFound,
+				remoting.ResponsePullOffsetMoved, remoting.ResponsePullRetryImmediately)
+			if resp.Code != remoting.ResponseSuccess {
+				break
+			}
+			msgs, err := remoting.DecodeMessages(resp.Body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, m := range msgs {
+				got[string(m.Body)] = true
+				off = m.QueueOffset + 1
+			}
+		}
+	}
+	return got
+}
+
+// TestSIGTERMUnderLoadLosesNoAcknowledgedMessage runs the real binary as
+// systemd would: it checks READY=1 and watchdog pings on a fake
+// NOTIFY_SOCKET, a SIGHUP reload, then SIGTERM during acknowledged sends,
+// STOPPING=1 and a clean exit, and after a restart that every acknowledged
+// message is stored.
+func TestSIGTERMUnderLoadLosesNoAcknowledgedMessage(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the comet binary")
+	}
+	bin := buildComet(t)
+	dataDir := t.TempDir()
+	cfgPath := filepath.Join(t.TempDir(), "comet.toml")
+	writeConfig := func(text string) {
+		if err := os.WriteFile(cfgPath, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeConfig("log-level = \"info\"\nretention-hours = 72\n")
+	args := []string{"-config", cfgPath, "-data-dir", dataDir, "-listen", "127.0.0.1:0",
+		"-namesrv-listen", "127.0.0.1:0", "-http-listen", "127.0.0.1:0"}
+	sd := newFakeNotify(t)
+	c := startChild(t, bin, []string{"NOTIFY_SOCKET=" + sd.path, "WATCHDOG_USEC=100000"}, args...)
+	waitUntil(t, 5*time.Second, "READY=1 and WATCHDOG=1", func() bool { return sd.has("READY=1") && sd.has("WATCHDOG=1") })
+
+	writeConfig("log-level = \"debug\"\nretention-hours = 5\n")
+	c.signal(t, syscall.SIGHUP)
+	waitUntil(t, 5*time.Second, "reload log lines", func() bool {
+		out := c.stderr.String()
+		return strings.Contains(out, `msg="comet: reloaded" applied=[log-level]`) &&
+			strings.Contains(out, "keys=[retention-hours]")
+	})
+
+	load := startLoad(c.broker, 4)
+	waitUntil(t, 15*time.Second, "300 acknowledged sends", func() bool { return load.count.Load() >= 300 })
+	c.signal(t, syscall.SIGTERM)
+	if code := c.waitExit(t, 20*time.Second); code != 0 {
+		t.Fatalf("exit code %d after SIGTERM:\n%s", code, c.stderr.String())
+	}
+	acked := load.finish()
+	if !sd.has("STOPPING=1") || !strings.Contains(c.stderr.String(), "comet: stopped cleanly") {
+		t.Fatalf("no STOPPING=1 or clean stop; notify %q\n%s", sd.got, c.stderr.String())
+	}
+
+	again := startChild(t, bin, nil, args...)
+	stored := readAll(t, again.broker)
+	for body := range acked {
+		if !stored[body] {
+			t.Errorf("acknowledged message %s lost", body)
+		}
+	}
+	t.Logf("acknowledged %d, stored %d", len(acked), len(stored))
+	again.signal(t, syscall.SIGTERM)
+	if code := again.waitExit(t, 20*time.Second); code != 0 {
+		t.Fatalf("second run exit code %d", code)
+	}
+}
+
+func TestMainRejectsBadConfigNamingTheKey(t *testing.T) {
+	var errOut bytes.Buffer
+	if code := Main([]string{"-retention-hours", "0"}, &errOut); code != ExitConfig || !strings.Contains(errOut.String(), "retention-hours") {
+		t.Fatalf("exit %d, stderr %q", code, errOut.String())
+	}
+	errOut.Reset()
+	if code := Main([]string{"-h"}, &errOut); code != ExitOK || !strings.Contains(errOut.String(), "-http-listen") {
+		t.Fatalf("-h: exit %d, stderr %q", code, errOut.String())
+	}
+}

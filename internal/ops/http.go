@@ -1,0 +1,129 @@
+package ops
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// HTTPOptions configure the operator HTTP endpoint.
+type HTTPOptions struct {
+	Addr     string              // "127.0.0.1:9877"; port 0 picks one
+	Gatherer prometheus.Gatherer // served on /metrics
+	Status   func() any          // marshalled as JSON on /status
+	Healthy  func() error        // nil error: /healthz answers 200
+	Logger   *slog.Logger
+}
+
+// HTTPServer serves /metrics, /healthz, /readyz and /status.
+//
+//	/metrics  Prometheus text exposition of Gatherer
+//	/healthz  200 "ok" while the process works (Healthy returns nil), else 503
+//	/readyz   200 "ready" between SetReady(true) and SetReady(false), else 503
+//	/status   the Status value as indented JSON
+type HTTPServer struct {
+	opts  HTTPOptions
+	srv   *http.Server
+	addr  string
+	ready atomic.Bool
+	done  chan struct{}
+}
+
+// StartHTTP listens on opts.Addr and serves in the background.
+func StartHTTP(opts HTTPOptions) (*HTTPServer, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Gatherer == nil {
+		return nil, errors.New("ops: http: no metrics gatherer")
+	}
+	ln, err := net.Listen("tcp", opts.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("ops: http listen %s: %w", opts.Addr, err)
+	}
+	s := &HTTPServer{opts: opts, addr: ln.Addr().String(), done: make(chan struct{})}
+	s.srv = &http.Server{
+		Handler:           s.mux(),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		ErrorLog:          slog.NewLogLogger(opts.Logger.Handler(), slog.LevelWarn),
+	}
+	go func() {
+		defer close(s.done)
+		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			opts.Logger.Error("ops: http server stopped", "addr", s.addr, "err", err)
+		}
+	}()
+	return s, nil
+}
+
+func (s *HTTPServer) mux() *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.opts.Gatherer, promhttp.HandlerOpts{
+		ErrorHandling: promhttp.ContinueOnError,
+		ErrorLog:      slog.NewLogLogger(s.opts.Logger.Handler(), slog.LevelWarn),
+	}))
+	mux.HandleFunc("GET /healthz", s.healthz)
+	mux.HandleFunc("GET /readyz", s.readyz)
+	mux.HandleFunc("GET /status", s.status)
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintln(w, "comet: /metrics /healthz /readyz /status")
+	})
+	return mux
+}
+
+func (s *HTTPServer) healthz(w http.ResponseWriter, _ *http.Request) {
+	if s.opts.Healthy != nil {
+		if err := s.opts.Healthy(); err != nil {
+			http.Error(w, "unhealthy: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+	}
+	fmt.Fprintln(w, "ok")
+}
+
+func (s *HTTPServer) readyz(w http.ResponseWriter, _ *http.Request) {
+	if !s.ready.Load() {
+		http.Error(w, "not ready", http.StatusServiceUnavailable)
+		return
+	}
+	fmt.Fprintln(w, "ready")
+}
+
+func (s *HTTPServer) status(w http.ResponseWriter, _ *http.Request) {
+	if s.opts.Status == nil {
+		http.Error(w, "no status", http.StatusNotFound)
+		return
+	}
+	body, err := json.MarshalIndent(s.opts.Status(), "", "  ")
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(append(body, '\n'))
+}
+
+// Addr is the bound address.
+func (s *HTTPServer) Addr() string { return s.addr }
+
+// SetReady switches /readyz.
+func (s *HTTPServer) SetReady(ready bool) { s.ready.Store(ready) }
+
+// Shutdown stops accepting and waits for requests in flight until ctx ends.
+func (s *HTTPServer) Shutdown(ctx context.Context) error {
+	s.ready.Store(false)
+	err := s.srv.Shutdown(ctx)
+	<-s.done
+	return err
+}
