@@ -317,8 +317,9 @@ func (g *groupRegistry) removeConn(connID uint64) []string {
 	defer g.mu.Unlock()
 	var changed []string
 	for name, cg := range g.mu.consumers {
-		if _, ok := cg.channels[connID]; ok {
+		if ch, ok := cg.channels[connID]; ok {
 			delete(cg.channels, connID)
+			g.releaseLocksLocked(name, cg, ch.clientID)
 			changed = append(changed, name)
 			if len(cg.channels) == 0 {
 				delete(g.mu.consumers, name)
@@ -334,6 +335,24 @@ func (g *groupRegistry) removeConn(connID uint64) []string {
 	return changed
 }
 
+// releaseLocksLocked frees the queue locks of a client that has no channel
+// left in the group. A consumer that left cannot consume: its queues go to
+// the remaining members at their next lock instead of after the lock TTL
+// (client v2.1.2 never unlocks the queues a rebalance takes from it, so
+// only this lets them move before the TTL).
+func (g *groupRegistry) releaseLocksLocked(group string, cg *consumerGroup, clientID string) {
+	for _, ch := range cg.channels {
+		if ch.clientID == clientID {
+			return
+		}
+	}
+	for k, l := range g.mu.locks[group] {
+		if l.clientID == clientID {
+			delete(g.mu.locks[group], k)
+		}
+	}
+}
+
 // expire drops (group, channel) entries silent for longer than the expiry.
 func (g *groupRegistry) expire(now time.Time) []string {
 	g.mu.Lock()
@@ -343,6 +362,7 @@ func (g *groupRegistry) expire(now time.Time) []string {
 		for id, ch := range cg.channels {
 			if now.Sub(ch.lastSeen) > g.expiry {
 				delete(cg.channels, id)
+				g.releaseLocksLocked(name, cg, ch.clientID)
 				changed = append(changed, name)
 			}
 		}

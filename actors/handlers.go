@@ -71,6 +71,7 @@ func (b *Broker) handleConsumerList(req *netio.Request) {
 		return
 	}
 	ids := b.groups.consumerIDs(group)
+	b.log.Debug("actors: consumer list", "group", group, "ids", ids, "conn", req.Conn.RemoteAddr())
 	if len(ids) == 0 {
 		b.reply(req, remoting.ResponseSystemError, "no consumer of group "+group+" is online")
 		return
@@ -171,6 +172,7 @@ func (b *Broker) handleLock(req *netio.Request) {
 		return
 	}
 	granted := b.groups.lock(&lr, time.Now())
+	b.log.Debug("actors: lock batch", "group", lr.ConsumerGroup, "client", lr.ClientID, "asked", len(lr.MQSet), "granted", len(granted))
 	body, _ := json.Marshal(struct {
 		LockOKMQSet []messageQueue `json:"lockOKMQSet"`
 	}{granted})

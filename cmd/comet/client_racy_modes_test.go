@@ -9,6 +9,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/apache/rocketmq-client-go/v2"
 	"strconv"
 	"strings"
 	"testing"
@@ -65,4 +66,77 @@ func TestOrderlyConsumerSeesPerKeyOrder(t *testing.T) {
 		}
 		next[key]++
 	}
+}
+
+// TestOrderlyGroupKeepsOrderWhileMembersComeAndGo sends keyed sequences
+// while a second orderly consumer joins the group and the first leaves.
+// Queue locks must hand each queue over without overlap: no message of a
+// key is consumed before its predecessor was.
+func TestOrderlyGroupKeepsOrderWhileMembersComeAndGo(t *testing.T) {
+	nsAddr, _ := startComet(t, t.TempDir())
+	p := startProducer(t, nsAddr, producer.WithQueueSelector(producer.NewHashQueueSelector()))
+	topic, group := uniqueName("OrderlyRebalance"), uniqueName("org")
+	keys := []string{"k0", "k1", "k2", "k3", "k4", "k5", "k6", "k7"}
+	const perKey = 120
+	send := func(seq int) {
+		for _, k := range keys {
+			m := primitive.NewMessage(topic, []byte(k+"#"+strconv.Itoa(seq)))
+			m.WithShardingKey(k)
+			sendSyncOK(t, p, m)
+		}
+	}
+	send(0)
+	sink := &collector{}
+	newMember := func(name string) rocketmq.PushConsumer {
+		c, err := rocketmq.NewPushConsumer(consumer.WithNameServer([]string{nsAddr}), consumer.WithGroupName(group),
+			consumer.WithInstance(name), consumer.WithConsumerOrder(true),
+			consumer.WithConsumeFromWhere(consumer.ConsumeFromFirstOffset))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Subscribe(topic, consumer.MessageSelector{}, sink.handle); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	first := newMember(uniqueName("first"))
+	var second rocketmq.PushConsumer
+	for seq := 1; seq < perKey; seq++ {
+		send(seq)
+		switch seq {
+		case perKey / 3:
+			second = newMember(uniqueName("second"))
+			t.Cleanup(func() { _ = second.Shutdown() })
+		case 2 * perKey / 3:
+			_ = first.Shutdown()
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for len(sink.distinct()) < len(keys)*perKey {
+		if time.Now().After(deadline) {
+			last := map[string]string{}
+			bodies, _ := sink.snapshot()
+			for _, b := range bodies {
+				k, _, _ := strings.Cut(b, "#")
+				last[k] = b
+			}
+			t.Fatalf("consumed %d of %d; last per key: %v", len(sink.distinct()), len(keys)*perKey, last)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	bodies, _ := sink.snapshot()
+	seen := map[string]int{} // key -> highest seq consumed so far + 1
+	for _, b := range bodies {
+		key, seqText, _ := strings.Cut(b, "#")
+		seq, _ := strconv.Atoi(seqText)
+		if seq > seen[key] {
+			t.Fatalf("key %s: seq %d consumed before seq %d", key, seq, seen[key])
+		}
+		seen[key] = max(seen[key], seq+1)
+	}
+	t.Logf("%d consumptions of %d messages, order kept across the join and the leave", len(bodies), len(keys)*perKey)
 }

@@ -120,6 +120,12 @@ func startCometProcess(t *testing.T, bin, dir, brokerAddr, nsAddr string) *comet
 	t.Helper()
 	cmd := exec.Command(bin, "--data-dir", dir, "--listen", brokerAddr, "--namesrv-listen", nsAddr,
 		"--flush", "sync", "--http-listen", "")
+	return runCometProcess(t, cmd)
+}
+
+// runCometProcess starts cmd and waits for its ready line.
+func runCometProcess(t *testing.T, cmd *exec.Cmd) *cometProcess {
+	t.Helper()
 	c := &cometProcess{cmd: cmd, stderr: &lockedBuffer{}, done: make(chan struct{})}
 	cmd.Stderr = c.stderr
 	if err := cmd.Start(); err != nil {

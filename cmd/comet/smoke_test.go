@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -22,7 +23,11 @@ import (
 // startComet runs a name server and a broker in-process on loopback ports.
 func startComet(t *testing.T, dir string) (nsAddr string, b *actors.Broker) {
 	t.Helper()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	var out io.Writer = io.Discard
+	if os.Getenv("COMET_TEST_LOG") != "" {
+		out = os.Stderr
+	}
+	log := slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ns, err := config.ServeNamesrv("127.0.0.1:0", log)
 	if err != nil {
 		t.Fatal(err)

@@ -55,6 +55,12 @@ type Config struct {
 	HTTPListen      string
 	ShutdownTimeout time.Duration
 
+	DelayLevels              string
+	MaxTimerDelay            time.Duration
+	TransactionCheckInterval time.Duration
+	TransactionTimeout       time.Duration
+	TransactionCheckMax      int
+
 	values map[string]string // every key's final value, for GET_BROKER_CONFIG
 }
 
@@ -79,6 +85,11 @@ func defineFlags(fs *flag.FlagSet, c *Config) {
 	fs.IntVar(&c.LogRateLimit, "log-rate-limit", 5, "warnings/errors per second per message; 0 unlimited (reloadable)")
 	fs.StringVar(&c.HTTPListen, "http-listen", "127.0.0.1:9877", "HTTP address for /metrics, /healthz, /readyz, /status (empty disables)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "longest graceful drain on SIGTERM")
+	fs.StringVar(&c.DelayLevels, "delay-levels", actors.DefaultDelayLevels, "durations of the DELAY levels 1..N (units ms, s, m, h, d)")
+	fs.DurationVar(&c.MaxTimerDelay, "max-timer-delay", 72*time.Hour, "longest TIMER_DELIVER_MS/TIMER_DELAY_* delay accepted")
+	fs.DurationVar(&c.TransactionCheckInterval, "transaction-check-interval", 30*time.Second, "how often undecided transactions are checked back")
+	fs.DurationVar(&c.TransactionTimeout, "transaction-timeout", 6*time.Second, "age of a half message before its first check-back")
+	fs.IntVar(&c.TransactionCheckMax, "transaction-check-max", 15, "check-backs before an undecided half message is discarded")
 	fs.StringVar(&c.File, "config", "", "TOML config file (keys are the flag names)")
 }
 
@@ -291,6 +302,17 @@ func (c *Config) validateStore() error {
 		return invalid("broker-name", "is empty")
 	case c.ShutdownTimeout < time.Second:
 		return invalid("shutdown-timeout", "%s: want at least 1s", c.ShutdownTimeout)
+	case c.MaxTimerDelay < time.Second:
+		return invalid("max-timer-delay", "%s: want at least 1s", c.MaxTimerDelay)
+	case c.TransactionCheckInterval < 100*time.Millisecond:
+		return invalid("transaction-check-interval", "%s: want at least 100ms", c.TransactionCheckInterval)
+	case c.TransactionTimeout < 0:
+		return invalid("transaction-timeout", "%s: must not be negative", c.TransactionTimeout)
+	case c.TransactionCheckMax < 1:
+		return invalid("transaction-check-max", "%d: must be positive", c.TransactionCheckMax)
+	}
+	if _, err := actors.ParseDelayLevels(c.DelayLevels); err != nil {
+		return invalid("delay-levels", "%q: %v", c.DelayLevels, err)
 	}
 	return nil
 }
@@ -382,5 +404,7 @@ func (c *Config) BrokerOptions(log *slog.Logger) actors.BrokerOptions {
 		ClusterName: c.Cluster, BrokerName: c.BrokerName, Flush: flush, AutoCreateTopic: c.AutoCreateTopic,
 		DefaultQueueNums: int32(c.DefaultQueues), MaxMessageSize: c.MaxMessageSize,
 		RetentionAge: time.Duration(c.RetentionHours) * time.Hour, Logger: log, ConfigView: c.Values,
+		DelayLevels: c.DelayLevels, MaxTimerDelay: c.MaxTimerDelay, TransactionCheckInterval: c.TransactionCheckInterval,
+		TransactionTimeout: c.TransactionTimeout, TransactionCheckMax: c.TransactionCheckMax,
 	}
 }
