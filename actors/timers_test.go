@@ -81,7 +81,7 @@ func TestStripAndSetProperties(t *testing.T) {
 }
 
 // startTestBroker runs a broker without a name server on a loopback port.
-func startTestBroker(t *testing.T, dir string, mutate func(*BrokerOptions)) *Broker {
+func startTestBroker(t testing.TB, dir string, mutate func(*BrokerOptions)) *Broker {
 	t.Helper()
 	var out io.Writer = io.Discard
 	if os.Getenv("COMET_TEST_LOG") != "" {
