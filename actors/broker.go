@@ -8,6 +8,7 @@ import (
 	"net"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -150,6 +151,8 @@ type Broker struct {
 	system    *actor.ActorSystem
 	keeper    *actor.PID
 	control   *actor.PID
+	stopOnce  sync.Once
+	stopErr   error
 	timers    *timerService
 	txns      *txnService
 	storeHost persist.Host
@@ -330,10 +333,15 @@ func (b *Broker) notifyGroups(groups []string) {
 	}
 }
 
-// Stop shuts the broker down in order: stop accepting and close
+// Stop shuts the broker down in order (once; later calls return the first result): stop accepting and close
 // connections, drain the writer (final sync and acks), stop the actors,
 // persist metadata, close the store.
 func (b *Broker) Stop(ctx context.Context) error {
+	b.stopOnce.Do(func() { b.stopErr = b.stop(ctx) })
+	return b.stopErr
+}
+
+func (b *Broker) stop(ctx context.Context) error {
 	var first error
 	keep := func(err error) {
 		if err != nil && first == nil {

@@ -335,6 +335,33 @@ func (g *groupRegistry) removeConn(connID uint64) []string {
 	return changed
 }
 
+// unregister removes one connection from the named groups (either may be
+// empty) and reports whether the consumer group lost a member.
+func (g *groupRegistry) unregister(connID uint64, producerGroup, consumerGroup string) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if pg := g.mu.producers[producerGroup]; pg != nil {
+		delete(pg.channels, connID)
+		if len(pg.channels) == 0 {
+			delete(g.mu.producers, producerGroup)
+		}
+	}
+	cg := g.mu.consumers[consumerGroup]
+	if cg == nil {
+		return false
+	}
+	ch, ok := cg.channels[connID]
+	if !ok {
+		return false
+	}
+	delete(cg.channels, connID)
+	g.releaseLocksLocked(consumerGroup, cg, ch.clientID)
+	if len(cg.channels) == 0 {
+		delete(g.mu.consumers, consumerGroup)
+	}
+	return true
+}
+
 // releaseLocksLocked frees the queue locks of a client that has no channel
 // left in the group. A consumer that left cannot consume: its queues go to
 // the remaining members at their next lock instead of after the lock TTL

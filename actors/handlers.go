@@ -35,6 +35,7 @@ func (b *Broker) registerHandlers() {
 	s.Handle(remoting.RequestConsumerSendMsgBack, b.handleSendBack)
 	s.Handle(remoting.RequestEndTransaction, b.handleEndTransaction)
 	s.Handle(remoting.RequestCheckClientConfig, b.handleCheckClientConfig)
+	s.Handle(remoting.RequestUnregisterClient, b.handleUnregisterClient)
 	b.registerAdminHandlers()
 }
 
@@ -62,6 +63,18 @@ func (b *Broker) handleHeartbeat(req *netio.Request) {
 	if len(changed) > 0 {
 		b.notifyGroups(changed)
 	}
+}
+
+// handleUnregisterClient removes a closing client from its groups at once
+// (rather than at connection close or expiry) and tells the remaining
+// consumers to rebalance.
+func (b *Broker) handleUnregisterClient(req *netio.Request) {
+	producerGroup, _ := req.Cmd.ExtString("producerGroup")
+	consumerGroup, _ := req.Cmd.ExtString("consumerGroup")
+	if b.groups.unregister(req.Conn.ID(), producerGroup, consumerGroup) {
+		b.notifyGroups([]string{consumerGroup})
+	}
+	b.reply(req, remoting.ResponseSuccess, "")
 }
 
 func (b *Broker) handleConsumerList(req *netio.Request) {
