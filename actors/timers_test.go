@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cometmq/comet/netio/remoting"
+	"github.com/cometmq/comet/persist"
 )
 
 func TestParseDelayLevels(t *testing.T) {
@@ -65,6 +66,10 @@ func TestLadderNeverOvershootsAndTerminates(t *testing.T) {
 			t.Fatalf("geometric rung %d of %d ms is longer than the cap", q, ms)
 		}
 	}
+}
+
+func persistMessage(topic string, props []byte) persist.Message {
+	return persist.Message{Topic: topic, Body: []byte("x"), Properties: props}
 }
 
 func TestStripAndSetProperties(t *testing.T) {
@@ -226,4 +231,40 @@ func TestTimerLatenessUnderLoad(t *testing.T) {
 	if early < 0 {
 		t.Fatalf("delivered %d ms early", -early)
 	}
+}
+
+// FuzzTimerProperties feeds arbitrary delay-level strings and schedule
+// properties: parsing never panics and a scheduled message never becomes
+// due before the time it asked for or later than the maximum delay.
+func FuzzTimerProperties(f *testing.F) {
+	f.Add("1s 5s 10s", "3", "", "")
+	f.Add("100ms 1d", "", "1700000000000", "")
+	f.Add("1x", "-1", "", "99999999999")
+	f.Fuzz(func(t *testing.T, levels, delay, deliverMs, delaySec string) {
+		parsed, err := ParseDelayLevels(levels)
+		if err != nil {
+			return
+		}
+		svc := &timerService{ladder: newTimerLadder(parsed, time.Hour), maxDelay: 2 * time.Hour}
+		var props []byte
+		for _, kv := range [][2]string{{remoting.PropertyDelayLevel, delay}, {remoting.PropertyTimerDeliverMS, deliverMs},
+			{remoting.PropertyTimerDelaySec, delaySec}} {
+			if kv[1] != "" && !bytes.ContainsAny([]byte(kv[1]), "\x01\x02") {
+				props = remoting.AppendProperty(props, kv[0], kv[1])
+			}
+		}
+		const now = 1_700_000_000_000
+		m := persistMessage("T", props)
+		scheduled, err := svc.prepare(&m, now)
+		if err != nil || !scheduled {
+			return
+		}
+		out, _, perr := propertyInt64(m.Properties, PropertyTimerOutMS)
+		if perr != nil || out <= now || out-now > (2*time.Hour).Milliseconds() && delay == "" {
+			t.Fatalf("scheduled for %d (now %d) from %q", out, now, props)
+		}
+		if m.Topic != TopicSchedule || !m.HasTagsCode || m.TagsCode > out+svc.ladder.byLen[0].ms || m.TagsCode <= now {
+			t.Fatalf("rung entry: topic %s tags %d due %d", m.Topic, m.TagsCode, out)
+		}
+	})
 }
