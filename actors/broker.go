@@ -151,6 +151,7 @@ type Broker struct {
 	system    *actor.ActorSystem
 	keeper    *actor.PID
 	control   *actor.PID
+	ctl       atomic.Pointer[controlHandles]
 	stopOnce  sync.Once
 	stopErr   error
 	timers    *timerService

@@ -434,5 +434,10 @@ func (b *Broker) storeInternal(req *netio.Request, msg persist.Message) {
 // actor, which answers (when the request is not oneway) once it is stored.
 func (b *Broker) handleEndTransaction(req *netio.Request) {
 	req.Detach()
-	b.system.Root.Send(b.txns.pid, &endTxn{req: req})
+	if !b.sendTxns(&endTxn{req: req}) {
+		if !req.Cmd.IsOneway() {
+			req.Reply(remoting.NewResponse(&req.Cmd, remoting.ResponseSystemBusy, "broker starting or stopping"))
+		}
+		req.Release()
+	}
 }

@@ -88,12 +88,40 @@ func (c *controlPlane) spawnChildren(ctx actor.Context) {
 	b.keeper = spawn("housekeeper", func() actor.Actor {
 		return &housekeeper{broker: b, lastOffsets: time.Now(), lastExpiry: time.Now(), unexpected: c.unexpected}
 	})
-	b.timers.pid = spawn("timers", func() actor.Actor { return &timerActor{svc: b.timers} })
-	b.txns.pid = spawn("transactions", func() actor.Actor { return &txnActor{svc: b.txns} })
+	timers := spawn("timers", func() actor.Actor { return &timerActor{svc: b.timers} })
+	txns := spawn("transactions", func() actor.Actor { return &txnActor{svc: b.txns} })
 	sched := scheduler.NewTimerScheduler(ctx)
 	sched.SendRepeatedly(housekeepInterval, housekeepInterval, b.keeper, &housekeepTick{})
-	sched.SendRepeatedly(timerTickInterval, timerTickInterval, b.timers.pid, &timerTick{})
-	sched.SendRepeatedly(txnTickInterval, txnTickInterval, b.txns.pid, &txnTick{})
+	sched.SendRepeatedly(timerTickInterval, timerTickInterval, timers, &timerTick{})
+	sched.SendRepeatedly(txnTickInterval, txnTickInterval, txns, &txnTick{})
+	b.ctl.Store(&controlHandles{root: ctx.ActorSystem().Root, timers: timers, txns: txns})
+}
+
+// controlHandles reach the control-plane actors from other goroutines
+// (event loops, the writer). Published once the actors run; nil before.
+type controlHandles struct {
+	root   *actor.RootContext
+	timers *actor.PID
+	txns   *actor.PID
+}
+
+// sendTimers and sendTxns deliver a message to the actor; false while the
+// control plane is not running.
+func (b *Broker) sendTimers(msg any) bool {
+	return b.sendControl(msg, func(h *controlHandles) *actor.PID { return h.timers })
+}
+
+func (b *Broker) sendTxns(msg any) bool {
+	return b.sendControl(msg, func(h *controlHandles) *actor.PID { return h.txns })
+}
+
+func (b *Broker) sendControl(msg any, pick func(*controlHandles) *actor.PID) bool {
+	h := b.ctl.Load()
+	if h == nil {
+		return false
+	}
+	h.root.Send(pick(h), msg)
+	return true
 }
 
 // startControlPlane spawns the supervisor and, through it, its children.
@@ -125,6 +153,7 @@ func (b *Broker) startControlPlane() {
 // then the actor system.
 func (b *Broker) stopControlPlane() error {
 	err := b.system.Root.PoisonFuture(b.control).Wait()
+	b.ctl.Store(nil)
 	b.system.Shutdown()
 	if err != nil {
 		return fmt.Errorf("actors: stop control plane: %w", err)

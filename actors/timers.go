@@ -160,7 +160,6 @@ type timerService struct {
 	ladder   *timerLadder
 	maxDelay time.Duration
 	stats    TimerStats
-	pid      *actor.PID
 	cursors  map[int32]int64
 	inflight *hopBatch
 	now      func() time.Time
@@ -299,7 +298,7 @@ type hopBatch struct {
 
 func (h *hopBatch) Complete(*AppendRequest) {
 	close(h.done)
-	h.svc.b.system.Root.Send(h.svc.pid, &hopsStored{batch: h})
+	h.svc.b.sendTimers(&hopsStored{batch: h})
 }
 
 // tick gathers every due rung head into one batch and hands it to the

@@ -172,8 +172,9 @@ func TestTimerActorRestartsAfterPanicWithoutLosingTimers(t *testing.T) {
 			t.Fatalf("send: %d %s", resp.Code, resp.Remark)
 		}
 	}
-	b.system.Root.Send(b.timers.pid, &injectPanic{})
-	b.system.Root.Send(b.txns.pid, &injectPanic{})
+	if !b.sendTimers(&injectPanic{}) || !b.sendTxns(&injectPanic{}) {
+		t.Fatal("control plane not running")
+	}
 	waitFor(t, 10*time.Second, "every timer delivered", func() bool { return len(queueBodies(t, b, "PanicT", 0)) >= n })
 	got := queueBodies(t, b, "PanicT", 0)
 	seen := map[string]bool{}

@@ -89,7 +89,6 @@ type txnService struct {
 	b       *Broker
 	log     *slog.Logger
 	stats   TxnStats
-	pid     *actor.PID
 	pending map[string]*halfRef
 	decided map[string]int64 // txn id -> offset of its last copy (MaxInt64 while a copy is in flight)
 	scanned int64            // next half-queue offset to read
@@ -393,7 +392,7 @@ type txnDecision struct {
 }
 
 func (d *txnDecision) Complete(*AppendRequest) {
-	d.svc.b.system.Root.Send(d.svc.pid, &txnStored{decision: d})
+	d.svc.b.sendTxns(&txnStored{decision: d})
 }
 
 func (t *txnService) decisionStored(d *txnDecision) {
@@ -500,7 +499,7 @@ type txnCopies struct {
 }
 
 func (c *txnCopies) Complete(*AppendRequest) {
-	c.svc.b.system.Root.Send(c.svc.pid, &txnCopied{copies: c})
+	c.svc.b.sendTxns(&txnCopied{copies: c})
 }
 
 func (t *txnService) copiesStored(c *txnCopies) {
