@@ -1,0 +1,161 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/cometmq/comet/actors"
+	"github.com/cometmq/comet/perf"
+)
+
+// Exit codes.
+const (
+	exitOK         = 0
+	exitFailed     = 1 // the run failed or was incomplete
+	exitUsage      = 2 // bad flags
+	defaultNATSURL = "nats://127.0.0.1:4222"
+)
+
+// settings are the command's flags besides the workload's.
+type settings struct {
+	workload   perf.Workload
+	target     string
+	peer       string
+	namesrv    string
+	embedded   bool
+	flush      string
+	natsURL    string
+	natsAck    string
+	label      string
+	peerLabel  string
+	cometPID   int
+	natsPID    int
+	jsonOut    bool
+	htmlFile   string
+	quiet      bool
+	verbose    bool
+	subcommand string
+}
+
+func parseArgs(args []string, stderr io.Writer) (*settings, error) {
+	s := &settings{workload: perf.DefaultWorkload(), subcommand: "run"}
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		s.subcommand, args = args[0], args[1:]
+	}
+	if s.subcommand != "run" && s.subcommand != "compare" {
+		return nil, fmt.Errorf("unknown command %q (run or compare)", s.subcommand)
+	}
+	fs := flag.NewFlagSet("comet-bench "+s.subcommand, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	s.workload.RegisterFlags(fs)
+	s.defineFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if s.subcommand == "compare" && s.peer == "" {
+		s.peer = "nats"
+	}
+	return s, s.validate()
+}
+
+func (s *settings) defineFlags(fs *flag.FlagSet) {
+	natsURL := os.Getenv("NATS_URL")
+	if natsURL == "" {
+		natsURL = defaultNATSURL
+	}
+	fs.StringVar(&s.target, "target", "comet", "broker to run against: comet or nats")
+	fs.StringVar(&s.peer, "peer", "", "also run the workload against this peer (nats) and compare")
+	fs.StringVar(&s.namesrv, "namesrv", "127.0.0.1:9876", "Comet name servers, ';' or ',' separated")
+	fs.BoolVar(&s.embedded, "embedded", false, "start an in-process Comet broker instead of using -namesrv")
+	fs.StringVar(&s.flush, "flush", "", "flush mode of the -embedded broker: sync or async (default sync)")
+	fs.StringVar(&s.natsURL, "nats-url", natsURL, "NATS server URL (env NATS_URL)")
+	fs.StringVar(&s.natsAck, "nats-ack", string(perf.AckAll), "NATS consumer acks: all (every 100th), explicit or none")
+	fs.StringVar(&s.label, "label", "", "note shown with the Comet column (e.g. flush=sync)")
+	fs.StringVar(&s.peerLabel, "peer-label", "", "note shown with the NATS column (e.g. sync_interval=always)")
+	fs.IntVar(&s.cometPID, "comet-pid", 0, "comet server PID, to report its CPU use")
+	fs.IntVar(&s.natsPID, "nats-pid", 0, "nats-server PID, to report its CPU use")
+	fs.BoolVar(&s.jsonOut, "json", false, "write the report as JSON to stdout instead of the table")
+	fs.StringVar(&s.htmlFile, "html", "", "also write a latency percentile plot to this HTML file")
+	fs.BoolVar(&s.quiet, "quiet", false, "no progress line")
+	fs.BoolVar(&s.verbose, "v", false, "log the SDKs' and the embedded broker's warnings to stderr")
+}
+
+func (s *settings) validate() error {
+	if err := s.workload.Validate(); err != nil {
+		return err
+	}
+	switch {
+	case s.target != "comet" && s.target != "nats":
+		return fmt.Errorf("-target %q is not comet or nats", s.target)
+	case s.peer != "" && s.peer != "nats":
+		return fmt.Errorf("-peer %q is not nats", s.peer)
+	case s.peer != "" && s.target != "comet":
+		return errors.New("-peer compares with Comet: leave -target at comet")
+	case s.flush != "" && !s.embedded:
+		return errors.New("-flush applies to the -embedded broker only; start comet with --flush sync|async")
+	}
+	if s.flush != "" {
+		if _, err := actors.ParseFlushMode(s.flush); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	s, err := parseArgs(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return exitOK
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "comet-bench:", err)
+		return exitUsage
+	}
+	logger := slog.New(slog.DiscardHandler)
+	if s.verbose {
+		logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+	results, runErr := s.runAll(ctx, logger, stderr)
+	if len(results) > 0 {
+		if err := s.write(perf.NewReport(results...), stdout); err != nil {
+			fmt.Fprintln(stderr, "comet-bench:", err)
+			return exitFailed
+		}
+	}
+	if runErr != nil {
+		fmt.Fprintln(stderr, "comet-bench:", runErr)
+		return exitFailed
+	}
+	return exitOK
+}
+
+func (s *settings) write(rep *perf.Report, stdout io.Writer) error {
+	if s.jsonOut {
+		if err := rep.WriteJSON(stdout); err != nil {
+			return err
+		}
+	} else if err := rep.WriteTable(stdout); err != nil {
+		return err
+	}
+	if s.htmlFile == "" {
+		return nil
+	}
+	f, err := os.Create(s.htmlFile)
+	if err != nil {
+		return err
+	}
+	if err := rep.WritePlot(f, "comet-bench: "+s.workload.String()); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
