@@ -118,6 +118,7 @@ func benchAppendAsync(b *testing.B, size, batch int, uniqKey bool) {
 	}
 	b.StopTimer()
 	elapsed := b.Elapsed()
+	reportIndexLag(b, s, elapsed)
 	record := firstRecord(b, s)
 	if got := s.Stats().Appends; got != int64(b.N) {
 		b.Fatalf("%d appends counted, want %d", got, b.N)
@@ -126,6 +127,21 @@ func benchAppendAsync(b *testing.B, size, batch int, uniqKey bool) {
 	closeAndRemove(b, s, filepath.Join(dir, "store"))
 	limit := copyLimit(b, filepath.Join(dir, "copy"), segSize, record, b.N)
 	reportRatio(b, elapsed, limit, b.N, len(record), "copy")
+}
+
+// reportIndexLag reports how far the background key indexer was behind
+// when the timer stopped, how long it then took to catch up, and the
+// message rate counting that time (appended and indexed).
+func reportIndexLag(b *testing.B, s *Store, elapsed time.Duration) {
+	b.Helper()
+	lag := s.MaxPhysicalOffset() - s.IndexedOffset()
+	start := time.Now()
+	if err := s.catchUpIndex(s.MaxPhysicalOffset(), nil); err != nil {
+		b.Fatal(err)
+	}
+	catchUp := time.Since(start)
+	b.ReportMetric(float64(lag)/1e6, "index_lag_MB")
+	b.ReportMetric(float64(b.N)/(elapsed+catchUp).Seconds(), "indexed_msgs/s")
 }
 
 // firstRecord returns a copy of the first record stored.
@@ -242,6 +258,7 @@ func benchAppendSync(b *testing.B, producers, size int) {
 	}
 	b.StopTimer()
 	elapsed := b.Elapsed()
+	reportIndexLag(b, s, elapsed)
 	st := s.Stats()
 	if st.DurableOffset != st.MaxOffset || st.Appends != int64(b.N) {
 		b.Fatalf("durable %d of %d, %d appends of %d", st.DurableOffset, st.MaxOffset, st.Appends, b.N)

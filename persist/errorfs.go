@@ -155,6 +155,9 @@ func (e *ErrorFS) SyncDir(dir string) error {
 
 func (e *ErrorFS) Usage(dir string) (uint64, uint64, error) { return e.inner.Usage(dir) }
 
+// BootID is the inner file system's.
+func (e *ErrorFS) BootID() string { return e.inner.BootID() }
+
 type errorFile struct {
 	fs    *ErrorFS
 	inner File

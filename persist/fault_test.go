@@ -199,7 +199,18 @@ func corruptSegment(t *testing.T, img *MemFS, at uint32, garbage []byte) int {
 // abandon ends s as kill -9 would: its background loops stop and its files
 // are released, but no clean checkpoint is written.
 func abandon(s *Store) {
-	close(s.stop)
-	s.bg.Wait()
+	stopBackground(s)
 	s.closeFiles()
+}
+
+// stopBackground ends s's background goroutines (flusher, retention, key
+// indexer) without touching its files, so that a crash image can be taken
+// while nothing writes through a mapping.
+func stopBackground(s *Store) {
+	select {
+	case <-s.stop:
+	default:
+		close(s.stop)
+	}
+	s.bg.Wait()
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -27,6 +28,10 @@ type FS interface {
 	SyncDir(dir string) error
 	// Usage reports the total and free bytes of the file system holding dir.
 	Usage(dir string) (total, free uint64, err error)
+	// BootID names the current boot of the machine ("" when unknown).
+	// Everything written through a mapping survives the death of the
+	// process that wrote it as long as the boot does not change.
+	BootID() string
 }
 
 // File is an open file of an FS.
@@ -113,6 +118,15 @@ func (OSFS) Usage(dir string) (total, free uint64, err error) {
 		return 0, 0, err
 	}
 	return st.Blocks * uint64(st.Bsize), st.Bavail * uint64(st.Bsize), nil
+}
+
+// BootID is the kernel's random boot id.
+func (OSFS) BootID() string {
+	b, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
 }
 
 func (f *osFile) ReadAt(p []byte, off int64) (int, error)  { return f.f.ReadAt(p, off) }

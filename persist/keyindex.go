@@ -68,17 +68,30 @@ import (
 //	+--------+----+------------------+---------------------------------------------+
 //
 // States. A file is "open" while entries are being added to it: its header
-// count is advisory, and loading it after a crash scans the entries from 1,
-// keeps the longest valid prefix (checksum, hash not 0, phyOffsets not
-// decreasing, prevEntry equal to the slot's value when the entry was
-// added), zeroes everything after it and rebuilds the slots. "clean" is
+// count is the count at the last flush, and anything that lowers the count
+// (a cut, a repair) rewrites the header with the lower count first, so in
+// the page cache entries 1..count are always valid and chained. "clean" is
 // written by close after every entry and slot is synced; "sealed" by flush
 // once a full file is synced. Only clean and sealed headers are trusted.
 //
-// Concurrency: add, flush, truncateFrom, deleteBelow and close are
-// serialised by writeMu. Queries run concurrently with add: an entry is
-// written in full before its slot is stored atomically, and a query reaches
-// entries only through slots and prevEntry links. Queries hold mu shared;
+// Loading an open file after a crash takes one of two paths:
+//
+//   - The previous process died on this boot of the machine (kill -9):
+//     the page cache kept everything it wrote, so only the entries added
+//     since the header's count are scanned, their slots fixed up and a torn
+//     last entry zeroed. The work is proportional to that tail.
+//   - The machine crashed, or that cannot be told: dirty pages may have
+//     been written back in any subset, so the entries are scanned from 1,
+//     the longest valid prefix is kept (checksum, hash not 0, phyOffsets
+//     not decreasing, prevEntry equal to the slot's value when the entry
+//     was added), everything after it is zeroed and the slots rebuilt.
+//
+// Concurrency: add, addBatch, flush, truncateFrom, deleteBelow and close
+// are serialised by writeMu. Queries run concurrently with adds: an entry
+// is written in full before its slot is stored atomically, and a query
+// reaches entries only through slots and prevEntry links (addBatch widens
+// a file's bounds and count only after its whole batch, so a query may see
+// a batch's entries late, never partly written). Queries hold mu shared;
 // whatever unmaps a file or rewrites published entries holds it exclusively.
 //
 // The index is a hint: hashes can collide, so callers verify every hit
@@ -108,7 +121,12 @@ var (
 type keyIndexOptions struct {
 	SlotsPerFile   int // default 4 << 20
 	EntriesPerFile int // default 16 << 20
-	Logger         *slog.Logger
+	// PageCacheIntact says the files were last written by a process that
+	// died on this boot of the machine, so every byte it wrote through its
+	// mappings is still there: open files are repaired from their last
+	// flush on rather than from their first entry.
+	PageCacheIntact bool
+	Logger          *slog.Logger
 }
 
 func (o keyIndexOptions) withDefaults() keyIndexOptions {
@@ -184,6 +202,9 @@ type keyIndex struct {
 	writeMu sync.Mutex   // serialises the writer-side operations
 	nextSeq uint64       // writeMu
 	closed  bool         // writeMu
+
+	// openScanned counts the entries read to repair open files at load.
+	openScanned int64
 }
 
 func keyIndexFileName(seq uint64) string { return fmt.Sprintf("%020d", seq) }
@@ -207,7 +228,21 @@ func keyIndexHash(topic, key string) uint64 {
 	d.WriteString(topic)
 	d.WriteString("#")
 	d.WriteString(key)
-	if h := d.Sum64(); h != 0 {
+	return nonZeroHash(d.Sum64())
+}
+
+// keyIndexHashBytes is keyIndexHash of byte slices (no allocation).
+func keyIndexHashBytes(topic, key []byte) uint64 {
+	var d xxhash.Digest
+	d.Reset()
+	d.Write(topic)
+	d.WriteString("#")
+	d.Write(key)
+	return nonZeroHash(d.Sum64())
+}
+
+func nonZeroHash(h uint64) uint64 {
+	if h != 0 {
 		return h
 	}
 	return 1
@@ -382,24 +417,51 @@ func (x *keyIndex) establishCount(f *keyIndexFile, hdr []byte) error {
 	state := binary.LittleEndian.Uint16(hdr[6:])
 	count := binary.LittleEndian.Uint32(hdr[16:])
 	crcOK := crc32.Checksum(hdr[:60], keyIndexCRCTable) == binary.LittleEndian.Uint32(hdr[60:])
-	trusted := crcOK && (state == keyIndexStateClean || state == keyIndexStateSealed) && count <= f.capacity
-	if trusted {
+	if crcOK && (state == keyIndexStateClean || state == keyIndexStateSealed) && count <= f.capacity {
 		f.state = state
 		f.count.Store(count)
 		f.syncedCount = count
-		if count > 0 {
-			f.beginTsMs.Store(int64(binary.LittleEndian.Uint64(hdr[24:])))
-			f.endTsMs.Store(int64(binary.LittleEndian.Uint64(hdr[32:])))
-			f.beginPhy.Store(int64(binary.LittleEndian.Uint64(hdr[40:])))
-			f.endPhy.Store(int64(binary.LittleEndian.Uint64(hdr[48:])))
-		}
+		f.loadHeaderBounds(hdr)
 		return nil
 	}
 	f.state = keyIndexStateOpen
+	if x.opts.PageCacheIntact && crcOK && count <= f.capacity {
+		if tail, ok := f.recoverTailAfter(count, hdr); ok {
+			x.openScanned += int64(tail.scanned)
+			if tail.torn {
+				x.log.Warn("key index: zeroed a torn last entry", "file", filepath.Base(f.path), "entries_kept", f.count.Load())
+			}
+			f.syncedCount = count
+			return nil
+		}
+		x.log.Warn("key index: tail after the last flush is inconsistent; rescanning the whole file", "file", filepath.Base(f.path))
+	}
+	return x.repairWholeFile(f)
+}
+
+func (f *keyIndexFile) loadHeaderBounds(hdr []byte) {
+	if binary.LittleEndian.Uint32(hdr[16:]) == 0 {
+		return
+	}
+	f.beginTsMs.Store(int64(binary.LittleEndian.Uint64(hdr[24:])))
+	f.endTsMs.Store(int64(binary.LittleEndian.Uint64(hdr[32:])))
+	f.beginPhy.Store(int64(binary.LittleEndian.Uint64(hdr[40:])))
+	f.endPhy.Store(int64(binary.LittleEndian.Uint64(hdr[48:])))
+}
+
+// repairWholeFile trusts nothing of an open file: it keeps the longest
+// valid prefix of entries, rebuilds the slots and syncs the result. The
+// header in the page cache says "no entries" while the slots are being
+// rebuilt, so a process crash during the repair leads to a scan from the
+// first entry, never to a trusted half-built slot table.
+func (x *keyIndex) repairWholeFile(f *keyIndexFile) error {
+	f.encodeHeaderFor(0, -1)
 	kept, cut := f.recoverTail()
+	x.openScanned += int64(kept)
 	if cut {
 		x.log.Warn("key index: cut invalid tail", "file", filepath.Base(f.path), "entries_kept", kept)
 	}
+	f.encodeHeader()
 	if err := f.mapping.Sync(0, len(f.data)); err != nil {
 		return fmt.Errorf("persist: key index: sync repaired %s: %w: %w", filepath.Base(f.path), ErrSyncFailed, err)
 	}
@@ -426,6 +488,92 @@ func (f *keyIndexFile) recoverTail() (kept uint32, cut bool) {
 	}
 	f.count.Store(n)
 	return n, f.zeroEntriesFrom(n + 1)
+}
+
+// keyIndexTail is what a scan past the header's count found.
+type keyIndexTail struct {
+	end     uint32 // entries kept: the header's count plus the valid tail
+	scanned uint32 // entries read
+	torn    bool   // the entry after end holds a partial write
+}
+
+// recoverTailAfter repairs an open file whose page cache is intact: the
+// header's count h and entries 1..h are as the last flush left them, the
+// entries after h were appended in full one by one, and at most the last
+// of them lacks its slot store or is torn. It scans from h+1 only, and
+// changes nothing unless the tail is consistent (ok).
+func (f *keyIndexFile) recoverTailAfter(h uint32, hdr []byte) (keyIndexTail, bool) {
+	lastPhy := int64(-1)
+	if h > 0 {
+		e, ok := f.entryAt(h)
+		if !ok || e.phyOffset != int64(binary.LittleEndian.Uint64(hdr[48:])) {
+			return keyIndexTail{}, false
+		}
+		lastPhy = e.phyOffset
+	}
+	tail, ok := f.scanTail(h, lastPhy)
+	if !ok {
+		return tail, false
+	}
+	f.loadHeaderBounds(hdr)
+	for n := h + 1; n <= tail.end; n++ {
+		e, _ := f.entryAt(n)
+		if f.loadSlot(e.keyHash) < n {
+			f.storeSlot(e.keyHash, n) // the store the crash interrupted
+		}
+		f.noteBounds(n, e.phyOffset, e.storeTimestampMs)
+	}
+	if tail.torn {
+		off := f.entryOffset(tail.end + 1)
+		clear(f.data[off : off+keyIndexEntrySize])
+	}
+	f.count.Store(tail.end)
+	return tail, true
+}
+
+// scanTail reads the valid entries after h and checks that what follows
+// them is a clean end: zeroes, or one torn entry followed by zeroes. Every
+// slot of a tail entry must point at most to the tail's end.
+func (f *keyIndexFile) scanTail(h uint32, lastPhy int64) (keyIndexTail, bool) {
+	t := keyIndexTail{end: h}
+	for t.end < f.capacity {
+		t.scanned++
+		e, ok := f.entryAt(t.end + 1)
+		if !ok || e.phyOffset < lastPhy || !f.prevInSameSlot(e) {
+			break
+		}
+		t.end++
+		lastPhy = e.phyOffset
+	}
+	for n := h + 1; n <= t.end; n++ {
+		e, _ := f.entryAt(n)
+		if f.loadSlot(e.keyHash) > t.end {
+			return t, false
+		}
+	}
+	if t.end == f.capacity || f.entryIsZero(t.end+1) {
+		return t, true
+	}
+	if _, valid := f.entryAt(t.end + 1); valid {
+		return t, false // a whole entry that does not fit: not a torn write
+	}
+	t.torn = true
+	return t, t.end+2 > f.capacity || f.entryIsZero(t.end+2)
+}
+
+// prevInSameSlot reports whether e's prevEntry is none or an entry that
+// hashes to the same slot.
+func (f *keyIndexFile) prevInSameSlot(e keyIndexEntry) bool {
+	if e.prevEntry == 0 {
+		return true
+	}
+	p, ok := f.entryAt(e.prevEntry)
+	return ok && p.keyHash%uint64(f.slotCount) == e.keyHash%uint64(f.slotCount)
+}
+
+func (f *keyIndexFile) entryIsZero(n uint32) bool {
+	off := f.entryOffset(n)
+	return bytes.Equal(f.data[off:off+keyIndexEntrySize], zeroPage[:keyIndexEntrySize])
 }
 
 // zeroEntriesFrom clears the entry area from entry n on, touching only
@@ -498,6 +646,49 @@ func (f *keyIndexFile) entryAt(n uint32) (keyIndexEntry, bool) {
 // slot and the count (writer only).
 func (f *keyIndexFile) appendEntry(keyHash uint64, phyOffset, storeTimestampMs int64) {
 	n := f.count.Load() + 1
+	f.writeEntry(n, keyHash, phyOffset, storeTimestampMs)
+	f.noteBounds(n, phyOffset, storeTimestampMs)
+	f.storeSlot(keyHash, n)
+	f.count.Store(n)
+}
+
+// appendEntries appends one entry per key, which must fit (writer only).
+// The slots are read together first: the reads do not depend on each
+// other, so their cache and TLB misses overlap instead of queueing behind
+// each entry's atomic slot store. Each entry is then written in full and
+// published through its slot; the bounds and the count once at the end.
+func (f *keyIndexFile) appendEntries(keys []keyIndexKey) {
+	var touched uint32
+	for _, k := range keys {
+		touched |= f.loadSlot(k.hash)
+	}
+	_ = touched
+	first := f.count.Load() + 1
+	n := first - 1
+	lo, hi := keys[0].storeTimestampMs, keys[0].storeTimestampMs
+	for _, k := range keys {
+		n++
+		f.writeEntry(n, k.hash, k.phyOffset, k.storeTimestampMs)
+		f.storeSlot(k.hash, n)
+		lo, hi = min(lo, k.storeTimestampMs), max(hi, k.storeTimestampMs)
+	}
+	if first == 1 {
+		f.beginPhy.Store(keys[0].phyOffset)
+		f.beginTsMs.Store(lo)
+		f.endTsMs.Store(hi)
+	}
+	if lo < f.beginTsMs.Load() {
+		f.beginTsMs.Store(lo)
+	}
+	if hi > f.endTsMs.Load() {
+		f.endTsMs.Store(hi)
+	}
+	f.endPhy.Store(keys[len(keys)-1].phyOffset)
+	f.count.Store(n)
+}
+
+// writeEntry writes entry n, chained to its slot's current entry.
+func (f *keyIndexFile) writeEntry(n uint32, keyHash uint64, phyOffset, storeTimestampMs int64) {
 	off := f.entryOffset(n)
 	b := f.data[off : off+keyIndexEntrySize]
 	binary.LittleEndian.PutUint64(b, keyHash)
@@ -505,9 +696,6 @@ func (f *keyIndexFile) appendEntry(keyHash uint64, phyOffset, storeTimestampMs i
 	binary.LittleEndian.PutUint64(b[16:], uint64(storeTimestampMs))
 	binary.LittleEndian.PutUint32(b[24:], f.loadSlot(keyHash))
 	binary.LittleEndian.PutUint32(b[28:], keyIndexEntryCRC(n, b))
-	f.noteBounds(n, phyOffset, storeTimestampMs)
-	f.storeSlot(keyHash, n)
-	f.count.Store(n)
 }
 
 // noteBounds widens the file's time and offset bounds to cover entry n.
@@ -528,8 +716,14 @@ func (f *keyIndexFile) noteBounds(n uint32, phyOffset, storeTimestampMs int64) {
 
 func (f *keyIndexFile) full() bool { return f.count.Load() >= f.capacity }
 
-// encodeHeader writes the header for the current state into the mapping.
-func (f *keyIndexFile) encodeHeader() {
+// encodeHeader writes the header for the current state and count into
+// the mapping.
+func (f *keyIndexFile) encodeHeader() { f.encodeHeaderFor(f.count.Load(), f.endPhy.Load()) }
+
+// encodeHeaderFor writes a header claiming count entries, the last at
+// endPhy; the time bounds stay those of the current entries (a bound may
+// be wider than the entries it covers).
+func (f *keyIndexFile) encodeHeaderFor(count uint32, endPhy int64) {
 	h := f.data[:keyIndexHeaderSize]
 	clear(h)
 	copy(h, keyIndexMagic[:])
@@ -537,19 +731,22 @@ func (f *keyIndexFile) encodeHeader() {
 	binary.LittleEndian.PutUint16(h[6:], f.state)
 	binary.LittleEndian.PutUint32(h[8:], f.slotCount)
 	binary.LittleEndian.PutUint32(h[12:], f.capacity)
-	count := f.count.Load()
 	binary.LittleEndian.PutUint32(h[16:], count)
 	if count > 0 {
 		binary.LittleEndian.PutUint64(h[24:], uint64(f.beginTsMs.Load()))
 		binary.LittleEndian.PutUint64(h[32:], uint64(f.endTsMs.Load()))
 		binary.LittleEndian.PutUint64(h[40:], uint64(f.beginPhy.Load()))
-		binary.LittleEndian.PutUint64(h[48:], uint64(f.endPhy.Load()))
+		binary.LittleEndian.PutUint64(h[48:], uint64(endPhy))
 	}
 	binary.LittleEndian.PutUint32(h[60:], crc32.Checksum(h[:60], keyIndexCRCTable))
 }
 
 func (f *keyIndexFile) syncHeader() error {
 	f.encodeHeader()
+	return f.syncEncodedHeader()
+}
+
+func (f *keyIndexFile) syncEncodedHeader() error {
 	if err := f.mapping.Sync(0, keyIndexHeaderSize); err != nil {
 		return fmt.Errorf("persist: key index: sync header of %s: %w: %w", filepath.Base(f.path), ErrSyncFailed, err)
 	}
@@ -647,20 +844,100 @@ func (x *keyIndex) add(topic, key string, phyOffset int64, storeTimestampMs int6
 	if phyOffset == last && x.lastRecordHasKeyLocked(keyHash, phyOffset) {
 		return nil
 	}
-	files := x.files.Load().files
-	var f *keyIndexFile
-	if n := len(files); n > 0 && !files[n-1].full() {
-		f = files[n-1]
-	} else {
-		var err error
-		if f, err = x.createFile(); err != nil {
-			return err
-		}
-		x.files.Store(&keyIndexFileList{files: append(files[:len(files):len(files)], f)})
+	f, err := x.writableFileLocked()
+	if err != nil {
+		return err
 	}
 	f.appendEntry(keyHash, phyOffset, storeTimestampMs)
 	x.lastPhy.Store(phyOffset)
 	return nil
+}
+
+// writableFileLocked returns the newest file if it has room, else a new one.
+func (x *keyIndex) writableFileLocked() (*keyIndexFile, error) {
+	files := x.files.Load().files
+	if n := len(files); n > 0 && !files[n-1].full() {
+		return files[n-1], nil
+	}
+	f, err := x.createFile()
+	if err != nil {
+		return nil, err
+	}
+	x.files.Store(&keyIndexFileList{files: append(files[:len(files):len(files)], f)})
+	return f, nil
+}
+
+// keyIndexKey is one key of a record, hashed, for addBatch.
+type keyIndexKey struct {
+	hash             uint64
+	phyOffset        int64
+	storeTimestampMs int64
+}
+
+// addBatch adds keys given in non-decreasing phyOffset order, under the
+// same rules as add: offsets below the last one indexed are skipped, and
+// so is a key already indexed at its offset. It publishes the new entries'
+// file count, bounds and lastPhy once per file rather than once per entry.
+// keys is reordered in place. On an error some keys may have been added;
+// calling again with the same keys adds the rest.
+func (x *keyIndex) addBatch(keys []keyIndexKey) error {
+	x.writeMu.Lock()
+	defer x.writeMu.Unlock()
+	if x.closed {
+		return fmt.Errorf("persist: key index: add: %w", ErrClosed)
+	}
+	keys, err := x.newKeysLocked(keys)
+	for err == nil && len(keys) > 0 {
+		var f *keyIndexFile
+		if f, err = x.writableFileLocked(); err != nil {
+			break
+		}
+		n := min(len(keys), int(f.capacity-f.count.Load()))
+		f.appendEntries(keys[:n])
+		x.lastPhy.Store(keys[n-1].phyOffset)
+		keys = keys[n:]
+	}
+	return err
+}
+
+// newKeysLocked compacts keys to those add would not skip.
+func (x *keyIndex) newKeysLocked(keys []keyIndexKey) ([]keyIndexKey, error) {
+	last := x.lastPhy.Load()
+	out := keys[:0]
+	record := 0 // where the keys of out's last offset start
+	for _, k := range keys {
+		if k.phyOffset < 0 {
+			return out, fmt.Errorf("persist: key index: add at negative phyOffset %d: %w", k.phyOffset, ErrOffsetOutOfRange)
+		}
+		if k.phyOffset < last || (len(out) > 0 && k.phyOffset < out[len(out)-1].phyOffset) {
+			continue
+		}
+		if len(out) == 0 || out[len(out)-1].phyOffset != k.phyOffset {
+			record = len(out)
+		}
+		if (k.phyOffset == last && x.lastRecordHasKeyLocked(k.hash, last)) || hasKeyHash(out[record:], k.hash) {
+			continue
+		}
+		out = append(out, k)
+	}
+	return out, nil
+}
+
+func hasKeyHash(keys []keyIndexKey, hash uint64) bool {
+	for _, k := range keys {
+		if k.hash == hash {
+			return true
+		}
+	}
+	return false
+}
+
+// hasLast reports whether keyHash is indexed at phyOffset and phyOffset
+// is the last offset indexed.
+func (x *keyIndex) hasLast(keyHash uint64, phyOffset int64) bool {
+	x.writeMu.Lock()
+	defer x.writeMu.Unlock()
+	return !x.closed && phyOffset == x.lastPhy.Load() && x.lastRecordHasKeyLocked(keyHash, phyOffset)
 }
 
 // lastRecordHasKeyLocked reports whether keyHash is already indexed at
@@ -833,8 +1110,16 @@ func (f *keyIndexFile) truncateFrom(cut int64) error {
 	if lo > count {
 		return nil
 	}
+	keptEnd := int64(-1)
+	if lo > 1 {
+		prev, _ := f.entryAt(lo - 1)
+		keptEnd = prev.phyOffset
+	}
+	// The header drops the cut entries before anything else changes, so
+	// whatever a crash leaves behind, it never claims them.
 	f.state = keyIndexStateOpen
-	if err := f.syncHeader(); err != nil {
+	f.encodeHeaderFor(lo-1, keptEnd)
+	if err := f.syncEncodedHeader(); err != nil {
 		return err
 	}
 	for n := count; n >= lo; n-- {
@@ -846,8 +1131,7 @@ func (f *keyIndexFile) truncateFrom(cut int64) error {
 	clear(f.data[f.entryOffset(lo):f.entryOffset(count+1)])
 	f.count.Store(lo - 1)
 	if lo > 1 {
-		prev, _ := f.entryAt(lo - 1)
-		f.endPhy.Store(prev.phyOffset)
+		f.endPhy.Store(keptEnd)
 	}
 	f.syncedCount = min(f.syncedCount, lo-1)
 	if err := f.mapping.Sync(0, len(f.data)); err != nil {

@@ -82,6 +82,17 @@ func openTestKeyIndex(t testing.TB, fsys FS, slots, entries int) *keyIndex {
 	return x
 }
 
+// openTestKeyIndexAfterKill opens fsys as the store does after a kill -9
+// on the same boot.
+func openTestKeyIndexAfterKill(t testing.TB, fsys FS, slots, entries int) *keyIndex {
+	t.Helper()
+	x, err := openKeyIndex(fsys, testKeyIndexDir, keyIndexOptions{SlotsPerFile: slots, EntriesPerFile: entries, PageCacheIntact: true})
+	if err != nil {
+		t.Fatalf("openKeyIndex: %v", err)
+	}
+	return x
+}
+
 func mustAdd(t testing.TB, x *keyIndex, m *keyIndexModel, topic, key string, phyOffset, ts int64) {
 	t.Helper()
 	if err := x.add(topic, key, phyOffset, ts); err != nil {
@@ -630,10 +641,14 @@ func TestKeyIndexFaultInjection(t *testing.T) {
 			// A process crash keeps the page cache, so everything added
 			// is there; a machine crash keeps what was flushed.
 			for _, after := range []struct {
-				fsys *MemFS
-				must *keyIndexModel
-			}{{mem.ProcessCrash(), o.live}, {mem.Crash(nil), o.durable}, {mem.Crash(rand.New(rand.NewSource(i))), o.durable}} {
-				x, err := openKeyIndex(after.fsys, testKeyIndexDir, keyIndexOptions{SlotsPerFile: 3, EntriesPerFile: 8})
+				fsys   *MemFS
+				must   *keyIndexModel
+				intact bool
+			}{
+				{mem.ProcessCrash(), o.live, false}, {mem.ProcessCrash(), o.live, true},
+				{mem.Crash(nil), o.durable, false}, {mem.Crash(rand.New(rand.NewSource(i))), o.durable, false},
+			} {
+				x, err := openKeyIndex(after.fsys, testKeyIndexDir, keyIndexOptions{SlotsPerFile: 3, EntriesPerFile: 8, PageCacheIntact: after.intact})
 				if err != nil {
 					t.Fatalf("reopen without faults: %v", err)
 				}
@@ -819,6 +834,7 @@ func FuzzKeyIndexOperations(f *testing.F) {
 	f.Add([]byte{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3, 4, 1, 1, 1, 5, 0, 6, 0})
 	f.Add([]byte{1, 2, 1, 2, 1, 2, 1, 2, 1, 2, 1, 2, 1, 2, 1, 2, 1, 2, 4, 4, 3, 1})
 	f.Add([]byte("0000\x0187\x00%00")) // a crash keeping an unsynced key of a record the log kept
+	f.Add([]byte{0, 8, 3, 1, 9, 0x84, 0, 8, 0x16, 0x84, 2, 0x84, 3, 0x84, 7, 0, 0x84})
 	f.Fuzz(func(t *testing.T, ops []byte) {
 		if len(ops) > 400 {
 			return
@@ -844,6 +860,13 @@ func FuzzKeyIndexOperations(f *testing.F) {
 				}
 				durable = added.clone()
 			case 4, 5: // machine crash, with or without partial writeback
+				if op%8 == 4 && op&0x80 != 0 { // kill -9: the page cache survives
+					fsys = fsys.ProcessCrash()
+					x = openTestKeyIndexAfterKill(t, fsys, 3, 7)
+					checkAgainstModel(t, x, added)
+					durable = added.clone()
+					continue
+				}
 				var rng *rand.Rand
 				if op%8 == 5 {
 					rng = rand.New(rand.NewSource(int64(i)))
@@ -905,4 +928,182 @@ func (m *keyIndexModel) inAddOrder() []keyIndexModelRecord {
 	}
 	slices.SortStableFunc(out, func(a, b keyIndexModelRecord) int { return int(a.phyOffset - b.phyOffset) })
 	return out
+}
+
+// TestKeyIndexKillReadsOnlyTheTail: after kill -9 an open file is repaired
+// by reading the entries added since its last flush, and answers exactly.
+func TestKeyIndexKillReadsOnlyTheTail(t *testing.T) {
+	fsys := NewMemFS()
+	x := openTestKeyIndex(t, fsys, 7, 4096)
+	m := newKeyIndexModel()
+	for i := int64(0); i < 1000; i++ {
+		mustAdd(t, x, m, "T", "k"+strconv.FormatInt(i%50, 10), i*10, i)
+	}
+	if err := x.flush(); err != nil {
+		t.Fatal(err)
+	}
+	for i := int64(1000); i < 1050; i++ {
+		mustAdd(t, x, m, "T", "k"+strconv.FormatInt(i%50, 10), i*10, i)
+	}
+	y := openTestKeyIndexAfterKill(t, fsys.ProcessCrash(), 7, 4096)
+	defer y.close()
+	if y.openScanned != 51 {
+		t.Fatalf("read %d entries to repair, want 51 (the tail and the entry after it)", y.openScanned)
+	}
+	checkAgainstModel(t, y, m)
+	if y.indexedEnd() != 10491 {
+		t.Fatalf("indexedEnd = %d, want 10491", y.indexedEnd())
+	}
+	for i := int64(1050); i < 1100; i++ {
+		mustAdd(t, y, m, "T", "k"+strconv.FormatInt(i%50, 10), i*10, i)
+	}
+	checkAgainstModel(t, y, m)
+	x.close()
+}
+
+// TestKeyIndexKillDuringAdd kills the process inside appendEntry: after
+// the entry was written but before its slot was stored, and halfway
+// through writing the entry.
+func TestKeyIndexKillDuringAdd(t *testing.T) {
+	for _, torn := range []bool{false, true} {
+		t.Run(fmt.Sprintf("torn=%v", torn), func(t *testing.T) {
+			fsys := NewMemFS()
+			x := openTestKeyIndex(t, fsys, 5, 64)
+			m := newKeyIndexModel()
+			for i := int64(0); i < 20; i++ {
+				mustAdd(t, x, m, "T", "k"+strconv.FormatInt(i%3, 10), i*10, i)
+			}
+			if err := x.flush(); err != nil {
+				t.Fatal(err)
+			}
+			for i := int64(20); i < 30; i++ {
+				mustAdd(t, x, m, "T", "k"+strconv.FormatInt(i%3, 10), i*10, i)
+			}
+			f := x.files.Load().files[0]
+			keyHash := keyIndexHash("T", "k0")
+			prev := f.loadSlot(keyHash)
+			f.appendEntry(keyHash, 300, 30) // entry 31
+			f.storeSlot(keyHash, prev)      // its slot store never happened
+			f.count.Store(30)
+			if torn {
+				off := f.entryOffset(31)
+				clear(f.data[off+12 : off+keyIndexEntrySize])
+			} else {
+				m.add("T", "k0", 300, 30)
+			}
+			y := openTestKeyIndexAfterKill(t, fsys.ProcessCrash(), 5, 64)
+			defer y.close()
+			checkAgainstModel(t, y, m)
+			g := y.files.Load().files[0]
+			if torn && !g.entryIsZero(31) {
+				t.Fatalf("torn entry left in place")
+			}
+			mustAdd(t, y, m, "T", "k0", 310, 31)
+			checkAgainstModel(t, y, m)
+			x.close()
+		})
+	}
+}
+
+// TestKeyIndexKillAfterCut: a cut lowers the header's count first, so a
+// kill -9 right after it never trusts the cut entries.
+func TestKeyIndexKillAfterCut(t *testing.T) {
+	fsys := NewMemFS()
+	x := openTestKeyIndex(t, fsys, 3, 64)
+	m := newKeyIndexModel()
+	for i := int64(0); i < 40; i++ {
+		mustAdd(t, x, m, "T", "k"+strconv.FormatInt(i%4, 10), i*10, i)
+	}
+	if err := x.flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := x.truncateFrom(250); err != nil {
+		t.Fatal(err)
+	}
+	m.truncateFrom(250)
+	for i := int64(25); i < 30; i++ {
+		mustAdd(t, x, m, "T", "r"+strconv.FormatInt(i%2, 10), i*10, i)
+	}
+	y := openTestKeyIndexAfterKill(t, fsys.ProcessCrash(), 3, 64)
+	defer y.close()
+	checkAgainstModel(t, y, m)
+	if y.openScanned != 6 {
+		t.Fatalf("read %d entries, want 6", y.openScanned)
+	}
+	x.close()
+}
+
+// TestKeyIndexKillFallsBackOnInconsistentTail: an entry after the tail
+// that is whole but does not belong (not a torn write) sends the repair
+// back to a scan from the first entry.
+func TestKeyIndexKillFallsBackOnInconsistentTail(t *testing.T) {
+	fsys := NewMemFS()
+	x := openTestKeyIndex(t, fsys, 3, 64)
+	m := newKeyIndexModel()
+	for i := int64(0); i < 30; i++ {
+		mustAdd(t, x, m, "T", "k"+strconv.FormatInt(i%4, 10), i*10, i)
+	}
+	if err := x.flush(); err != nil {
+		t.Fatal(err)
+	}
+	f := x.files.Load().files[0]
+	f.appendEntry(keyIndexHash("T", "k1"), 5, 5) // going backwards: not an add
+	f.count.Store(30)
+	y := openTestKeyIndexAfterKill(t, fsys.ProcessCrash(), 3, 64)
+	defer y.close()
+	if y.openScanned != 30 {
+		t.Fatalf("read %d entries, want a full rescan of 30", y.openScanned)
+	}
+	checkAgainstModel(t, y, m)
+	x.close()
+}
+
+// TestKeyIndexAddBatchMatchesAdd feeds the same keys, re-dispatches and
+// duplicate keys included, to add one by one and to addBatch in random
+// splits that cross file boundaries: both must answer alike.
+func TestKeyIndexAddBatchMatchesAdd(t *testing.T) {
+	for seed := int64(0); seed < 20; seed++ {
+		rng := rand.New(rand.NewSource(seed))
+		one := openTestKeyIndex(t, NewMemFS(), 5, 16)
+		batched := openTestKeyIndex(t, NewMemFS(), 5, 16)
+		var stream []keyIndexModelRecord
+		for r := int64(0); r < 60; r++ {
+			for k := 0; k < 1+rng.Intn(3); k++ {
+				stream = append(stream, keyIndexModelRecord{"k" + strconv.Itoa(rng.Intn(7)), keyIndexModelHit{r * 10, r}})
+			}
+			if rng.Intn(8) == 0 { // a re-dispatch of the last records
+				from := max(0, len(stream)-1-rng.Intn(5))
+				stream = append(stream, stream[from:]...)
+			}
+		}
+		for _, r := range stream {
+			mustAdd(t, one, nil, "T", r.key, r.phyOffset, r.storeTimestampMs)
+		}
+		for len(stream) > 0 {
+			n := min(len(stream), 1+rng.Intn(40))
+			var keys []keyIndexKey
+			for _, r := range stream[:n] {
+				keys = append(keys, keyIndexKey{hash: keyIndexHash("T", r.key), phyOffset: r.phyOffset, storeTimestampMs: r.storeTimestampMs})
+			}
+			if err := batched.addBatch(keys); err != nil {
+				t.Fatal(err)
+			}
+			stream = stream[n:]
+		}
+		for k := 0; k < 7; k++ {
+			key := "k" + strconv.Itoa(k)
+			want := mustQuery(t, one, "T", key, 0, 1<<62, 1000)
+			if got := mustQuery(t, batched, "T", key, 0, 1<<62, 1000); !slices.Equal(got, want) {
+				t.Fatalf("seed %d key %s: addBatch %v, add %v", seed, key, got, want)
+			}
+		}
+		if one.indexedEnd() != batched.indexedEnd() {
+			t.Fatalf("seed %d: indexedEnd %d vs %d", seed, batched.indexedEnd(), one.indexedEnd())
+		}
+		if err := batched.addBatch([]keyIndexKey{{hash: 1, phyOffset: -1}}); !errors.Is(err, ErrOffsetOutOfRange) {
+			t.Fatalf("negative offset: %v", err)
+		}
+		one.close()
+		batched.close()
+	}
 }

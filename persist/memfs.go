@@ -8,8 +8,10 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // MemFS is an in-memory FS that remembers what has been made durable, so a
@@ -18,9 +20,11 @@ import (
 // only the directory entries made durable by SyncDir.
 //
 // Mappings returned by Map share the file's live bytes, as a MAP_SHARED
-// mapping shares the page cache.
+// mapping shares the page cache. Each MemFS has a boot id: Crash starts a
+// new boot, ProcessCrash keeps the boot.
 type MemFS struct {
-	mu struct {
+	boot uint64
+	mu   struct {
 		sync.Mutex
 		files   map[string]*memNode // live view: name -> node
 		durable map[string]*memNode // names that survive a crash
@@ -37,9 +41,12 @@ type memNode struct {
 	touched bool   // data differs from synced
 }
 
-// NewMemFS returns an empty in-memory file system.
+// memFSBoots numbers the boots of every MemFS of the process.
+var memFSBoots atomic.Uint64
+
+// NewMemFS returns an empty in-memory file system, on a boot of its own.
 func NewMemFS() *MemFS {
-	m := &MemFS{}
+	m := &MemFS{boot: memFSBoots.Add(1)}
 	m.mu.files = map[string]*memNode{}
 	m.mu.durable = map[string]*memNode{}
 	m.mu.dirs = map[string]bool{"/": true, ".": true}
@@ -63,6 +70,9 @@ func (m *MemFS) usedLocked() int64 {
 	}
 	return n
 }
+
+// BootID names the simulated boot of the machine.
+func (m *MemFS) BootID() string { return "memfs-boot-" + strconv.FormatUint(m.boot, 10) }
 
 func (m *MemFS) OpenFile(name string, flag int, perm os.FileMode) (File, error) {
 	name = filepath.Clean(name)
@@ -242,6 +252,7 @@ func (m *MemFS) Crash(rng *rand.Rand) *MemFS {
 // it: every byte written (the page cache survives), every entry present.
 func (m *MemFS) ProcessCrash() *MemFS {
 	out := NewMemFS()
+	out.boot = m.boot
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	out.mu.capacity = m.mu.capacity

@@ -4,9 +4,12 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -21,7 +24,15 @@ type RecoveryReport struct {
 	CutReason           string // "", "zeroed tail", "torn tail", "corruption"
 	QueueEntriesDropped int64  // consume-queue entries that pointed past the log end
 	FullRescan          bool   // queues were damaged and rebuilt from the log start
-	Duration            time.Duration
+	// PageCacheIntact: the previous process died on this boot of the
+	// machine, so the key index was repaired from its last flush on.
+	PageCacheIntact bool
+	// KeyIndexEntriesRead counts the key-index entries read to repair it.
+	KeyIndexEntriesRead int64
+	// IndexFrom is the log offset the key index resumes from: the records
+	// from there to LogEnd are indexed in the background after Open.
+	IndexFrom int64
+	Duration  time.Duration
 }
 
 // maxRecordProbe bounds how far past a bad record recovery looks for
@@ -31,9 +42,9 @@ const maxRecordProbe = 4<<20 + 64<<10
 func (s *Store) recover() error {
 	start := time.Now()
 	rep := &s.recovery
-	if _, err := s.fs.Stat(s.abortPath()); errors.Is(err, fs.ErrNotExist) {
-		rep.Clean = true
-	}
+	bootID, found := s.readAbortMarker()
+	rep.Clean = !found
+	rep.PageCacheIntact = found && bootID != "" && bootID == s.fs.BootID()
 	if err := s.cl.load(); err != nil {
 		return err
 	}
@@ -48,13 +59,20 @@ func (s *Store) recover() error {
 		return err
 	}
 	if s.index, err = openKeyIndex(s.fs, filepath.Join(s.opts.Dir, "index"), keyIndexOptions{
-		SlotsPerFile: s.opts.IndexSlotsPerFile, EntriesPerFile: s.opts.IndexEntriesPerFile, Logger: s.log,
+		SlotsPerFile: s.opts.IndexSlotsPerFile, EntriesPerFile: s.opts.IndexEntriesPerFile,
+		PageCacheIntact: rep.PageCacheIntact, Logger: s.log,
 	}); err != nil {
 		return err
 	}
+	rep.KeyIndexEntriesRead = s.index.openScanned
 	full := damaged || !ok || int(ck.queueCount) > len(*s.queues.Load())
-	from := ck.dispatched
-	if err := s.scanLog(from, full); err != nil {
+	// The index holds every record below the checkpoint and every record
+	// before its last entry; indexing resumes at the first record past both.
+	indexFloor := s.index.indexedEnd() - 1
+	if ok {
+		indexFloor = max(indexFloor, ck.dispatched)
+	}
+	if err := s.scanLog(ck.dispatched, full, indexFloor); err != nil {
 		return err
 	}
 	if err := s.repairQueues(); err != nil {
@@ -103,8 +121,9 @@ func (s *Store) loadQueues() (damaged bool, err error) {
 
 // scanLog validates the log from the checkpoint (or from its start when
 // the queues need a full rebuild), re-dispatches every valid record, and
-// cuts the log at the first record that is not valid.
-func (s *Store) scanLog(from int64, full bool) error {
+// cuts the log at the first record that is not valid. Key indexing resumes
+// at the first valid record at or after indexFloor.
+func (s *Store) scanLog(from int64, full bool, indexFloor int64) error {
 	rep := &s.recovery
 	minOff := s.cl.minOffset()
 	last := s.cl.segs.Load().last()
@@ -114,6 +133,7 @@ func (s *Store) scanLog(from int64, full bool) error {
 	}
 	rep.FullRescan = full
 	rep.ScanFrom = from
+	s.indexPos = -1
 	pos := from
 	s.cl.published.Store(1 << 62) // recovery reads below any end
 	for {
@@ -130,7 +150,10 @@ func (s *Store) scanLog(from int64, full bool) error {
 			}
 			if hole && !full {
 				s.log.Warn("persist: consume queue behind its checkpoint; rebuilding from the log start", "at", pos)
-				return s.scanLog(minOff, true)
+				return s.scanLog(minOff, true, indexFloor)
+			}
+			if s.indexPos < 0 && pos >= indexFloor && !s.recordFullyIndexed(&rv, pos) {
+				s.indexPos = pos
 			}
 			rep.RecordsScanned++
 			pos += int64(rv.Size())
@@ -206,6 +229,11 @@ func validRecordFollows(rest []byte, pos int64) bool {
 }
 
 func (s *Store) finishScan(end int64) error {
+	if s.indexPos < 0 || s.indexPos > end {
+		s.indexPos = end
+	}
+	s.indexed.Store(s.indexPos)
+	s.recovery.IndexFrom = s.indexPos
 	s.cl.writePos = end
 	s.cl.syncedPos = end
 	s.cl.published.Store(end)
@@ -215,8 +243,8 @@ func (s *Store) finishScan(end int64) error {
 	return nil
 }
 
-// redispatch writes the consume-queue and index entries of a recovered
-// record. It reports a hole when the queue ends before the record's queue
+// redispatch writes the consume-queue entry of a recovered record (the
+// background indexer re-indexes it if needed). It reports a hole when the queue ends before the record's queue
 // offset (its files were lost).
 func (s *Store) redispatch(rv *RecordView, pos int64) (hole bool, err error) {
 	q := s.queueFor(string(rv.Topic()), rv.QueueID())
@@ -239,7 +267,7 @@ func (s *Store) redispatch(rv *RecordView, pos int64) (hole bool, err error) {
 		q.startAt(qoff)
 	case qoff < max:
 		if e, ok := q.entryAt(qoff); ok && e.CommitLogOffset == pos {
-			return false, s.reindex(rv, pos)
+			return false, nil
 		}
 		if err := q.truncate(qoff); err != nil {
 			return false, err
@@ -251,22 +279,30 @@ func (s *Store) redispatch(rv *RecordView, pos int64) (hole bool, err error) {
 			entry.TagsCode = code
 		}
 	}
-	if err := q.put(qoff, entry); err != nil {
-		return false, err
-	}
-	return false, s.reindex(rv, pos)
+	return false, q.put(qoff, entry)
 }
 
-func (s *Store) reindex(rv *RecordView, pos int64) error {
-	if pos < s.index.indexedEnd()-1 {
-		return nil
+// readAbortMarker returns the boot id in the abort marker and whether
+// there is one (the previous run did not close the store). A marker that
+// cannot be read counts as one from an unknown boot.
+func (s *Store) readAbortMarker() (bootID string, found bool) {
+	f, err := s.fs.OpenFile(s.abortPath(), os.O_RDONLY, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", false
 	}
-	err := s.indexRecord(rv.Raw(), pos, rv.StoreTimestamp())
-	if errors.Is(err, ErrDiskFull) {
-		s.log.Warn("persist: key index incomplete: disk full", "at", pos)
-		return nil
+	if err != nil {
+		s.log.Warn("persist: abort marker unreadable", "err", err)
+		return "", true
 	}
-	return err
+	defer f.Close()
+	buf := make([]byte, 256)
+	n, err := f.ReadAt(buf, 0)
+	if err != nil && !errors.Is(err, io.EOF) {
+		s.log.Warn("persist: abort marker unreadable", "err", err)
+		return "", true
+	}
+	_, bootID, _ = strings.Cut(string(buf[:n]), " ")
+	return strings.TrimSpace(bootID), true
 }
 
 // repairQueues drops consume-queue and index entries pointing past the
@@ -291,5 +327,7 @@ func (s *Store) logRecovery() {
 	r := s.recovery
 	s.log.Info("persist: store recovered", "clean", r.Clean, "scanFrom", r.ScanFrom, "logEnd", r.LogEnd,
 		"records", r.RecordsScanned, "cutBytes", r.CutBytes, "cutReason", r.CutReason,
-		"queueEntriesDropped", r.QueueEntriesDropped, "fullRescan", r.FullRescan, "took", r.Duration)
+		"queueEntriesDropped", r.QueueEntriesDropped, "fullRescan", r.FullRescan,
+		"pageCacheIntact", r.PageCacheIntact, "keyIndexEntriesRead", r.KeyIndexEntriesRead,
+		"indexFrom", r.IndexFrom, "took", r.Duration)
 }

@@ -30,7 +30,7 @@ func (s *Store) retentionLoop() {
 func (s *Store) EnforceRetention() (int, error) {
 	deleted := 0
 	for {
-		victim, err := s.cl.deleteOldest(s.keepSegment)
+		victim, err := s.deleteOldestSegment()
 		if err != nil {
 			return deleted, err
 		}
@@ -50,10 +50,21 @@ func (s *Store) EnforceRetention() (int, error) {
 			return deleted, err
 		}
 	}
-	s.indexMu.Lock()
 	_, err := s.index.deleteBelow(logMin)
-	s.indexMu.Unlock()
 	return deleted, err
+}
+
+// deleteOldestSegment deletes the oldest segment if it is due, holding
+// indexMu so that the key indexer is not reading it, and moves the indexer
+// past it if it had not got there yet.
+func (s *Store) deleteOldestSegment() (*segment, error) {
+	s.indexMu.Lock()
+	defer s.indexMu.Unlock()
+	victim, err := s.cl.deleteOldest(s.keepSegment)
+	if victim != nil {
+		s.skipIndexBelowLocked(victim.end())
+	}
+	return victim, err
 }
 
 // keepSegment decides whether the oldest segment stays. Every record of

@@ -207,6 +207,7 @@ func TestScaleRecovery10GiB(t *testing.T) {
 	}
 	end := s.WritePosition()
 	t.Logf("wrote %d records, %.2f GiB, in %v", n, float64(end)/(1<<30), time.Since(start))
+	waitIndexed(t, s) // so the checkpoint written by the last recovery can reach the log end
 	abandon(s)
 	ckpt, err := os.ReadFile(filepath.Join(dir, "checkpoint"))
 	if err != nil {

@@ -23,7 +23,8 @@ type Options struct {
 	StoreHost        Host  // the broker's advertised address, stamped in every record
 
 	// QueueFlushInterval is how often consume queues and the key index are
-	// flushed and the checkpoint advanced; default 1 s.
+	// flushed and the checkpoint advanced; default 1 s. The key index is
+	// filled in the background (see indexer.go), not by Publish.
 	QueueFlushInterval time.Duration
 	// RetentionAge deletes whole commit-log segments whose newest record is
 	// older than it; default 72 h. Negative disables age-based deletion.
@@ -47,6 +48,10 @@ type Options struct {
 
 	Logger *slog.Logger
 	Now    func() time.Time
+
+	// noBackgroundIndexer leaves indexing to QueryByKey and Close, so a
+	// test can hold the key index behind the log.
+	noBackgroundIndexer bool
 }
 
 func (o *Options) setDefaults() {
@@ -124,7 +129,6 @@ type pendingRecord struct {
 	phys        int64
 	size        int32
 	tagsCode    int64
-	storeTS     int64
 }
 
 // AppendResult says where a message was stored.
@@ -158,12 +162,21 @@ type Store struct {
 	queues   atomic.Pointer[queueMap]
 	queuesMu sync.Mutex
 
-	indexMu    sync.Mutex // index adds (writer) vs flush (flusher)
 	durableEnd atomic.Int64
 	dispatched atomic.Int64
 	closed     atomic.Bool
 	ckpt       checkpointFile
 	ckptMu     sync.Mutex
+
+	// The key indexer (indexer.go). indexMu serialises indexing passes
+	// and retention's segment deletions.
+	indexMu       sync.Mutex
+	indexPos      int64         // indexMu: every record below it is indexed
+	indexStopped  bool          // indexMu: Close finished indexing
+	indexed       atomic.Int64  // indexPos, for lock-free readers
+	indexKeys     []keyIndexKey // indexMu: the keys of a chunk
+	indexWake     chan struct{}
+	indexLoggedAt atomic.Int64
 
 	// Owned by the writer.
 	next       map[queueKey]nextOffset
@@ -179,7 +192,7 @@ type Store struct {
 
 type storeStats struct {
 	appends, appendBytes, syncs, syncNanos, rollbacks, diskFull atomic.Int64
-	deletedSegments                                             atomic.Int64
+	deletedSegments, indexErrors, indexSkipped                  atomic.Int64
 }
 
 // Open opens (creating if needed) the store in opts.Dir and recovers it.
@@ -189,11 +202,12 @@ func Open(opts Options) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{
-		opts: opts,
-		log:  opts.Logger,
-		fs:   opts.FS,
-		next: map[queueKey]nextOffset{},
-		stop: make(chan struct{}),
+		opts:      opts,
+		log:       opts.Logger,
+		fs:        opts.FS,
+		next:      map[queueKey]nextOffset{},
+		stop:      make(chan struct{}),
+		indexWake: make(chan struct{}, 1),
 	}
 	empty := queueMap{}
 	s.queues.Store(&empty)
@@ -209,6 +223,11 @@ func Open(opts Options) (*Store, error) {
 	s.bg.Add(2)
 	go s.flushLoop()
 	go s.retentionLoop()
+	if !opts.noBackgroundIndexer {
+		s.bg.Add(1)
+		go s.indexLoop()
+		s.wakeIndexer() // recovery may have left records to index
+	}
 	return s, nil
 }
 
@@ -287,7 +306,7 @@ func (s *Store) Append(m *Message, storeTS int64) (AppendResult, error) {
 	if !m.HasTagsCode {
 		tags = tagsCodeOf(m.Properties)
 	}
-	s.pending = append(s.pending, pendingRecord{queue: q, queueOffset: qoff, phys: phys, size: int32(size), tagsCode: tags, storeTS: storeTS})
+	s.pending = append(s.pending, pendingRecord{queue: q, queueOffset: qoff, phys: phys, size: int32(size), tagsCode: tags})
 	s.stats.appends.Add(1)
 	s.stats.appendBytes.Add(int64(size))
 	return AppendResult{PhysicalOffset: phys, Size: int32(size), QueueOffset: qoff, StoreTimestamp: storeTS}, nil
@@ -330,8 +349,9 @@ func (s *Store) Rollback() error {
 }
 
 // Publish makes the appended records visible (writer only): the log's
-// readable end advances, then each record gets its consume-queue entry
-// and key-index entries. The returned slice is valid until the next call.
+// readable end advances and each record gets its consume-queue entry. Key
+// indexing is left to the background indexer, which Publish only nudges.
+// The returned slice is valid until the next call.
 func (s *Store) Publish() ([]Dispatched, error) {
 	s.out = s.out[:0]
 	if len(s.pending) == 0 {
@@ -346,62 +366,10 @@ func (s *Store) Publish() ([]Dispatched, error) {
 		s.out = append(s.out, Dispatched{Topic: p.queue.topic, QueueID: p.queue.queueID, QueueOffset: p.queueOffset,
 			PhysOffset: p.phys, Size: p.size, TagsCode: p.tagsCode})
 	}
-	if err := s.indexPending(); err != nil && firstErr == nil {
-		firstErr = err
-	}
 	s.pending = s.pending[:0]
 	s.dispatched.Store(s.cl.writePos)
+	s.wakeIndexer()
 	return s.out, firstErr
-}
-
-func (s *Store) indexPending() error {
-	s.indexMu.Lock()
-	defer s.indexMu.Unlock()
-	var firstErr error
-	for _, p := range s.pending {
-		raw, err := s.cl.read(p.phys, int(p.size))
-		if err != nil {
-			return err
-		}
-		if err := s.indexRecord(raw, p.phys, p.storeTS); err != nil && firstErr == nil {
-			firstErr = err
-		}
-	}
-	return firstErr
-}
-
-// indexRecord adds the KEYS and UNIQ_KEY of a record to the key index.
-func (s *Store) indexRecord(raw []byte, phys, storeTS int64) error {
-	rv, st, _ := parseRecord(raw, phys, false)
-	if st != recordOK {
-		return nil
-	}
-	props := rv.Properties()
-	topic := string(rv.Topic())
-	var firstErr error
-	add := func(key []byte) {
-		if len(key) == 0 {
-			return
-		}
-		if err := s.index.add(topic, string(key), phys, storeTS); err != nil && firstErr == nil {
-			firstErr = err
-		}
-	}
-	if uniq, ok := propertyValue(props, "UNIQ_KEY"); ok {
-		add(uniq)
-	}
-	if keys, ok := propertyValue(props, "KEYS"); ok {
-		for len(keys) > 0 {
-			sp := indexByte(keys, ' ')
-			if sp < 0 {
-				add(keys)
-				break
-			}
-			add(keys[:sp])
-			keys = keys[sp+1:]
-		}
-	}
-	return firstErr
 }
 
 // WritePosition is the offset the next record will be written at.
@@ -441,8 +409,13 @@ func (s *Store) RecordAt(phys int64) (RecordView, error) {
 
 // QueryByKey returns the records of topic whose KEYS contain key or whose
 // UNIQ_KEY is key, stored within [beginMs, endMs], newest first, at most
-// maxResults. Hash collisions are filtered out.
+// maxResults. Hash collisions are filtered out. It first indexes whatever
+// the background indexer has not reached yet, so every record published
+// before the call is found.
 func (s *Store) QueryByKey(topic, key string, beginMs, endMs int64, maxResults int) ([]RecordView, error) {
+	if err := s.catchUpIndex(s.cl.published.Load(), nil); err != nil {
+		return nil, err
+	}
 	offs, err := s.index.query(topic, key, beginMs, endMs, maxResults*2+8)
 	if err != nil {
 		return nil, err
@@ -560,8 +533,9 @@ func removeAll(fsys FS, dir string) error {
 	return fsys.Remove(dir)
 }
 
-// FlushQueues makes consume queues and the key index durable up to what
-// has been dispatched and durable in the log, then advances the checkpoint.
+// FlushQueues makes consume queues and the key index durable, then
+// advances the checkpoint to what is durable in the log, dispatched to the
+// queues and indexed, whichever is lowest.
 func (s *Store) FlushQueues() error {
 	s.ckptMu.Lock()
 	defer s.ckptMu.Unlock()
@@ -572,10 +546,10 @@ func (s *Store) FlushQueues() error {
 			return err
 		}
 	}
-	s.indexMu.Lock()
-	err := s.index.flush()
-	s.indexMu.Unlock()
-	if err != nil {
+	// Everything below the indexed offset was added before it was
+	// published, so the flush that follows covers it.
+	upTo = min(upTo, s.indexed.Load())
+	if err := s.index.flush(); err != nil {
 		return err
 	}
 	return s.ckpt.write(checkpoint{dispatched: upTo, queueCount: int32(len(queues))})
@@ -597,11 +571,15 @@ func (s *Store) flushLoop() {
 	}
 }
 
-// Stats is a snapshot of store counters.
+// Stats is a snapshot of store counters. IndexedOffset trails MaxOffset
+// by the key indexer's lag; IndexErrors counts failed indexing passes
+// (retried) and IndexSkipped records left out of the key index (disk full,
+// unreadable).
 type Stats struct {
 	Appends, AppendBytes, Syncs, Rollbacks, DiskFullErrors, DeletedSegments int64
 	SyncTime                                                                time.Duration
-	MinOffset, MaxOffset, DurableOffset                                     int64
+	MinOffset, MaxOffset, DurableOffset, IndexedOffset                      int64
+	IndexErrors, IndexSkipped                                               int64
 	Queues                                                                  int
 }
 
@@ -613,6 +591,7 @@ func (s *Store) Stats() Stats {
 		DiskFullErrors: s.stats.diskFull.Load(), DeletedSegments: s.stats.deletedSegments.Load(),
 		SyncTime:  time.Duration(s.stats.syncNanos.Load()),
 		MinOffset: s.MinPhysicalOffset(), MaxOffset: s.MaxPhysicalOffset(), DurableOffset: s.DurableOffset(),
+		IndexedOffset: s.IndexedOffset(), IndexErrors: s.stats.indexErrors.Load(), IndexSkipped: s.stats.indexSkipped.Load(),
 		Queues: len(*s.queues.Load()),
 	}
 }
@@ -629,6 +608,10 @@ func (s *Store) Close() error {
 	if err == nil {
 		_, err = s.Publish()
 	}
+	if err == nil {
+		err = s.catchUpIndex(s.cl.published.Load(), nil)
+	}
+	s.stopIndexing()
 	if err == nil {
 		err = s.FlushQueues()
 	}
@@ -667,12 +650,16 @@ func (s *Store) closeFiles() error {
 
 func (s *Store) abortPath() string { return filepath.Join(s.opts.Dir, "abort") }
 
+// The abort marker exists while the store is open. It holds the process
+// id and the boot id of the machine ("<pid> <boot id>"): a marker found at
+// open with the current boot id means the previous process died but the
+// page cache kept everything it wrote.
 func (s *Store) writeAbortMarker() error {
 	f, err := s.fs.OpenFile(s.abortPath(), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
 		return fmt.Errorf("persist: abort marker: %w", err)
 	}
-	_, err = f.WriteAt([]byte(strconv.Itoa(os.Getpid())), 0)
+	_, err = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+" "+s.fs.BootID()), 0)
 	if err == nil {
 		err = f.Sync()
 	}

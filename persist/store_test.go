@@ -272,6 +272,8 @@ func crashImage(t *testing.T, n int, checkpointed bool, mutate func(fs *MemFS, s
 			t.Fatal(err)
 		}
 	}
+	waitIndexed(t, s)
+	stopBackground(s)
 	img := mem.ProcessCrash()
 	mutate(img, s, want)
 	s.closeFiles()

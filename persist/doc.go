@@ -1,0 +1,23 @@
+// Package persist is Comet's storage engine. It owns the commit log
+// (equal-size mapped segments holding records in the RocketMQ layout), the
+// consume queues, the key index, the checkpoint, crash recovery, retention,
+// and the file-system seam (FS, with MemFS and ErrorFS for crash and fault
+// tests). It imports nothing of the broker and never decides what a
+// client is told: the writer actor acknowledges, persist only reports.
+//
+// One writer goroutine appends: Append encodes records into the mapped
+// log, Sync makes them durable, Publish makes them visible and writes
+// their consume-queue entries, Rollback discards a batch that failed.
+// Readers (pulls, queries, the flusher, retention) run concurrently on
+// atomically published state and never block the writer.
+//
+// Key indexing is not on the writer's path: a background indexer reads
+// published records back from the log and adds their keys to the key
+// index; QueryByKey catches up whatever is left before it answers
+// (indexer.go). The checkpoint records the log offset below which the
+// consume queues and the key index are durable; recovery rescans the log
+// from there, re-dispatches, cuts a torn or corrupt tail and says what it
+// cut (recovery.go). After a kill -9 on the same boot (the abort marker
+// carries the boot id) the key index is repaired from its last flush on,
+// not rebuilt (keyindex.go).
+package persist
