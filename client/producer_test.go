@@ -20,7 +20,17 @@ func pullAll(t testing.TB, c *Client, topic string) []*MessageExt {
 		t.Fatal(err)
 	}
 	defer pc.Close()
-	queues, err := pc.Queues(ctx, topic)
+	// An auto-created topic reaches the name server with the broker's
+	// registration right after the first send; poll until it has.
+	var queues []MessageQueue
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		queues, err = pc.Queues(ctx, topic)
+		if err == nil || !errors.Is(err, ErrNoRoute) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
