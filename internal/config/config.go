@@ -53,6 +53,7 @@ type Config struct {
 	LogFormat       string
 	LogRateLimit    int
 	HTTPListen      string
+	Pprof           bool
 	ShutdownTimeout time.Duration
 
 	DelayLevels              string
@@ -84,6 +85,7 @@ func defineFlags(fs *flag.FlagSet, c *Config) {
 	fs.StringVar(&c.LogFormat, "log-format", "text", "text or json")
 	fs.IntVar(&c.LogRateLimit, "log-rate-limit", 5, "warnings/errors per second per message; 0 unlimited (reloadable)")
 	fs.StringVar(&c.HTTPListen, "http-listen", "127.0.0.1:9877", "HTTP address for /metrics, /healthz, /readyz, /status (empty disables)")
+	fs.BoolVar(&c.Pprof, "pprof", false, "serve /debug/pprof/ on the HTTP address (CPU and heap profiles)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "longest graceful drain on SIGTERM")
 	fs.StringVar(&c.DelayLevels, "delay-levels", actors.DefaultDelayLevels, "durations of the DELAY levels 1..N (units ms, s, m, h, d)")
 	fs.DurationVar(&c.MaxTimerDelay, "max-timer-delay", 72*time.Hour, "longest TIMER_DELIVER_MS/TIMER_DELAY_* delay accepted")

@@ -167,7 +167,7 @@ func (p *process) startHTTP() error {
 	if p.cfg.HTTPOffLoopback() {
 		p.log.Warn("comet: HTTP endpoint listens beyond loopback as configured", "http", p.cfg.HTTPListen)
 	}
-	srv, err := ops.StartHTTP(ops.HTTPOptions{Addr: p.cfg.HTTPListen, Gatherer: p.registry, Logger: p.log, Status: p.status})
+	srv, err := ops.StartHTTP(ops.HTTPOptions{Addr: p.cfg.HTTPListen, Pprof: p.cfg.Pprof, Gatherer: p.registry, Logger: p.log, Status: p.status})
 	if err != nil {
 		return err
 	}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"sync/atomic"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 // HTTPOptions configure the operator HTTP endpoint.
 type HTTPOptions struct {
 	Addr     string              // "127.0.0.1:9877"; port 0 picks one
+	Pprof    bool                // also serve /debug/pprof/ (CPU and heap profiles)
 	Gatherer prometheus.Gatherer // served on /metrics
 	Status   func() any          // marshalled as JSON on /status
 	Healthy  func() error        // nil error: /healthz answers 200
@@ -76,6 +78,13 @@ func (s *HTTPServer) mux() *http.ServeMux {
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.HandleFunc("GET /status", s.status)
+	if s.opts.Pprof {
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "comet: /metrics /healthz /readyz /status")
 	})

@@ -225,3 +225,21 @@ func TestHTTPEndpoints(t *testing.T) {
 		t.Fatalf("unknown path: %d", code)
 	}
 }
+
+func TestPprofOnlyWhenAsked(t *testing.T) {
+	for _, on := range []bool{false, true} {
+		srv, err := StartHTTP(HTTPOptions{Addr: "127.0.0.1:0", Gatherer: prometheus.NewRegistry(), Pprof: on})
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.Get("http://" + srv.Addr() + "/debug/pprof/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		srv.Shutdown(context.Background())
+		if want := map[bool]int{false: http.StatusNotFound, true: http.StatusOK}[on]; resp.StatusCode != want {
+			t.Fatalf("pprof %v: /debug/pprof/ answered %d, want %d", on, resp.StatusCode, want)
+		}
+	}
+}
