@@ -348,11 +348,18 @@ func (s *Store) Rollback() error {
 	return s.cl.truncate(s.batchStart, s.cl.writePos)
 }
 
+// keepBatchEntries bounds the per-batch buffers the writer keeps between
+// batches; a larger burst allocates its own and lets it go.
+const keepBatchEntries = 1 << 14
+
 // Publish makes the appended records visible (writer only): the log's
 // readable end advances and each record gets its consume-queue entry. Key
 // indexing is left to the background indexer, which Publish only nudges.
 // The returned slice is valid until the next call.
 func (s *Store) Publish() ([]Dispatched, error) {
+	if cap(s.out) > keepBatchEntries && len(s.pending) <= keepBatchEntries {
+		s.out = nil // a burst's buffer is not kept for ever
+	}
 	s.out = s.out[:0]
 	if len(s.pending) == 0 {
 		return s.out, nil
@@ -367,6 +374,9 @@ func (s *Store) Publish() ([]Dispatched, error) {
 			PhysOffset: p.phys, Size: p.size, TagsCode: p.tagsCode})
 	}
 	s.pending = s.pending[:0]
+	if cap(s.pending) > keepBatchEntries {
+		s.pending = nil
+	}
 	s.dispatched.Store(s.cl.writePos)
 	s.wakeIndexer()
 	return s.out, firstErr
