@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"bytes"
 	"errors"
 	"math/rand/v2"
 	"strings"
@@ -124,13 +125,8 @@ func (b *Broker) batchMessages(msgs []persist.Message, h *remoting.SendHeader, q
 		return msgs, remoting.ResponseMessageIllegal, "batch larger than the maximum message size"
 	}
 	err := remoting.DecodeBatch(body, func(flag int32, msgBody, props []byte) error {
-		if isTransactional(props) {
-			return errors.New("transactional messages cannot be batched")
-		}
-		for _, key := range timerProperties[:4] {
-			if _, delayed := remoting.PropertyValue(string(props), key); delayed {
-				return errors.New("delayed messages cannot be batched")
-			}
+		if hasSpecialProperty(props) {
+			return errors.New("transactional and delayed messages cannot be batched")
 		}
 		msgs = append(msgs, persist.Message{
 			Topic: h.Topic, QueueID: queueID, Flag: flag, BornTimestamp: h.BornTimestamp,
@@ -150,6 +146,9 @@ func (b *Broker) batchMessages(msgs []persist.Message, h *remoting.SendHeader, q
 // routeSpecial sends a transactional half message to the half topic and a
 // message for later delivery to the timer ladder.
 func (b *Broker) routeSpecial(m *persist.Message) (int16, string) {
+	if !hasSpecialProperty(m.Properties) {
+		return remoting.ResponseSuccess, "" // the common case: one pass, no allocation
+	}
 	if isTransactional(m.Properties) {
 		if err := b.txns.prepareHalf(m); err != nil {
 			return remoting.ResponseMessageIllegal, err.Error()
@@ -160,6 +159,33 @@ func (b *Broker) routeSpecial(m *persist.Message) (int16, string) {
 		return remoting.ResponseMessageIllegal, err.Error()
 	}
 	return remoting.ResponseSuccess, ""
+}
+
+// specialKeys are the properties that route a send away from its topic.
+var specialKeys = [...]string{remoting.PropertyTransactionPrepared, remoting.PropertyDelayLevel,
+	remoting.PropertyTimerDeliverMS, remoting.PropertyTimerDelaySec, remoting.PropertyTimerDelayMS}
+
+// hasSpecialProperty reports, in one pass over the raw properties, whether
+// any key asks for a transaction or a later delivery.
+func hasSpecialProperty(props []byte) bool {
+	for len(props) > 0 {
+		item := props
+		if i := bytes.IndexByte(props, remoting.PropertySeparator); i >= 0 {
+			item, props = props[:i], props[i+1:]
+		} else {
+			props = nil
+		}
+		sep := bytes.IndexByte(item, remoting.PropertyNameValueSeparator)
+		if sep <= 0 {
+			continue
+		}
+		for _, k := range specialKeys {
+			if string(item[:sep]) == k {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // storedProperties is the client's property string with the broker's

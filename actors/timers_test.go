@@ -269,3 +269,21 @@ func FuzzTimerProperties(f *testing.F) {
 		}
 	})
 }
+
+func TestHasSpecialPropertyIsOnePassWithoutAllocation(t *testing.T) {
+	plain := []byte("UNIQ_KEY\x01ABC\x02TAGS\x01t\x02KEYS\x01a b\x02CLUSTER\x01c")
+	if hasSpecialProperty(plain) {
+		t.Fatal("plain properties reported special")
+	}
+	for _, key := range specialKeys {
+		if !hasSpecialProperty(remoting.AppendProperty(bytes.Clone(plain), key, "1")) {
+			t.Fatalf("%s not detected", key)
+		}
+	}
+	if hasSpecialProperty([]byte("XDELAY\x013\x02DELAYX\x013")) {
+		t.Fatal("a key containing DELAY reported special")
+	}
+	if n := testing.AllocsPerRun(100, func() { hasSpecialProperty(plain) }); n != 0 {
+		t.Fatalf("%v allocations per check", n)
+	}
+}
