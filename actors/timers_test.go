@@ -107,6 +107,22 @@ func startTestBroker(t testing.TB, dir string, mutate func(*BrokerOptions)) *Bro
 	return b
 }
 
+// trySend is sendRaw for other goroutines: nil on a transport error.
+func trySend(c *remoting.Client, addr, topic, body, props string) *remoting.Command {
+	h := remoting.SendHeader{ProducerGroup: "pg", Topic: topic, DefaultTopic: "TBW102", DefaultTopicQueueNums: 4,
+		QueueID: 0, BornTimestamp: time.Now().UnixMilli(), Properties: props}
+	req := remoting.NewRequest(remoting.RequestSendMessage)
+	h.Apply(req)
+	req.Body = []byte(body)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp, err := c.Invoke(ctx, addr, req)
+	if err != nil {
+		return nil
+	}
+	return resp
+}
+
 func sendRaw(t testing.TB, c *remoting.Client, addr, topic, body, props string) *remoting.Command {
 	t.Helper()
 	h := remoting.SendHeader{ProducerGroup: "pg", Topic: topic, DefaultTopic: "TBW102", DefaultTopicQueueNums: 4,
@@ -210,11 +226,17 @@ func TestTimerLatenessUnderLoad(t *testing.T) {
 			defer wg.Done()
 			for i := range each {
 				props := string(remoting.AppendProperty(nil, remoting.PropertyTimerDeliverMS, strconv.FormatInt(due.UnixMilli(), 10)))
-				sendRaw(t, c, b.Addr(), "LoadT", strconv.Itoa(s*each+i), props)
+				if resp := trySend(c, b.Addr(), "LoadT", strconv.Itoa(s*each+i), props); resp == nil || resp.Code != remoting.ResponseSuccess {
+					t.Errorf("send %d/%d failed: %v", s, i, resp)
+					return
+				}
 			}
 		}()
 	}
 	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
 	if time.Now().After(due) {
 		t.Skipf("machine too slow: scheduling took %v", time.Since(start))
 	}
