@@ -125,16 +125,9 @@ func trySend(c *remoting.Client, addr, topic, body, props string) *remoting.Comm
 
 func sendRaw(t testing.TB, c *remoting.Client, addr, topic, body, props string) *remoting.Command {
 	t.Helper()
-	h := remoting.SendHeader{ProducerGroup: "pg", Topic: topic, DefaultTopic: "TBW102", DefaultTopicQueueNums: 4,
-		QueueID: 0, BornTimestamp: time.Now().UnixMilli(), Properties: props}
-	req := remoting.NewRequest(remoting.RequestSendMessage)
-	h.Apply(req)
-	req.Body = []byte(body)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	resp, err := c.Invoke(ctx, addr, req)
-	if err != nil {
-		t.Fatalf("send: %v", err)
+	resp := trySend(c, addr, topic, body, props)
+	if resp == nil {
+		t.Fatalf("send to %s: transport error", topic)
 	}
 	return resp
 }
