@@ -281,7 +281,7 @@ func (c *brokerCollector) collectStore(ch chan<- prometheus.Metric) {
 	ws := b.writer.Stats()
 	for event, v := range map[string]int64{"batches": ws.Batches.Load(), "requests": ws.Requests.Load(),
 		"messages": ws.Messages.Load(), "syncs": ws.Syncs.Load(), "sync_failures": ws.SyncFailures.Load(),
-		"rejected": ws.Rejected.Load()} {
+		"rejected": ws.Rejected.Load(), "inline_requests": ws.Inline.Load()} {
 		gauge(ch, descWriterCounter, prometheus.CounterValue, float64(v), event)
 	}
 }

@@ -64,6 +64,9 @@ func (b *Broker) handleSend(req *netio.Request) {
 		b.reply(req, code, remark)
 		return
 	}
+	if b.writer.TryAppendInline(&sc.append) {
+		return // answered in this read pass; Complete recycled sc
+	}
 	req.Detach()
 	if err := b.writer.Submit(&sc.append); err != nil {
 		sc.req = nil
@@ -209,7 +212,8 @@ func bornHost(c *netio.Conn) persist.Host {
 	return h
 }
 
-// Complete runs on the writer goroutine: answer and release.
+// Complete runs on the writer goroutine, or inside the send handler for an
+// inline append: answer, and release a detached request.
 func (sc *sendCompletion) Complete(a *AppendRequest) {
 	b, req := sc.broker, sc.req
 	b.metrics.countAppend(a)
@@ -235,7 +239,9 @@ func (sc *sendCompletion) Complete(a *AppendRequest) {
 		resp.Ext.Set("TRACE_ON", "true")
 		req.Reply(resp)
 	}
-	req.Release()
+	if req.Detached() {
+		req.Release()
+	}
 	sc.req = nil
 	sc.recycle()
 }

@@ -102,6 +102,14 @@ func (o *WriterOptions) setDefaults() {
 // requests through a bounded lock-free ring; one goroutine drains it in
 // batches, appends every message, makes the batch durable with one sync
 // (sync flush) and completes every request of the batch.
+//
+// Ownership of the tail is the writer's role, held as a lock: the loop
+// holds it for each batch, and in async-flush mode an event loop may take
+// it for one request when the writer is idle (TryAppendInline), which
+// saves the two goroutine hand-offs of a send when there is nothing to
+// batch with. The lock never makes anyone wait: the loop is its only
+// blocking taker, and a request that would have to wait goes through the
+// ring.
 type Writer struct {
 	opts  WriterOptions
 	store *persist.Store
@@ -110,8 +118,11 @@ type Writer struct {
 	stopOnce sync.Once
 	done     chan struct{}
 
-	// Owned by the loop.
+	// mu is the writer's role: its holder owns the store's tail and the
+	// fields below.
+	mu         sync.Mutex
 	batch      []*AppendRequest
+	inline     [1]*AppendRequest
 	dirtySince time.Time
 	dirtyBytes int64
 	lastStore  int64
@@ -123,6 +134,9 @@ type Writer struct {
 type WriterStats struct {
 	Batches, Requests, Messages, Syncs, SyncFailures, Rejected atomic.Int64
 	SyncNanos                                                  atomic.Int64
+	// Inline counts requests appended by TryAppendInline (also counted in
+	// Batches and Requests).
+	Inline atomic.Int64
 }
 
 // NewWriter builds a writer over store; Start runs it.
@@ -153,6 +167,29 @@ func (w *Writer) Submit(req *AppendRequest) error {
 	return nil
 }
 
+// TryAppendInline appends and completes req on the calling goroutine when
+// that takes no waiting: async-flush mode, the writer's role free, its
+// ring empty (so nothing submitted earlier is overtaken: per-connection
+// order holds), less than FlushBytes unsynced, and every file the append
+// writes already mapped (no segment or queue file is created here). It
+// reports whether it did; on false the caller Submits req as usual. Event
+// loops call it so that an idle broker answers a send in the same read
+// pass, without waking the writer goroutine and then the loop again.
+func (w *Writer) TryAppendInline(req *AppendRequest) bool {
+	if w.opts.Flush != FlushAsync || !w.mu.TryLock() {
+		return false
+	}
+	defer w.mu.Unlock()
+	if !w.ring.Idle() || w.dirtyBytes >= w.opts.FlushBytes || !w.store.FitsInPlace(req.Messages) {
+		return false
+	}
+	w.stats.Inline.Add(1)
+	w.inline[0] = req
+	w.writeBatch(w.inline[:])
+	w.inline[0] = nil
+	return true
+}
+
 // Start runs the writer loop.
 func (w *Writer) Start() { go w.loop() }
 
@@ -172,6 +209,7 @@ func (w *Writer) loop() {
 	defer close(w.done)
 	for {
 		err := w.waitForWork()
+		w.mu.Lock()
 		w.batch = w.ring.PopBatch(w.batch[:0])
 		if len(w.batch) > 0 {
 			w.writeBatch(w.batch)
@@ -182,24 +220,33 @@ func (w *Writer) loop() {
 		}
 		if errors.Is(err, ringbuf.ErrClosed) {
 			w.maybeFlush(true)
+			w.mu.Unlock()
 			return
 		}
+		w.mu.Unlock()
 	}
 }
 
 // waitForWork parks until requests arrive; in async mode it also wakes
-// when unsynced data is due for a flush.
+// when unsynced data is due for a flush, and at least every FlushInterval
+// while idle, since inline appends dirty the log without waking it.
 func (w *Writer) waitForWork() error {
-	if w.opts.Flush == FlushAsync && w.dirtyBytes > 0 {
-		ctx, cancel := context.WithDeadline(context.Background(), w.dirtySince.Add(w.opts.FlushInterval))
-		defer cancel()
-		err := w.ring.Wait(ctx)
-		if errors.Is(err, context.DeadlineExceeded) {
-			return nil
-		}
-		return err
+	if w.opts.Flush != FlushAsync {
+		return w.ring.Wait(context.Background())
 	}
-	return w.ring.Wait(context.Background())
+	w.mu.Lock()
+	due := w.opts.Now().Add(w.opts.FlushInterval)
+	if w.dirtyBytes > 0 {
+		due = w.dirtySince.Add(w.opts.FlushInterval)
+	}
+	w.mu.Unlock()
+	ctx, cancel := context.WithDeadline(context.Background(), due)
+	defer cancel()
+	err := w.ring.Wait(ctx)
+	if errors.Is(err, context.DeadlineExceeded) {
+		return nil
+	}
+	return err
 }
 
 // storeTimestamp is the store time for this batch: wall clock, but never
@@ -291,7 +338,10 @@ func (w *Writer) publish(batch []*AppendRequest, bytes int64) {
 	}
 }
 
-// maybeFlush syncs unsynced data in async mode when it is due.
+// maybeFlush syncs unsynced data in async mode when it is due. Called with
+// w.mu held, it lets go of the lock for the msync itself, so inline appends
+// go on meanwhile (they are not covered by this flush: they count towards
+// the next one).
 func (w *Writer) maybeFlush(force bool) {
 	if w.dirtyBytes == 0 {
 		return
@@ -300,11 +350,28 @@ func (w *Writer) maybeFlush(force bool) {
 	if !due {
 		return
 	}
-	if err := w.sync(); err != nil {
-		w.opts.Logger.Error("actors: async flush failed; will retry", "err", err)
-		return
-	}
+	p := w.store.PrepareSync()
+	flushed, since := w.dirtyBytes, w.dirtySince
 	w.dirtyBytes = 0
+	w.mu.Unlock()
+	t := time.Now()
+	err := p.Run()
+	elapsed := time.Since(t)
+	w.mu.Lock()
+	w.store.FinishSync(p, err)
+	w.stats.Syncs.Add(1)
+	w.stats.SyncNanos.Add(int64(elapsed))
+	if w.opts.OnSync != nil {
+		w.opts.OnSync(elapsed)
+	}
+	if err != nil {
+		w.stats.SyncFailures.Add(1)
+		if w.dirtyBytes == 0 || since.Before(w.dirtySince) {
+			w.dirtySince = since
+		}
+		w.dirtyBytes += flushed
+		w.opts.Logger.Error("actors: async flush failed; will retry", "err", err)
+	}
 }
 
 // Ring exposes the append ring's stats.

@@ -57,6 +57,11 @@ func (r *Request) Detach() {
 	r.Conn.handlerDetached = true
 }
 
+// Detached reports whether Detach was called: a completion that may run
+// either inside the handler (on the loop) or later uses it to decide
+// whether it owns the Request and must Release it.
+func (r *Request) Detached() bool { return r.detached }
+
 // Release returns the frame buffer and the Request to their pools. Only
 // after Detach; the Request must not be used afterwards.
 func (r *Request) Release() {

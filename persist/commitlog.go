@@ -29,6 +29,15 @@ type commitLog struct {
 	// Owned by the writer.
 	writePos  int64
 	syncedPos int64
+	truncates int64 // bumped by truncate: a sync prepared before one is void
+}
+
+// syncRange is the part of the log a sync covers, prepared by the writer
+// so the msync itself can run while the writer goes on appending.
+type syncRange struct {
+	from, to  int64
+	truncates int64
+	segs      *segmentList
 }
 
 func newCommitLog(fsys FS, dir string, segSize int64, grace time.Duration) *commitLog {
@@ -131,21 +140,40 @@ func (c *commitLog) roll() (*segment, error) {
 
 // sync makes everything written so far durable.
 func (c *commitLog) sync() error {
-	if c.syncedPos >= c.writePos {
-		return nil
-	}
-	l := c.segs.Load()
-	for _, s := range l.segs {
-		if s.end() <= c.syncedPos || s.base >= c.writePos {
+	r := c.prepareSync()
+	err := r.run()
+	c.finishSync(r, err)
+	return err
+}
+
+// prepareSync captures what a sync must cover: [syncedPos, writePos).
+// Writer only.
+func (c *commitLog) prepareSync() syncRange {
+	return syncRange{from: c.syncedPos, to: c.writePos, truncates: c.truncates, segs: c.segs.Load()}
+}
+
+// run msyncs the range. It touches no writer state, so it may run while
+// the writer appends past r.to; segments dropped meanwhile stay mapped for
+// the retire grace period.
+func (r syncRange) run() error {
+	for _, s := range r.segs.segs {
+		if s.end() <= r.from || s.base >= r.to {
 			continue
 		}
-		from, to := max(s.base, c.syncedPos), min(s.end(), c.writePos)
+		from, to := max(s.base, r.from), min(s.end(), r.to)
 		if err := s.sync(from, to); err != nil {
 			return fmt.Errorf("persist: msync segment %s [%d,%d): %v: %w", segmentName(s.base), from, to, err, ErrSyncFailed)
 		}
 	}
-	c.syncedPos = c.writePos
 	return nil
+}
+
+// finishSync advances syncedPos over a successful run, unless a truncate
+// rewrote part of the range meanwhile. Writer only.
+func (c *commitLog) finishSync(r syncRange, err error) {
+	if err == nil && r.truncates == c.truncates && r.to > c.syncedPos {
+		c.syncedPos = r.to
+	}
 }
 
 // read returns a zero-copy slice of [off, off+n). It stays valid for at
@@ -210,6 +238,7 @@ func (c *commitLog) truncate(off, oldEnd int64) error {
 	}
 	c.writePos = off
 	c.syncedPos = min(c.syncedPos, off)
+	c.truncates++
 	if c.published.Load() > off {
 		c.published.Store(off)
 	}

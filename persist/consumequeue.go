@@ -171,6 +171,12 @@ func clearNonZero(b []byte) {
 // put writes the entry for queue offset off (writer only). Writing at the
 // current end appends; writing below it overwrites (recovery repairs);
 // writing beyond it would leave a hole and fails with ErrCorruption.
+// mapped reports whether the entry at queue offset off lies in a file that
+// is already mapped.
+func (q *ConsumeQueue) mapped(off int64) bool {
+	return off >= 0 && off <= maxQueueOffset && q.segs.Load().find(off*CQEntrySize) != nil
+}
+
 func (q *ConsumeQueue) put(off int64, e CQEntry) error {
 	end := q.maxOffset.Load()
 	if off > end || off < 0 || off > maxQueueOffset {

@@ -312,6 +312,37 @@ func (s *Store) Append(m *Message, storeTS int64) (AppendResult, error) {
 	return AppendResult{PhysicalOffset: phys, Size: int32(size), QueueOffset: qoff, StoreTimestamp: storeTS}, nil
 }
 
+// FitsInPlace reports whether appending msgs and publishing them would
+// write only into files that are already mapped: every queue exists, the
+// consume-queue entries land in mapped files, and the records fit in the
+// current commit-log segment. A writer running on a goroutine that must
+// not wait for file creation appends only what fits (writer only).
+func (s *Store) FitsInPlace(msgs []Message) bool {
+	if s.closed.Load() {
+		return false
+	}
+	var size int64
+	for i := range msgs {
+		m := &msgs[i]
+		q := s.ConsumeQueue(m.Topic, m.QueueID)
+		if q == nil {
+			return false
+		}
+		next := q.MaxOffset()
+		if n, ok := s.next[queueKey{m.Topic, m.QueueID}]; ok && n.queue == q {
+			next = n.offset
+		}
+		// The entries of this call land in next..next+len(msgs)-1 at most;
+		// files are contiguous, so both ends mapped means all are.
+		if !q.mapped(next) || !q.mapped(next+int64(len(msgs))-1) {
+			return false
+		}
+		size += int64(RecordSize(m, s.opts.StoreHost))
+	}
+	seg := s.cl.segs.Load().find(s.cl.writePos)
+	return seg != nil && s.cl.writePos+size+blankRecordSize <= seg.end()
+}
+
 func tagsCodeOf(props []byte) int64 {
 	if tag, ok := propertyValue(props, "TAGS"); ok && len(tag) > 0 {
 		return int64(JavaStringHashCode(string(tag)))
@@ -323,14 +354,48 @@ func tagsCodeOf(props []byte) int64 {
 // caller must Rollback the unpublished records: they were never made
 // durable and must not be acknowledged.
 func (s *Store) Sync() error {
-	start := time.Now()
-	err := s.cl.sync()
+	p := s.PrepareSync()
+	err := p.Run()
+	s.FinishSync(p, err)
+	return err
+}
+
+// PendingSync is a sync split in three so that the slow middle, Run, can
+// go on while the writer keeps appending: PrepareSync and FinishSync are
+// writer-only and quick; Run may be called from any goroutine, once.
+// Records appended after PrepareSync are not covered.
+type PendingSync struct {
+	store *Store
+	r     syncRange
+	start time.Time
+}
+
+// PrepareSync captures the unsynced part of the log (writer only).
+func (s *Store) PrepareSync() PendingSync {
+	return PendingSync{store: s, r: s.cl.prepareSync(), start: time.Now()}
+}
+
+// Bytes is how much the sync covers.
+func (p PendingSync) Bytes() int64 { return p.r.to - p.r.from }
+
+// Run makes the captured range durable.
+func (p PendingSync) Run() error {
+	if p.r.to <= p.r.from {
+		return nil
+	}
+	return p.r.run()
+}
+
+// FinishSync records the outcome of Run (writer only): on success the
+// durable offset advances to the end of the range, unless a Rollback cut
+// into it meanwhile.
+func (s *Store) FinishSync(p PendingSync, err error) {
+	s.cl.finishSync(p.r, err)
 	s.stats.syncs.Add(1)
-	s.stats.syncNanos.Add(int64(time.Since(start)))
+	s.stats.syncNanos.Add(int64(time.Since(p.start)))
 	if err == nil {
 		s.durableEnd.Store(s.cl.syncedPos)
 	}
-	return err
 }
 
 // Rollback discards the records appended since the last Publish (writer

@@ -513,3 +513,86 @@ func TestDeleteTopicThenAppendAgain(t *testing.T) {
 		}
 	}
 }
+
+func TestFitsInPlace(t *testing.T) {
+	s := mustOpen(t, testOptions(NewMemFS())) // 64 KiB segments, 64 entries per queue file
+	defer s.Close()
+	msg := func(q int32, size int) []Message {
+		return []Message{{Topic: "Fit", QueueID: q, Body: make([]byte, size)}}
+	}
+	if s.FitsInPlace(msg(0, 10)) {
+		t.Fatal("fits although the log has no segment and the queue no file")
+	}
+	if _, err := s.Append(&msg(0, 10)[0], 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Publish(); err != nil {
+		t.Fatal(err)
+	}
+	if !s.FitsInPlace(msg(0, 10)) {
+		t.Fatal("does not fit although the segment and the queue file are mapped")
+	}
+	if s.FitsInPlace(msg(1, 10)) {
+		t.Fatal("fits although queue 1 does not exist yet")
+	}
+	if s.FitsInPlace(msg(0, 64<<10)) {
+		t.Fatal("a record larger than the segment's room fits")
+	}
+	// Fill queue 0 to the end of its first file: the 65th entry needs a new one.
+	for i := 1; i < 64; i++ {
+		if _, err := s.Append(&msg(0, 10)[0], 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if s.FitsInPlace(msg(0, 10)) {
+		t.Fatal("fits although the queue's next entry starts a new file")
+	}
+	if _, err := s.Publish(); err != nil {
+		t.Fatal(err)
+	}
+	if s.FitsInPlace(msg(0, 10)) {
+		t.Fatal("fits although the queue's next entry starts a new file (published)")
+	}
+}
+
+// TestPendingSyncVoidedByRollback: a sync prepared before a rollback must
+// not mark the rolled-back range durable.
+func TestPendingSyncVoidedByRollback(t *testing.T) {
+	s := mustOpen(t, testOptions(NewMemFS()))
+	defer s.Close()
+	rng := rand.New(rand.NewSource(5))
+	appendBatch(t, s, rng, 0, 3)
+	if err := s.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	durable := s.DurableOffset()
+	if durable != s.WritePosition() {
+		t.Fatalf("durable %d after Sync, want %d", durable, s.WritePosition())
+	}
+	for i := 0; i < 3; i++ {
+		if _, err := s.Append(testMessage(rng, 3+i), 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := s.PrepareSync()
+	if p.Bytes() != s.WritePosition()-durable {
+		t.Fatalf("pending sync covers %d bytes, want %d", p.Bytes(), s.WritePosition()-durable)
+	}
+	if err := s.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	s.FinishSync(p, p.Run())
+	if s.DurableOffset() != durable {
+		t.Fatalf("durable offset %d after a sync voided by rollback, want %d", s.DurableOffset(), durable)
+	}
+	appendBatch(t, s, rng, 3, 2)
+	p = s.PrepareSync()
+	if _, err := s.Append(testMessage(rng, 9), 1); err != nil { // after the prepare: not covered
+		t.Fatal(err)
+	}
+	covered := s.WritePosition()
+	s.FinishSync(p, p.Run())
+	if got := s.DurableOffset(); got >= covered || got <= durable {
+		t.Fatalf("durable offset %d, want past %d and short of %d", got, durable, covered)
+	}
+}

@@ -126,6 +126,15 @@ func (r *MPSC[T]) Close() {
 	r.meta.park.ring()
 }
 
+// Idle reports whether the ring is open and holds no item, not even one a
+// producer has claimed but not yet published. Safe from any goroutine; it
+// is exact when the consumer is not popping meanwhile (a caller that
+// excludes the consumer, as the writer's lock does, gets an exact answer).
+func (r *MPSC[T]) Idle() bool {
+	enqueued := r.enqueuePos.Load()
+	return enqueued&closedBit == 0 && enqueued == r.dequeuePos.Load()
+}
+
 // Stats reports the ring's counters; safe from any goroutine.
 func (r *MPSC[T]) Stats() Stats {
 	popped := r.dequeuePos.Load()

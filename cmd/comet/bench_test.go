@@ -45,11 +45,14 @@ func benchSendSync(b *testing.B, flush actors.FlushMode, senders, size int) {
 	})
 	topic := fmt.Sprintf("Bench%d", size)
 	ws := env.Broker.Writer().Stats()
-	syncs0, syncNanos0 := ws.Syncs.Load(), ws.SyncNanos.Load()
+	syncs0, syncNanos0, inline0 := ws.Syncs.Load(), ws.SyncNanos.Load(), ws.Inline.Load()
 	sent := runSenders(b, env.NamesrvAddr, topic, senders, size)
 	if syncs := ws.Syncs.Load() - syncs0; syncs > 0 {
 		b.ReportMetric(float64(sent)/float64(syncs), "msgs/fsync")
 		b.ReportMetric(float64(ws.SyncNanos.Load()-syncNanos0)/float64(syncs)/1e6, "fsync_ms")
+	}
+	if flush == actors.FlushAsync {
+		b.ReportMetric(100*float64(ws.Inline.Load()-inline0)/float64(sent), "%inline")
 	}
 	if got := storedMessages(env.Broker, topic); got != int64(sent)+1 {
 		b.Fatalf("broker stored %d messages of %s, want %d", got, topic, sent+1)
