@@ -211,6 +211,7 @@ func (b *Broker) Start() error {
 		Dir: filepath.Join(b.opts.DataDir, "store"), StoreHost: host,
 		SegmentSize: b.opts.SegmentSize, CQEntriesPerFile: b.opts.CQEntriesPerFile,
 		RetentionAge: b.opts.RetentionAge, Logger: b.log, RecoverTagsCode: b.timers.recoverTagsCode,
+		MappedWrites: b.opts.Flush == FlushAsync, // see persist.Options.MappedWrites
 	})
 	if err != nil {
 		b.server.Stop(context.Background())

@@ -280,6 +280,9 @@ func (w *Writer) writeBatch(batch []*AppendRequest) {
 			req.Results = append(req.Results, res)
 		}
 	}
+	if failed == nil {
+		failed = w.store.Write()
+	}
 	if failed == nil && w.opts.Flush == FlushSync {
 		failed = w.sync()
 	}

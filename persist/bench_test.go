@@ -59,8 +59,12 @@ func (bm *benchMessage) next(i int) *Message {
 }
 
 func benchStore(b *testing.B, dir string) *Store {
+	return benchStoreWith(b, Options{Dir: dir})
+}
+
+func benchStoreWith(b *testing.B, opts Options) *Store {
 	b.Helper()
-	s, err := Open(Options{Dir: dir})
+	s, err := Open(opts)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -80,24 +84,27 @@ func closeAndRemove(b *testing.B, s *Store, dir string) {
 }
 
 // BenchmarkAppendAsync appends from one writer with no sync (async flush):
-// Append per message and Publish per batch, as the writer does. The limit
+// Append per message and Publish per batch, as the writer does, with
+// records copied into the mapping (MappedWrites) or written with pwrite
+// (the default). The limit
 // is copy() of the same encoded records into fresh mapped segments of the
 // same size.
 func BenchmarkAppendAsync(b *testing.B) {
 	for _, size := range []int{128, 1024, 4096} {
 		for _, batch := range []int{1, 256} {
 			for _, uniq := range []bool{true, false} {
-				b.Run(fmt.Sprintf("size=%d/batch=%d/uniqkey=%v", size, batch, uniq), func(b *testing.B) {
-					benchAppendAsync(b, size, batch, uniq)
-				})
+				for _, mapped := range []bool{true, false} {
+					name := fmt.Sprintf("size=%d/batch=%d/uniqkey=%v/mapped=%v", size, batch, uniq, mapped)
+					b.Run(name, func(b *testing.B) { benchAppendAsync(b, size, batch, uniq, mapped) })
+				}
 			}
 		}
 	}
 }
 
-func benchAppendAsync(b *testing.B, size, batch int, uniqKey bool) {
+func benchAppendAsync(b *testing.B, size, batch int, uniqKey, mapped bool) {
 	dir := b.TempDir()
-	s := benchStore(b, filepath.Join(dir, "store"))
+	s := benchStoreWith(b, Options{Dir: filepath.Join(dir, "store"), MappedWrites: mapped})
 	bm := newBenchMessage(size, uniqKey)
 	ts := time.Now().UnixMilli()
 	b.SetBytes(int64(size))

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -13,6 +14,18 @@ import (
 // by their start offset. A single writer owns the tail (writePos,
 // syncedPos); readers read [minOffset, published) through an atomically
 // published segment list without locks.
+//
+// Records are read through the mapping but, by default, written with
+// pwrite: the writer encodes a batch into a staging buffer and hands it to
+// the file in one write per segment (write), which the mapping sees at
+// once (one page cache). Stores through a shared mapping cost a write
+// fault per page after every sync, and on ext4 made each sync about twice
+// as slow as the same sync after pwrite (measured: p50 1.1 ms against
+// 0.58 ms for a 1 GiB preallocated segment, batches of 1 to 64 records).
+// With mappedWrites, a small stage (one or a few records) is copied into
+// the mapping instead: for one 128 B record the copy is 5x cheaper than the
+// syscall, while a batch of 256 is faster with one pwrite than with the
+// page faults of the copy.
 type commitLog struct {
 	fs      FS
 	dir     string
@@ -30,7 +43,21 @@ type commitLog struct {
 	writePos  int64
 	syncedPos int64
 	truncates int64 // bumped by truncate: a sync prepared before one is void
+	// stage holds the bytes of [stagePos, stagePos+len(stage)) of segment
+	// stageSeg, reserved but not yet written to the file.
+	stage    []byte
+	stagePos int64
+	stageSeg *segment
+	// mappedWrites copies staged bytes into the mapping instead of pwrite.
+	mappedWrites bool
 }
+
+// maxStage is how much the writer stages before writing it out even within
+// one batch, so a huge batch does not build a huge buffer.
+const maxStage = 1 << 20
+
+// maxMappedWrite is the largest stage mappedWrites copies into the mapping.
+const maxMappedWrite = 16 << 10
 
 // syncRange is the part of the log a sync covers, prepared by the writer
 // so the msync itself can run while the writer goes on appending.
@@ -92,16 +119,19 @@ func (c *commitLog) minOffset() int64 {
 	return l.segs[0].base
 }
 
-// reserve returns n bytes of mapped space at the tail and their offset,
-// closing the current segment with a blank record and rolling to a new one
-// when the record does not fit. The caller fills the bytes.
+// reserve returns n staged bytes at the tail and their offset, closing the
+// current segment with a blank record and rolling to a new one when the
+// record does not fit. The caller fills the bytes before the next reserve;
+// write hands them to the file.
 func (c *commitLog) reserve(n int) ([]byte, int64, error) {
 	if int64(n)+blankRecordSize > c.segSize {
 		return nil, 0, fmt.Errorf("persist: record of %d bytes exceeds segment size %d: %w", n, c.segSize, ErrMessageTooLarge)
 	}
 	seg := c.segs.Load().find(c.writePos)
 	if seg != nil && c.writePos+int64(n)+blankRecordSize > seg.end() {
-		c.writeBlank(seg)
+		if err := c.writeBlank(seg); err != nil {
+			return nil, 0, err
+		}
 		seg = nil
 	}
 	if seg == nil {
@@ -110,18 +140,60 @@ func (c *commitLog) reserve(n int) ([]byte, int64, error) {
 			return nil, 0, err
 		}
 	}
+	if len(c.stage) > 0 && (c.stageSeg != seg || len(c.stage)+n > maxStage) {
+		if err := c.write(); err != nil {
+			return nil, 0, err
+		}
+	}
+	if len(c.stage) == 0 {
+		c.stageSeg, c.stagePos = seg, c.writePos
+	}
 	off := c.writePos
-	at := off - seg.base
 	c.writePos += int64(n)
-	return seg.data[at : at+int64(n) : at+int64(n)], off, nil
+	if c.stage == nil {
+		c.stage = make([]byte, 0, maxStage)
+	}
+	c.stage = slices.Grow(c.stage, n)
+	at := len(c.stage)
+	c.stage = c.stage[:at+n]
+	return c.stage[at : at+n : at+n], off, nil
 }
 
-func (c *commitLog) writeBlank(seg *segment) {
-	at := c.writePos - seg.base
+// write hands the staged bytes to their segment file. Writer only.
+func (c *commitLog) write() error {
+	if len(c.stage) == 0 {
+		return nil
+	}
+	seg := c.stageSeg
+	if c.mappedWrites && len(c.stage) <= maxMappedWrite {
+		copy(seg.data[c.stagePos-seg.base:], c.stage)
+	} else if _, err := seg.file.WriteAt(c.stage, c.stagePos-seg.base); err != nil {
+		return fmt.Errorf("persist: write segment %s at %d: %w: %w", segmentName(seg.base), c.stagePos, err, ErrWriteFailed)
+	}
+	c.stagePos += int64(len(c.stage))
+	c.stage = c.stage[:0]
+	if cap(c.stage) > maxStage {
+		c.stage = nil
+	}
+	return nil
+}
+
+// writeBlank closes seg with a blank record: its header is staged and
+// written with the rest of the segment's records.
+func (c *commitLog) writeBlank(seg *segment) error {
+	if len(c.stage) > 0 && c.stageSeg != seg {
+		if err := c.write(); err != nil {
+			return err
+		}
+	}
+	if len(c.stage) == 0 {
+		c.stageSeg, c.stagePos = seg, c.writePos
+	}
 	remaining := seg.end() - c.writePos
-	binary.BigEndian.PutUint32(seg.data[at:], uint32(remaining))
-	binary.BigEndian.PutUint32(seg.data[at+4:], MagicBlank)
+	c.stage = binary.BigEndian.AppendUint32(c.stage, uint32(remaining))
+	c.stage = binary.BigEndian.AppendUint32(c.stage, MagicBlank)
 	c.writePos = seg.end()
+	return c.write()
 }
 
 // roll creates the segment starting at writePos.
@@ -140,6 +212,9 @@ func (c *commitLog) roll() (*segment, error) {
 
 // sync makes everything written so far durable.
 func (c *commitLog) sync() error {
+	if err := c.write(); err != nil {
+		return err
+	}
 	r := c.prepareSync()
 	err := r.run()
 	c.finishSync(r, err)
@@ -147,7 +222,7 @@ func (c *commitLog) sync() error {
 }
 
 // prepareSync captures what a sync must cover: [syncedPos, writePos).
-// Writer only.
+// Everything reserved must have been written. Writer only.
 func (c *commitLog) prepareSync() syncRange {
 	return syncRange{from: c.syncedPos, to: c.writePos, truncates: c.truncates, segs: c.segs.Load()}
 }
@@ -204,6 +279,8 @@ func (c *commitLog) rawAt(off int64) ([]byte, *segment) {
 // position are zeroed (so no stale record can reappear at a later scan) and
 // segments starting after off are deleted.
 func (c *commitLog) truncate(off, oldEnd int64) error {
+	c.stage = c.stage[:0] // never written: dropping it is the truncation
+	c.stageSeg = nil
 	l := c.segs.Load()
 	var keep []*segment
 	var drop []*segment

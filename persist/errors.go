@@ -16,6 +16,9 @@ var (
 	// ErrSyncFailed: a flush failed; the batch it covered was rolled back
 	// and not acknowledged. Retryable.
 	ErrSyncFailed = errors.New("persist: sync failed")
+	// ErrWriteFailed: handing appended records to the log file failed; the
+	// batch was rolled back and not acknowledged. Retryable.
+	ErrWriteFailed = errors.New("persist: write failed")
 	// ErrMessageTooLarge: the record does not fit in one segment or exceeds
 	// the configured limit.
 	ErrMessageTooLarge = errors.New("persist: message too large")

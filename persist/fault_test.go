@@ -3,6 +3,7 @@ package persist
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"math/rand"
 	"os"
 	"testing"
@@ -14,15 +15,21 @@ import (
 // would leave (only synced data) and every acknowledged record must be
 // there, byte-exact; no read may return a corrupt record.
 func TestFaultInjectionEveryOp(t *testing.T) {
+	for _, mapped := range []bool{false, true} {
+		t.Run(fmt.Sprintf("mapped=%v", mapped), func(t *testing.T) { faultInjectionEveryOp(t, mapped) })
+	}
+}
+
+func faultInjectionEveryOp(t *testing.T, mapped bool) {
 	clean := NewErrorFS(NewMemFS(), nil)
-	if _, err := faultWorkload(clean); err != nil {
+	if _, err := faultWorkload(clean, mapped); err != nil {
 		t.Fatalf("workload without faults: %v", err)
 	}
 	total := clean.Ops()
 	failed := 0
 	for i := int64(0); i < total; i++ {
 		mem := NewMemFS()
-		acked, err := faultWorkload(NewErrorFS(mem, FailAt(i)))
+		acked, err := faultWorkload(NewErrorFS(mem, FailAt(i)), mapped)
 		if err != nil {
 			failed++
 			if !errors.Is(err, ErrInjected) && !errors.Is(err, ErrSyncFailed) {
@@ -43,8 +50,10 @@ func TestFaultInjectionEveryOp(t *testing.T) {
 	t.Logf("%d operations, %d injected faults surfaced as errors, the rest were absorbed", total, failed)
 }
 
-func faultWorkload(fsys FS) ([]stored, error) {
-	s, err := Open(testOptions(fsys))
+func faultWorkload(fsys FS, mapped bool) ([]stored, error) {
+	opts := testOptions(fsys)
+	opts.MappedWrites = mapped
+	s, err := Open(opts)
 	if err != nil {
 		return nil, err
 	}
