@@ -54,6 +54,7 @@ func (s *Store) recover() error {
 	}
 	rep.CheckpointOK = ok
 	rep.Clean = rep.Clean && ok && ck.clean
+	s.indexFlushed = ck.dispatched // known durable in the index; the first flush moves it on
 	damaged, err := s.loadQueues()
 	if err != nil {
 		return err

@@ -22,10 +22,16 @@ type Options struct {
 	CQEntriesPerFile int64 // consume-queue entries per file; default 300,000
 	StoreHost        Host  // the broker's advertised address, stamped in every record
 
-	// QueueFlushInterval is how often consume queues and the key index are
-	// flushed and the checkpoint advanced; default 1 s. The key index is
-	// filled in the background (see indexer.go), not by Publish.
+	// QueueFlushInterval is how often consume queues are flushed and the
+	// checkpoint advanced; default 1 s. The key index is filled in the
+	// background (see indexer.go), not by Publish.
 	QueueFlushInterval time.Duration
+	// IndexFlushInterval is how often the key index is flushed; default
+	// 10 s. Its hash slots are random writes all over a 16 MiB table, so
+	// every flush writes most of the table back and every later slot write
+	// faults again: a rarer flush cuts both, at the price of a checkpoint
+	// (and so a crash recovery re-dispatch) up to this far behind.
+	IndexFlushInterval time.Duration
 	// RetentionAge deletes whole commit-log segments whose newest record is
 	// older than it; default 72 h. Negative disables age-based deletion.
 	RetentionAge time.Duration
@@ -71,6 +77,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.CQEntriesPerFile == 0 {
 		o.CQEntriesPerFile = 300_000
+	}
+	if o.IndexFlushInterval == 0 {
+		o.IndexFlushInterval = 10 * time.Second
 	}
 	if o.QueueFlushInterval == 0 {
 		o.QueueFlushInterval = time.Second
@@ -175,6 +184,10 @@ type Store struct {
 	closed     atomic.Bool
 	ckpt       checkpointFile
 	ckptMu     sync.Mutex
+	// indexFlushed is the indexed offset as of the last key index flush,
+	// at indexFlushedAt: the checkpoint never passes it. Under ckptMu.
+	indexFlushed   int64
+	indexFlushedAt time.Time
 
 	// The key indexer (indexer.go). indexMu serialises indexing passes
 	// and retention's segment deletions.
@@ -633,7 +646,11 @@ func removeAll(fsys FS, dir string) error {
 // FlushQueues makes consume queues and the key index durable, then
 // advances the checkpoint to what is durable in the log, dispatched to the
 // queues and indexed, whichever is lowest.
-func (s *Store) FlushQueues() error {
+func (s *Store) FlushQueues() error { return s.flushQueues(true) }
+
+// flushQueues flushes the consume queues, and the key index too when
+// withIndex is set, then advances the checkpoint to what both cover.
+func (s *Store) flushQueues(withIndex bool) error {
 	s.ckptMu.Lock()
 	defer s.ckptMu.Unlock()
 	upTo := min(s.dispatched.Load(), s.durableEnd.Load())
@@ -643,12 +660,17 @@ func (s *Store) FlushQueues() error {
 			return err
 		}
 	}
-	// Everything below the indexed offset was added before it was
-	// published, so the flush that follows covers it.
-	upTo = min(upTo, s.indexed.Load())
-	if err := s.index.flush(); err != nil {
-		return err
+	if withIndex {
+		// Everything below the indexed offset was added before it was
+		// published, so the flush that follows covers it.
+		indexed := s.indexed.Load()
+		if err := s.index.flush(); err != nil {
+			return err
+		}
+		s.indexFlushed = indexed
+		s.indexFlushedAt = time.Now()
 	}
+	upTo = min(upTo, s.indexFlushed)
 	return s.ckpt.write(checkpoint{dispatched: upTo, queueCount: int32(len(queues))})
 }
 
@@ -661,7 +683,10 @@ func (s *Store) flushLoop() {
 		case <-s.stop:
 			return
 		case <-t.C:
-			if err := s.FlushQueues(); err != nil {
+			s.ckptMu.Lock()
+			indexDue := time.Since(s.indexFlushedAt) >= s.opts.IndexFlushInterval
+			s.ckptMu.Unlock()
+			if err := s.flushQueues(indexDue); err != nil {
 				s.log.Error("persist: flush consume queues", "err", err)
 			}
 		}

@@ -596,3 +596,53 @@ func TestPendingSyncVoidedByRollback(t *testing.T) {
 		t.Fatalf("durable offset %d, want past %d and short of %d", got, durable, covered)
 	}
 }
+
+// TestIndexFlushedLessOftenThanQueues: a queue flush without the key index
+// (what the background loop does between index flushes) never moves the
+// checkpoint past what the last index flush covered; a flush with the
+// index catches it up.
+func TestIndexFlushedLessOftenThanQueues(t *testing.T) {
+	s := mustOpen(t, testOptions(NewMemFS())) // background flushes off
+	defer s.Close()
+	readCkpt := func() int64 {
+		ck, ok, err := s.ckpt.read()
+		if err != nil || !ok {
+			t.Fatalf("read checkpoint: ok=%v err=%v", ok, err)
+		}
+		return ck.dispatched
+	}
+	rng := rand.New(rand.NewSource(8))
+	appendBatch(t, s, rng, 0, 5)
+	if err := s.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	first := s.WritePosition()
+	if _, err := s.QueryByKey("none", "none", 0, 1<<62, 1); err != nil { // catches the indexer up
+		t.Fatal(err)
+	}
+	if err := s.flushQueues(true); err != nil {
+		t.Fatal(err)
+	}
+	if got := readCkpt(); got != first {
+		t.Fatalf("checkpoint %d after a flush with the index, want %d", got, first)
+	}
+	appendBatch(t, s, rng, 5, 5)
+	if err := s.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.QueryByKey("none", "none", 0, 1<<62, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.flushQueues(false); err != nil {
+		t.Fatal(err)
+	}
+	if got := readCkpt(); got != first {
+		t.Fatalf("checkpoint moved to %d past the last index flush at %d", got, first)
+	}
+	if err := s.FlushQueues(); err != nil { // the public flush includes the index
+		t.Fatal(err)
+	}
+	if got := readCkpt(); got != s.WritePosition() {
+		t.Fatalf("checkpoint %d after FlushQueues, want %d", got, s.WritePosition())
+	}
+}
