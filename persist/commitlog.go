@@ -83,19 +83,26 @@ func (c *commitLog) load() error {
 	if err != nil {
 		return fmt.Errorf("persist: list commit log: %w", err)
 	}
-	var segs []*segment
+	var bases []int64
 	for _, name := range names {
-		base, ok := parseSegmentName(name)
-		if !ok {
-			continue
+		if base, ok := parseSegmentName(name); ok {
+			bases = append(bases, base)
 		}
+	}
+	var segs []*segment
+	for i, base := range bases {
+		name := segmentName(base)
 		size, err := c.fs.Stat(filepath.Join(c.dir, name))
 		if err != nil {
 			return err
 		}
-		if name == names[len(names)-1] {
-			// Only the tail may be short (a crash while it was being
-			// created); older segments keep the size they were made with.
+		if i+1 < len(bases) {
+			// A segment's size is where the next one starts: a crash may
+			// have left a file short of it (its allocation not yet
+			// synced), and older segments keep the size they were made
+			// with.
+			size = max(size, bases[i+1]-base)
+		} else {
 			size = max(size, c.segSize)
 		}
 		if n := len(segs); n > 0 && segs[n-1].end() != base {
@@ -132,7 +139,8 @@ func (c *commitLog) reserve(n int) ([]byte, int64, error) {
 		if err := c.writeBlank(seg); err != nil {
 			return nil, 0, err
 		}
-		seg = nil
+		// A segment created before a crash may already start here.
+		seg = c.segs.Load().find(c.writePos)
 	}
 	if seg == nil {
 		var err error

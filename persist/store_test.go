@@ -646,3 +646,26 @@ func TestIndexFlushedLessOftenThanQueues(t *testing.T) {
 		t.Fatalf("checkpoint %d after FlushQueues, want %d", got, s.WritePosition())
 	}
 }
+
+// TestCrashAfterRollKeepsEarlierSegments: a segment's allocated length may
+// not be durable when the next one is created (only the synced records
+// are), so after a crash an earlier segment can be short of its size. Its
+// size is where the next one starts; the log must open and serve every
+// synced record.
+func TestCrashAfterRollKeepsEarlierSegments(t *testing.T) {
+	mem := NewMemFS()
+	s := mustOpen(t, testOptions(mem)) // 64 KiB segments
+	rng := rand.New(rand.NewSource(31))
+	var want []stored
+	for s.WritePosition() < 3*(64<<10) {
+		want = append(want, appendBatch(t, s, rng, len(want), 10)...)
+		if err := s.Sync(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	crashed := mem.Crash(nil)
+	s.Close()
+	s = mustOpen(t, testOptions(crashed))
+	defer s.Close()
+	verify(t, s, want)
+}
