@@ -25,29 +25,38 @@ import (
 )
 
 // TestKill9WithClientAcks builds the comet binary and runs it as a child
-// process with sync flush on fixed loopback ports. Several goroutines send
+// process on fixed loopback ports, with sync flush and with async flush
+// (where an idle broker appends sends on its event loop: a kill -9 keeps
+// what is in the page cache, so every acknowledged message must survive
+// it too). Several goroutines send
 // with the official client and record every acknowledged message; the
 // child is killed with SIGKILL at a random moment and restarted on the
 // same data dir and ports. After every restart each acknowledged message
 // must be readable at its queue offset, byte-identical, with the offset
 // message id the client was given, and every queue must be dense.
-// COMET_KILL9_CYCLES sets the number of kills (default 8).
+// COMET_KILL9_CYCLES sets the number of kills per flush mode (default 5).
 func TestKill9WithClientAcks(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and kills the comet binary")
 	}
 	rlog.SetLogLevel("error")
-	cycles := 8
+	cycles := 5
 	if v, err := strconv.Atoi(os.Getenv("COMET_KILL9_CYCLES")); err == nil && v > 0 {
 		cycles = v
 	}
 	bin := buildCometBinary(t)
+	for _, flush := range []string{"sync", "async"} {
+		t.Run("flush="+flush, func(t *testing.T) { kill9WithClientAcks(t, bin, flush, cycles) })
+	}
+}
+
+func kill9WithClientAcks(t *testing.T, bin, flush string, cycles int) {
 	dir := t.TempDir()
 	brokerAddr, nsAddr := freeLoopbackAddr(t), freeLoopbackAddr(t)
 	rng := rand.New(rand.NewSource(time.Now().UnixNano()))
 	var acked []kill9Ack
 	for cycle := 0; cycle < cycles; cycle++ {
-		c := startCometProcess(t, bin, dir, brokerAddr, nsAddr)
+		c := startCometProcessFlush(t, bin, dir, brokerAddr, nsAddr, flush)
 		verifyAcked(t, c.broker, acked)
 		killAfter := time.Duration(100+rng.Intn(600)) * time.Millisecond
 		acks := sendUntilKilled(t, c, nsAddr, cycle, killAfter)
@@ -56,7 +65,7 @@ func TestKill9WithClientAcks(t *testing.T) {
 		}
 		acked = append(acked, acks...)
 	}
-	c := startCometProcess(t, bin, dir, brokerAddr, nsAddr)
+	c := startCometProcessFlush(t, bin, dir, brokerAddr, nsAddr, flush)
 	verifyAcked(t, c.broker, acked)
 	c.proc.Signal(syscall.SIGTERM)
 	if code := c.wait(t, 30*time.Second); code != 0 {
@@ -118,8 +127,13 @@ var readyRE = regexp.MustCompile(`msg="comet: ready".* broker=(\S+)`)
 
 func startCometProcess(t *testing.T, bin, dir, brokerAddr, nsAddr string) *cometProcess {
 	t.Helper()
+	return startCometProcessFlush(t, bin, dir, brokerAddr, nsAddr, "sync")
+}
+
+func startCometProcessFlush(t *testing.T, bin, dir, brokerAddr, nsAddr, flush string) *cometProcess {
+	t.Helper()
 	cmd := exec.Command(bin, "--data-dir", dir, "--listen", brokerAddr, "--namesrv-listen", nsAddr,
-		"--flush", "sync", "--http-listen", "")
+		"--flush", flush, "--http-listen", "")
 	return runCometProcess(t, cmd)
 }
 
