@@ -168,7 +168,8 @@ func (w *Writer) Submit(req *AppendRequest) error {
 }
 
 // TryAppendInline appends and completes req on the calling goroutine when
-// that takes no waiting: async-flush mode, the writer's role free, its
+// that takes no waiting: async-flush mode, a request of at most 64 KiB,
+// the writer's role free, its
 // ring empty (so nothing submitted earlier is overtaken: per-connection
 // order holds), less than FlushBytes unsynced, and every file the append
 // writes already mapped (no segment or queue file is created here). It
@@ -176,7 +177,7 @@ func (w *Writer) Submit(req *AppendRequest) error {
 // loops call it so that an idle broker answers a send in the same read
 // pass, without waking the writer goroutine and then the loop again.
 func (w *Writer) TryAppendInline(req *AppendRequest) bool {
-	if w.opts.Flush != FlushAsync || !w.mu.TryLock() {
+	if w.opts.Flush != FlushAsync || requestBytes(req) > maxInlineBytes || !w.mu.TryLock() {
 		return false
 	}
 	defer w.mu.Unlock()
@@ -188,6 +189,19 @@ func (w *Writer) TryAppendInline(req *AppendRequest) bool {
 	w.writeBatch(w.inline[:])
 	w.inline[0] = nil
 	return true
+}
+
+// maxInlineBytes caps the bodies of a request appended inline: copying a
+// large message into fresh pages costs the loop page faults, and under
+// dirty-page throttling even a wait; the writer goroutine takes those.
+const maxInlineBytes = 64 << 10
+
+func requestBytes(req *AppendRequest) int {
+	n := 0
+	for i := range req.Messages {
+		n += len(req.Messages[i].Body) + len(req.Messages[i].Properties)
+	}
+	return n
 }
 
 // Start runs the writer loop.

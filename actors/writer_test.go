@@ -154,6 +154,17 @@ func TestTryAppendInlineRefusals(t *testing.T) {
 			t.Fatalf("%d completions, %d errors; want 12, 0", n, errs)
 		}
 	})
+	t.Run("large request", func(t *testing.T) {
+		store := openWriterStore(t, 1<<20)
+		w := NewWriter(store, WriterOptions{Flush: FlushAsync})
+		seedQueue(t, w, store)
+		if w.TryAppendInline(oneMessage("T", 0, make([]byte, maxInlineBytes+1), &countCompletion{})) {
+			t.Fatal("a request over 64 KiB was appended on the caller's goroutine")
+		}
+		if !w.TryAppendInline(oneMessage("T", 0, make([]byte, 1024), &countCompletion{})) {
+			t.Fatal("a small request was refused by an idle writer")
+		}
+	})
 	t.Run("stopped", func(t *testing.T) {
 		store := openWriterStore(t, 1<<20)
 		w := NewWriter(store, WriterOptions{Flush: FlushAsync})
