@@ -10,6 +10,7 @@ import (
 	"github.com/cometmq/comet/netio/remoting"
 	"github.com/cometmq/comet/persist"
 	"github.com/cometmq/comet/sqlfilter"
+	"github.com/valyala/bytebufferpool"
 )
 
 const (
@@ -26,8 +27,27 @@ type pullResult struct {
 	code     int16
 	next     int64
 	min, max int64
-	body     []byte
+	body     []byte // bodyBuf.B once a record matched
+	bodyBuf  *bytebufferpool.ByteBuffer
 	found    int
+}
+
+// pullBodyPool holds the buffers pull bodies are gathered in. A body lives
+// only until its reply is encoded (Request.Reply copies it into the
+// connection's outbound buffer before returning), so the next pull reuses
+// the memory: a burst of pulls for megabytes of messages then costs copies
+// into warm pages instead of a fresh allocation each, whose page faults
+// are most of the cost of a large pull on the event loop.
+var pullBodyPool bytebufferpool.Pool
+
+// release returns the body buffer to its pool. The body must not be used
+// afterwards.
+func (r *pullResult) release() {
+	if r.bodyBuf != nil {
+		r.bodyBuf.B = r.body[:0]
+		pullBodyPool.Put(r.bodyBuf)
+		r.bodyBuf, r.body = nil, nil
+	}
 }
 
 // pullQuery is one parsed pull request.
@@ -75,6 +95,7 @@ func (b *Broker) handlePull(req *netio.Request) {
 	}
 	res := b.pullOnce(&q)
 	if res.waitsForMessages() && h.IsSuspend() && h.SuspendTimeoutMillis > 0 {
+		res.release()
 		suspend := min(time.Duration(h.SuspendTimeoutMillis)*time.Millisecond, b.opts.MaxPullSuspend)
 		q.offset = res.next
 		req.Detach()
@@ -83,6 +104,7 @@ func (b *Broker) handlePull(req *netio.Request) {
 	}
 	b.metrics.countGet(q.topic, &res)
 	req.Reply(pullResponse(&req.Cmd, &res))
+	res.release()
 }
 
 func pullResponse(reqCmd *remoting.Command, res *pullResult) *remoting.Command {
@@ -168,9 +190,13 @@ func (b *Broker) collect(q *pullQuery, cq *persist.ConsumeQueue, res *pullResult
 		if res.found > 0 && len(res.body)+len(raw) > maxPullBytes {
 			break
 		}
-		if res.body == nil {
-			// Room for the whole batch if its records are alike, within reason.
-			res.body = make([]byte, 0, min(len(raw)*(want-res.found), maxInitialPullBody))
+		if res.bodyBuf == nil {
+			res.bodyBuf = pullBodyPool.Get()
+			res.body = res.bodyBuf.B[:0]
+			if cap(res.body) == 0 {
+				// Room for the whole batch if its records are alike, within reason.
+				res.body = make([]byte, 0, min(len(raw)*(want-res.found), maxInitialPullBody))
+			}
 		}
 		res.body = append(res.body, raw...)
 		res.found++
@@ -302,6 +328,7 @@ func (h *pullHold) serveArrivals() {
 	for _, p := range ready {
 		res := h.broker.pullOnce(&p.query)
 		if res.waitsForMessages() && time.Now().Before(p.deadline) {
+			res.release()
 			p.query.offset = res.next
 			h.repark(p)
 			continue
@@ -344,5 +371,6 @@ func (h *pullHold) answer(p *parkedPull, res *pullResult) {
 	h.parked.Add(-1)
 	h.broker.metrics.countGet(p.query.topic, res)
 	p.req.Reply(pullResponse(&p.req.Cmd, res))
+	res.release()
 	p.req.Release()
 }

@@ -32,6 +32,13 @@ type Conn struct {
 	replyBuf *bytebufferpool.ByteBuffer
 	// handlerDetached is set by Request.Detach while a handler runs. Loop-only.
 	handlerDetached bool
+	// framesDeferred is set when the last read pass stopped at its reply
+	// budget with bytes still buffered. Loop-only.
+	framesDeferred bool
+	// resumeQueued is set from asking for a resume pass until it starts,
+	// so a connection has at most one on its way; reads meanwhile only
+	// buffer. Loop-only.
+	resumeQueued bool
 
 	invokes struct {
 		sync.Mutex
@@ -145,7 +152,7 @@ func (c *Conn) enqueue(buf *bytebufferpool.ByteBuffer) error {
 	// full total with a fresh sample.
 	if int(c.outbox.pendingBytes.Load())+size > c.server.opts.MaxPendingBytes {
 		outboundPool.Put(buf)
-		c.closeSlowConsumer()
+		c.closeSlowConsumer("unwritten replies over the limit")
 		return ErrSlowConsumer
 	}
 	ob := &c.outbox
@@ -239,20 +246,75 @@ func (c *Conn) sampleOutbound(gc gnet.Conn) (overLimit bool) {
 	if c.PendingBytes() <= c.server.opts.MaxPendingBytes {
 		return false
 	}
-	c.closeSlowConsumer()
+	c.closeSlowConsumer("unwritten replies over the limit")
 	return true
 }
 
-// closeSlowConsumer closes the connection once, logging and counting it.
-func (c *Conn) closeSlowConsumer() {
+// capInboundBacklog closes the connection as a slow consumer, and reports
+// that it did, when the requests waiting for a read pass exceed
+// MaxPendingBytes (or one largest frame, if that is more). gnet keeps
+// reading from the socket while passes are deferred, so this cap is what
+// bounds a client that pipelines requests for large replies faster than its
+// passes answer them. Loop-only.
+func (c *Conn) capInboundBacklog(gc gnet.Conn) bool {
+	opts := &c.server.opts
+	backlog := gc.InboundBuffered()
+	if backlog <= max(opts.MaxPendingBytes, opts.MaxFrameSize) {
+		return false
+	}
+	c.closeSlowConsumer("unanswered requests over the limit", "inboundBytes", backlog)
+	return true
+}
+
+// closeSlowConsumer closes the connection once, logging why and counting it.
+func (c *Conn) closeSlowConsumer(why string, args ...any) {
 	if c.slowClosed.Swap(true) {
 		return
 	}
 	c.server.stats.slowConsumerCloses.Add(1)
-	c.server.logLimited(&c.server.slowLog, "closing slow consumer",
-		"conn", c.id, "remote", c.remoteAddr, "pendingBytes", c.PendingBytes(),
+	args = append(args, "conn", c.id, "remote", c.remoteAddr, "pendingBytes", c.PendingBytes(),
 		"maxPendingBytes", c.server.opts.MaxPendingBytes)
+	c.server.logLimited(&c.server.slowLog, "closing slow consumer: "+why, args...)
 	_ = c.Close()
+}
+
+// scheduleResume asks c's loop for a resume pass over the frames a read
+// pass left buffered at its reply budget: gnet calls OnTraffic only after a
+// read, and the client may send nothing more. Asked from a read's pass, the
+// resume runs among the loop's queued tasks, after every connection that
+// was ready in the same poll. Loop-only.
+func (c *Conn) scheduleResume() {
+	c.resumeQueued = true
+	if err := c.gc.EventLoop().Execute(context.Background(), gnet.RunnableFunc(c.resumePass)); err != nil {
+		c.resumeQueued = false // the engine is shutting down
+	}
+}
+
+// resumePass runs on c's loop: one budgeted read pass over the frames left
+// buffered. When it leaves frames again, the next resume is asked through
+// the resumer goroutine (Server.queueResume): gnet runs a task queued by a
+// task in the same round, so a resume asked here directly would run before
+// the loop polls again, and a burst of large requests would keep every
+// other connection on the loop from being read until it was served.
+func (c *Conn) resumePass(context.Context) error {
+	c.resumeQueued = false
+	if c.closed.Load() {
+		return nil // closed, or its close is on the way
+	}
+	c.server.passes.resumed.Add(1)
+	if c.server.servePass(c, c.gc) != gnet.None {
+		// Loop-only, like the Close action OnTraffic would return.
+		_ = c.gc.EventLoop().Close(c.gc)
+		return nil
+	}
+	if !c.framesDeferred {
+		return nil
+	}
+	c.resumeQueued = true
+	if !c.server.queueResume(c) {
+		c.scheduleResume()
+	}
+	return nil
 }
 
 // Invoke sends a server-initiated request and waits for the peer's response,

@@ -78,6 +78,7 @@ func (e *loopEvents) OnClose(gc gnet.Conn, _ error) gnet.Action {
 		return gnet.None
 	}
 	c.closed.Store(true)
+	c.framesDeferred = false
 	s.conns.Lock()
 	delete(s.conns.byID, c.id)
 	s.conns.Unlock()
@@ -95,20 +96,52 @@ func (e *loopEvents) OnClose(gc gnet.Conn, _ error) gnet.Action {
 	return gnet.None
 }
 
-// OnTraffic splits, decodes and dispatches every whole frame buffered on the
-// connection, then writes the pass's replies with one Write. Called by gnet
-// on the loop.
+// OnTraffic serves the frames buffered on the connection with one budgeted
+// read pass (servePass) and, when the pass left frames, asks the loop for a
+// resume pass. Called by gnet on the loop after a read.
 func (e *loopEvents) OnTraffic(gc gnet.Conn) gnet.Action {
 	s := e.server
 	c, ok := gc.Context().(*Conn)
 	if !ok {
 		return gnet.Close
 	}
-	action := s.readFrames(c, gc)
+	if c.resumeQueued {
+		// The resume pass on its way serves what this read added, in
+		// order; serving it here as well would give the connection two
+		// passes per turn of the loop.
+		if c.capInboundBacklog(gc) {
+			return gnet.Close
+		}
+		return gnet.None
+	}
+	action := s.servePass(c, gc)
+	if action == gnet.None && c.framesDeferred {
+		c.scheduleResume()
+	}
+	return action
+}
+
+// servePass splits, decodes and dispatches the whole frames buffered on the
+// connection until they run out or the pass has produced passReplyBudget
+// bytes of replies, then writes the pass's replies with one Write. Frames
+// left over stay in gnet's inbound buffer and c.framesDeferred is set: a
+// resume pass serves them later, after other connections on the loop had
+// their turn. Loop-only.
+func (s *Server) servePass(c *Conn, gc gnet.Conn) gnet.Action {
+	action, spent := s.readFrames(c, gc)
 	if !c.flushLoopReplies(gc) {
 		return gnet.Close
 	}
-	return action
+	c.framesDeferred = false
+	if action != gnet.None || !spent || gc.InboundBuffered() == 0 {
+		return action
+	}
+	c.framesDeferred = true
+	s.passes.deferred.Add(1)
+	if c.capInboundBacklog(gc) {
+		return gnet.Close
+	}
+	return gnet.None
 }
 
 // replyFlushBytes is how much a read pass's reply buffer may hold before it
@@ -116,6 +149,16 @@ func (e *loopEvents) OnTraffic(gc gnet.Conn) gnet.Action {
 // never builds one huge buffer, and the pending-bytes cap is checked after
 // every such write.
 const replyFlushBytes = 256 << 10
+
+// passReplyBudget is how many reply bytes one read pass may produce before
+// it yields the loop. Replies are what costs: a pull answered with
+// megabytes of messages reads, encodes and copies every byte on the loop,
+// and a client pipelining a burst of them (reading its replies or not)
+// would otherwise hold the loop, and every neighbour on it, until the whole
+// burst is answered or the pending-bytes cap cuts it off. Small replies
+// (sends, heartbeats, offsets) never reach the budget, so for them a pass
+// still handles everything buffered.
+const passReplyBudget = 1 << 20
 
 // flushLoopReplies writes the replies buffered during the read pass and
 // checks the connection against MaxPendingBytes. It reports false when the
@@ -134,9 +177,12 @@ func (c *Conn) flushLoopReplies(gc gnet.Conn) bool {
 	return !c.sampleOutbound(gc)
 }
 
-// readFrames handles whole frames until the buffered bytes run out.
-func (s *Server) readFrames(c *Conn, gc gnet.Conn) gnet.Action {
+// readFrames handles whole frames until the buffered bytes run out or the
+// pass has produced passReplyBudget bytes of replies; spent reports the
+// latter, in which case frames may be left buffered.
+func (s *Server) readFrames(c *Conn, gc gnet.Conn) (action gnet.Action, spent bool) {
 	var frames, bytesIn uint64
+	replied := 0
 	defer func() {
 		s.stats.framesIn.Add(frames)
 		s.stats.bytesIn.Add(bytesIn)
@@ -145,24 +191,37 @@ func (s *Server) readFrames(c *Conn, gc gnet.Conn) gnet.Action {
 		frame, err := s.peekFrame(gc)
 		if err != nil {
 			s.rejectConn(c, "bad frame", err)
-			return gnet.Close
+			return gnet.Close, false
 		}
 		if frame == nil {
-			return gnet.None
+			return gnet.None, false
 		}
 		buf := inboundPool.Get()
 		buf.B = append(buf.B[:0], frame...)
 		_, _ = gc.Discard(len(frame))
 		frames++
 		bytesIn += uint64(len(frame))
+		before := c.loopReplyBytes()
 		if err := s.dispatch(c, buf); err != nil {
 			s.rejectConn(c, "bad header", err)
-			return gnet.Close
+			return gnet.Close, false
 		}
-		if c.replyBuf != nil && len(c.replyBuf.B) >= replyFlushBytes && !c.flushLoopReplies(gc) {
-			return gnet.Close
+		replied += c.loopReplyBytes() - before
+		if c.loopReplyBytes() >= replyFlushBytes && !c.flushLoopReplies(gc) {
+			return gnet.Close, false
+		}
+		if replied >= passReplyBudget {
+			return gnet.None, true
 		}
 	}
+}
+
+// loopReplyBytes is the size of the read pass's reply buffer. Loop-only.
+func (c *Conn) loopReplyBytes() int {
+	if c.replyBuf == nil {
+		return 0
+	}
+	return len(c.replyBuf.B)
 }
 
 // peekFrame returns the next whole buffered frame (valid until Discard), nil

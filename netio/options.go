@@ -11,7 +11,8 @@ import (
 )
 
 // DefaultMaxPendingBytes is the default cap on a connection's outbound bytes
-// not yet written to the socket.
+// not yet written to the socket, and on its requests read but not yet
+// served.
 const DefaultMaxPendingBytes = 64 << 20
 
 // Errors returned by netio. Test for them with errors.Is.
@@ -33,7 +34,7 @@ type Options struct {
 	Addr            string // "127.0.0.1:10911"; port 0 allowed: Server.Addr reports the bound one
 	NumEventLoops   int    // default: GOMAXPROCS
 	MaxFrameSize    int    // default remoting.DefaultMaxFrameSize
-	MaxPendingBytes int    // per-connection outbound bytes not yet written; default 64 MiB
+	MaxPendingBytes int    // per-connection outbound bytes not yet written, and requests read but not yet served (at least one MaxFrameSize); default 64 MiB
 	Logger          *slog.Logger
 }
 

@@ -35,6 +35,11 @@ type Server struct {
 	nextConnID   atomic.Uint64
 	opaqueSource atomic.Int32
 	stats        serverStats
+	passes       passStats
+	// resumeQueue carries connections whose resume pass left frames again
+	// to the resumer goroutine (runResumer). Bounded; a loop that finds it
+	// full asks for the resume pass itself.
+	resumeQueue chan *Conn
 
 	decodeLog  logLimiter
 	slowLog    logLimiter
@@ -58,6 +63,8 @@ func NewServer(opts Options) (*Server, error) {
 		handlers: make(map[int16]Handler),
 		booted:   make(chan struct{}),
 		runDone:  make(chan struct{}),
+
+		resumeQueue: make(chan *Conn, resumeQueueCapacity),
 	}
 	s.conns.byID = make(map[uint64]*Conn)
 	return s, nil
@@ -85,6 +92,7 @@ func (s *Server) Start() error {
 		return fmt.Errorf("%w: already started", ErrServerState)
 	}
 	go s.run()
+	go s.runResumer()
 	select {
 	case <-s.booted:
 		return nil
@@ -215,5 +223,77 @@ func (s *Server) nextOpaque() int32 {
 			return v
 		}
 		s.opaqueSource.CompareAndSwap(s.opaqueSource.Load(), 0)
+	}
+}
+
+// resumeQueueCapacity bounds the resume queue. A connection holds at most
+// one place in it, so this is how many connections may wait for a resume
+// pass at once before loops start asking for their passes directly.
+const resumeQueueCapacity = 1024
+
+// passStats counts read passes that yielded the loop at their reply budget.
+type passStats struct {
+	deferred      atomic.Uint64
+	resumed       atomic.Uint64
+	queueFull     atomic.Uint64
+	queueHighMark atomic.Int64
+}
+
+// PassStats describes read passes that stopped at their reply budget,
+// leaving frames for a later pass so other connections on the loop get
+// their turn, and the resume queue that brings those connections back.
+type PassStats struct {
+	Deferred            uint64 // passes that stopped at the reply budget with bytes still buffered
+	Resumed             uint64 // resume passes run
+	ResumeQueueDepth    int    // connections waiting in the resume queue now
+	ResumeQueueHighMark int    // most connections ever waiting in it at once
+	ResumeQueueFull     uint64 // resumes a loop requested itself because the queue was full
+}
+
+// PassStats returns a snapshot of the read-pass budget counters.
+func (s *Server) PassStats() PassStats {
+	return PassStats{
+		Deferred:            s.passes.deferred.Load(),
+		Resumed:             s.passes.resumed.Load(),
+		ResumeQueueDepth:    len(s.resumeQueue),
+		ResumeQueueHighMark: int(s.passes.queueHighMark.Load()),
+		ResumeQueueFull:     s.passes.queueFull.Load(),
+	}
+}
+
+// queueResume hands c to the resumer without blocking. It reports false
+// when the queue is full. Loop-only (c.resumeQueued is already set).
+func (s *Server) queueResume(c *Conn) bool {
+	depth := int64(len(s.resumeQueue)) + 1 // counting c; the resumer may take it at once
+	select {
+	case s.resumeQueue <- c:
+	default:
+		s.passes.queueFull.Add(1)
+		return false
+	}
+	for {
+		high := s.passes.queueHighMark.Load()
+		if depth <= high || s.passes.queueHighMark.CompareAndSwap(high, depth) {
+			return true
+		}
+	}
+}
+
+// runResumer asks each connection's loop for the resume pass of a
+// connection taken from the resume queue. Asking from this goroutine, rather
+// than from the loop's own task, lets the loop poll its sockets between two
+// resume passes of one connection. It ends with the event loops.
+func (s *Server) runResumer() {
+	for {
+		select {
+		case c := <-s.resumeQueue:
+			if c.closed.Load() || s.stopping.Load() {
+				continue // the connection is going; nothing waits for the pass
+			}
+			// An error means the engine is shutting down.
+			_ = c.gc.EventLoop().Execute(context.Background(), gnet.RunnableFunc(c.resumePass))
+		case <-s.runDone:
+			return
+		}
 	}
 }

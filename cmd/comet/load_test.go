@@ -213,8 +213,8 @@ func (c *idleClients) release() {
 // messages on a raw connection that never reads, one at a time and as one
 // burst of pipelined requests. The broker must close that connection once
 // its unwritten replies pass the per-connection cap, while a producer's
-// sends keep succeeding within a deadline and a push consumer keeps
-// receiving.
+// sends keep succeeding, each well within the time the slow consumer is
+// served, and a push consumer keeps receiving.
 func TestSlowConsumerCutOffWithoutStallingOthers(t *testing.T) {
 	env := testbroker.Start(t, nil)
 	p := startProducer(t, env.NamesrvAddr)
@@ -238,8 +238,13 @@ func TestSlowConsumerCutOffWithoutStallingOthers(t *testing.T) {
 		if live.failed.Load() != nil {
 			t.Fatalf("a live send failed while the slow consumer was served: %v", *live.failed.Load())
 		}
-		if max := time.Duration(live.maxLatency.Load()); max > 2*time.Second {
-			t.Fatalf("a live send took %v while the slow consumer was served", max)
+		// A live send may wait for a pass or two of the slow consumer's on a
+		// shared event loop, never for the whole burst: at most half of it,
+		// with slack for a noisy machine (on two shared cores a pause of a
+		// hundred milliseconds happens without any help from the broker).
+		limit := min(2*time.Second, cut.after/2+250*time.Millisecond)
+		if max := time.Duration(live.maxLatency.Load()); max > limit {
+			t.Fatalf("a live send took %v while the slow consumer was served for %v, want at most %v", max, cut.after, limit)
 		}
 		want = append(want, sent...)
 	}
