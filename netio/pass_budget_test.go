@@ -1,15 +1,15 @@
 package netio
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"log/slog"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/cometmq/comet/internal/testutil"
 
 	"github.com/cometmq/comet/netio/remoting"
 )
@@ -108,7 +108,7 @@ func TestUnansweredRequestBacklogClosesConnection(t *testing.T) {
 	)
 	var answered atomic.Int64
 	reply := make([]byte, 256<<10) // a pass answers four, then yields
-	logs := &lockedBuffer{}
+	logs := &testutil.LockedBuffer{}
 	s := startServer(t, Options{
 		NumEventLoops: 1, MaxPendingBytes: maxPending, MaxFrameSize: 64 << 10,
 		Logger: slog.New(slog.NewTextHandler(logs, nil)),
@@ -147,22 +147,4 @@ func TestUnansweredRequestBacklogClosesConnection(t *testing.T) {
 	}
 	t.Logf("closed after answering %d of %d requests", answered.Load(), requests)
 	dial(t, s.Addr()).roundTrip("others still served")
-}
-
-// lockedBuffer is a bytes.Buffer safe for the server's loggers.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

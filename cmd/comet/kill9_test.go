@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cometmq/comet/internal/testutil"
+
 	"github.com/apache/rocketmq-client-go/v2"
 	"github.com/apache/rocketmq-client-go/v2/primitive"
 	"github.com/apache/rocketmq-client-go/v2/producer"
@@ -96,29 +98,11 @@ func freeLoopbackAddr(t *testing.T) string {
 	return l.Addr().String()
 }
 
-// lockedBuffer collects a child's stderr.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // cometProcess is a running comet child.
 type cometProcess struct {
 	proc   *os.Process
 	cmd    *exec.Cmd
-	stderr *lockedBuffer
+	stderr *testutil.LockedBuffer
 	done   chan struct{}
 	broker string
 }
@@ -140,7 +124,7 @@ func startCometProcessFlush(t *testing.T, bin, dir, brokerAddr, nsAddr, flush st
 // runCometProcess starts cmd and waits for its ready line.
 func runCometProcess(t *testing.T, cmd *exec.Cmd) *cometProcess {
 	t.Helper()
-	c := &cometProcess{cmd: cmd, stderr: &lockedBuffer{}, done: make(chan struct{})}
+	c := &cometProcess{cmd: cmd, stderr: &testutil.LockedBuffer{}, done: make(chan struct{})}
 	cmd.Stderr = c.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

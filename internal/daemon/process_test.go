@@ -16,26 +16,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cometmq/comet/internal/testutil"
+
 	"github.com/cometmq/comet/netio/remoting"
 )
-
-// syncBuffer collects a child's stderr.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
@@ -61,7 +45,7 @@ func buildComet(t *testing.T) string {
 // child is a running comet process.
 type child struct {
 	cmd    *exec.Cmd
-	stderr *syncBuffer
+	stderr *testutil.LockedBuffer
 	done   chan struct{}
 	broker string
 }
@@ -70,7 +54,7 @@ var brokerRE = regexp.MustCompile(`msg="comet: ready".* broker=(\S+)`)
 
 func startChild(t *testing.T, bin string, env []string, args ...string) *child {
 	t.Helper()
-	c := &child{cmd: exec.Command(bin, args...), stderr: &syncBuffer{}, done: make(chan struct{})}
+	c := &child{cmd: exec.Command(bin, args...), stderr: &testutil.LockedBuffer{}, done: make(chan struct{})}
 	c.cmd.Stderr = c.stderr
 	c.cmd.Env = append(os.Environ(), env...)
 	if err := c.cmd.Start(); err != nil {
