@@ -63,15 +63,16 @@
 //
 // # Fairness between connections of one loop
 //
-// A read pass stops once its replies reach 1 MiB and leaves the remaining
-// frames in gnet's inbound buffer: a client pipelining pulls for megabytes
-// of messages would otherwise hold the loop, and every neighbour on it,
-// until its whole burst was answered. The rest is served by a resume pass
+// A read pass stops once its replies reach 1 MiB, or after 2 ms, and
+// leaves the remaining frames in gnet's inbound buffer: a client pipelining
+// pulls for megabytes of messages, or requests that are costly to answer,
+// would otherwise hold the loop, and every neighbour on it, until its whole
+// burst was answered. The rest is served by a resume pass
 // that runs after the loop's other ready connections; a resume that again
 // stops at the budget is requested through a resumer goroutine (gnet runs a
 // task queued by a task before it polls again), so the loop reads its
-// sockets between two passes of one connection. Small replies never reach
-// the budget. While passes are deferred gnet keeps reading, so the requests
+// sockets between two passes of one connection. Ordinary sends and small
+// replies never reach the budgets. While passes are deferred gnet keeps reading, so the requests
 // waiting for a pass are capped too: past MaxPendingBytes (at least one
 // MaxFrameSize) the connection is closed as a slow consumer.
 package netio

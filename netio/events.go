@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net"
+	"time"
 
 	"github.com/cometmq/comet/netio/remoting"
 	"github.com/panjf2000/gnet/v2"
@@ -160,6 +161,13 @@ const replyFlushBytes = 256 << 10
 // still handles everything buffered.
 const passReplyBudget = 1 << 20
 
+// passTimeBudget is how long one read pass may run before it yields the
+// loop: requests with small replies can still be costly (a pull whose SQL
+// filter scans thousands of entries to find a few), and a burst of them
+// must not hold the neighbours either. A pass of ordinary sends stays well
+// under it.
+const passTimeBudget = 2 * time.Millisecond
+
 // flushLoopReplies writes the replies buffered during the read pass and
 // checks the connection against MaxPendingBytes. It reports false when the
 // connection must close: the write failed or it is a slow consumer.
@@ -178,11 +186,13 @@ func (c *Conn) flushLoopReplies(gc gnet.Conn) bool {
 }
 
 // readFrames handles whole frames until the buffered bytes run out or the
-// pass has produced passReplyBudget bytes of replies; spent reports the
-// latter, in which case frames may be left buffered.
+// pass has produced passReplyBudget bytes of replies or run for
+// passTimeBudget; spent reports the latter, in which case frames may be
+// left buffered.
 func (s *Server) readFrames(c *Conn, gc gnet.Conn) (action gnet.Action, spent bool) {
 	var frames, bytesIn uint64
 	replied := 0
+	start := time.Now()
 	defer func() {
 		s.stats.framesIn.Add(frames)
 		s.stats.bytesIn.Add(bytesIn)
@@ -210,7 +220,7 @@ func (s *Server) readFrames(c *Conn, gc gnet.Conn) (action gnet.Action, spent bo
 		if c.loopReplyBytes() >= replyFlushBytes && !c.flushLoopReplies(gc) {
 			return gnet.Close, false
 		}
-		if replied >= passReplyBudget {
+		if replied >= passReplyBudget || time.Since(start) >= passTimeBudget {
 			return gnet.None, true
 		}
 	}

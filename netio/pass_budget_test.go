@@ -14,19 +14,26 @@ import (
 	"github.com/cometmq/comet/netio/remoting"
 )
 
-// TestLargeReplyBurstYieldsLoopToNeighbour pipelines a burst of requests
-// whose replies are large and slow to build on a connection sharing the only
-// event loop with a neighbour. The burst arrives in one read, so a pass that
-// served everything buffered would hold the loop for the whole burst; with
-// the reply budget the neighbour's round trips wait for a pass or two at
+// TestHeavyBurstYieldsLoopToNeighbour pipelines a burst of requests that
+// are slow to answer on a connection sharing the only event loop with a
+// neighbour: replies that are large (the reply budget stops the pass) or
+// small (the time budget does). The burst arrives in one read, so a pass
+// that served everything buffered would hold the loop for the whole burst;
+// with the budgets the neighbour's round trips wait for a pass or two at
 // most.
-func TestLargeReplyBurstYieldsLoopToNeighbour(t *testing.T) {
+func TestHeavyBurstYieldsLoopToNeighbour(t *testing.T) {
+	for _, size := range []int{256 << 10, 64} {
+		t.Run(fmt.Sprintf("reply=%d", size), func(t *testing.T) { heavyBurstYieldsLoop(t, size) })
+	}
+}
+
+func heavyBurstYieldsLoop(t *testing.T, replySize int) {
 	const (
 		codeHeavy  int16 = 120
 		burst            = 300
-		heavyDelay       = 2 * time.Millisecond // the cost of building one large reply
+		heavyDelay       = 2 * time.Millisecond // the cost of answering one request
 	)
-	body := make([]byte, 256<<10)
+	body := make([]byte, replySize)
 	s := startServer(t, Options{NumEventLoops: 1, MaxPendingBytes: 256 << 20}, func(s *Server) {
 		s.Handle(codeEcho, echo)
 		s.Handle(codeHeavy, func(req *Request) {
