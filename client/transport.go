@@ -11,18 +11,23 @@ import (
 // transport wraps remoting.Client, which owns the connections (one per
 // address, a read loop and a write loop each, requests matched by opaque).
 // It adds what the SDK needs on top: the header encoding, a bounded window
-// of send requests in flight per address, and asynchronous calls served by
-// a pool of reusable goroutines, so a burst of async sends costs no
-// goroutine per message: at most one per window slot, parked between calls.
+// of send requests in flight per address, and asynchronous calls: the
+// request goes out at once (remoting.Client.InvokeAsync, no goroutine or
+// timer per call) and its outcome is handed to a pool of reusable
+// goroutines that run the callbacks, so a slow callback never holds the
+// connection's read loop.
 type transport struct {
 	rc            *remoting.Client
 	serializeType byte
 	window        int
 	workerIdle    time.Duration
 
-	handoff chan *asyncCall // unbuffered: taken only by an idle worker
+	handoff chan func() // unbuffered: taken only by an idle worker
 	closing chan struct{}
 	workers sync.WaitGroup
+	// sending is held (read) by invokeAsync until its request is handed
+	// off; close takes it to know no caller can still add a worker.
+	sending sync.RWMutex
 
 	mu struct {
 		sync.Mutex
@@ -31,23 +36,13 @@ type transport struct {
 	}
 }
 
-// asyncCall is one request whose response is handed to done on a worker.
-type asyncCall struct {
-	ctx    context.Context
-	cancel context.CancelFunc
-	addr   string
-	cmd    *remoting.Command
-	slot   chan struct{} // window slot to give back, or nil
-	done   func(*remoting.Command, error)
-}
-
 func newTransport(rc *remoting.Client, serializeType byte, window int) *transport {
 	t := &transport{
 		rc:            rc,
 		serializeType: serializeType,
 		window:        window,
 		workerIdle:    30 * time.Second,
-		handoff:       make(chan *asyncCall),
+		handoff:       make(chan func()),
 		closing:       make(chan struct{}),
 	}
 	t.mu.windows = make(map[string]chan struct{})
@@ -126,53 +121,52 @@ func (t *transport) invokeWindowed(ctx context.Context, addr string, cmd *remoti
 // caller's ctx still cancels it. done is not called when the slot could not
 // be had; the error is returned instead.
 func (t *transport) invokeAsync(ctx context.Context, timeout time.Duration, addr string, cmd *remoting.Command, done func(*remoting.Command, error)) error {
+	t.sending.RLock()
+	defer t.sending.RUnlock()
 	slot, err := t.acquire(ctx, addr)
 	if err != nil {
 		return err
 	}
-	call := &asyncCall{addr: addr, cmd: cmd, slot: slot, done: done}
-	call.ctx, call.cancel = context.WithTimeout(ctx, timeout)
-	select {
-	case t.handoff <- call:
-		return nil
-	default:
-	}
-	t.mu.Lock()
-	if t.mu.closed {
-		t.mu.Unlock()
-		call.cancel()
+	code := cmd.Code
+	complete := func(resp *remoting.Command, err error) {
 		release(slot)
-		return ErrClosed
+		err = transportError(err, addr, code)
+		t.runAsync(func() { done(resp, err) })
 	}
-	t.workers.Add(1)
-	t.mu.Unlock()
-	go t.worker(call)
+	if err := t.rc.InvokeAsync(ctx, addr, cmd, timeout, complete); err != nil {
+		complete(nil, err)
+	}
 	return nil
 }
 
-// worker runs calls until it has been idle for workerIdle.
-func (t *transport) worker(call *asyncCall) {
+// runAsync runs f on an idle worker, or on a new one when none is idle. It
+// never blocks: it is called on connections' read loops.
+func (t *transport) runAsync(f func()) {
+	select {
+	case t.handoff <- f:
+		return
+	default:
+	}
+	t.workers.Add(1)
+	go t.worker(f)
+}
+
+// worker runs callbacks until it has been idle for workerIdle.
+func (t *transport) worker(f func()) {
 	defer t.workers.Done()
 	idle := time.NewTimer(t.workerIdle)
 	defer idle.Stop()
 	for {
-		t.run(call)
+		f()
 		idle.Reset(t.workerIdle)
 		select {
-		case call = <-t.handoff:
+		case f = <-t.handoff:
 		case <-idle.C:
 			return
 		case <-t.closing:
 			return
 		}
 	}
-}
-
-func (t *transport) run(call *asyncCall) {
-	resp, err := t.rc.Invoke(call.ctx, call.addr, call.cmd)
-	call.cancel()
-	release(call.slot)
-	call.done(resp, transportError(err, call.addr, call.cmd.Code))
 }
 
 // close fails calls in flight and new ones with ErrClosed, closes the
@@ -186,6 +180,8 @@ func (t *transport) close() {
 	t.mu.closed = true
 	t.mu.Unlock()
 	close(t.closing)
-	_ = t.rc.Close()
+	_ = t.rc.Close() // fails calls in flight: their callbacks are handed to workers
+	t.sending.Lock() // no invokeAsync still between acquire and hand-off
+	t.sending.Unlock()
 	t.workers.Wait()
 }

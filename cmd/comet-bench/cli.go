@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/pprof"
 	"strings"
 
 	"github.com/cometmq/comet/actors"
@@ -40,6 +41,7 @@ type settings struct {
 	htmlFile   string
 	quiet      bool
 	verbose    bool
+	cpuProfile string
 	subcommand string
 }
 
@@ -87,6 +89,7 @@ func (s *settings) defineFlags(fs *flag.FlagSet) {
 	fs.StringVar(&s.htmlFile, "html", "", "also write a latency percentile plot to this HTML file")
 	fs.BoolVar(&s.quiet, "quiet", false, "no progress line")
 	fs.BoolVar(&s.verbose, "v", false, "log the SDKs' and the embedded broker's warnings to stderr")
+	fs.StringVar(&s.cpuProfile, "cpuprofile", "", "write this process's CPU profile (the clients, and an -embedded broker) to this file")
 }
 
 func (s *settings) validate() error {
@@ -124,6 +127,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if s.verbose {
 		logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
+	if s.cpuProfile != "" {
+		stopProfile, err := startCPUProfile(s.cpuProfile)
+		if err != nil {
+			fmt.Fprintln(stderr, "comet-bench:", err)
+			return exitFailed
+		}
+		defer stopProfile()
+	}
 	results, runErr := s.runAll(ctx, logger, stderr)
 	if len(results) > 0 {
 		if err := s.write(perf.NewReport(results...), stdout); err != nil {
@@ -136,6 +147,23 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitFailed
 	}
 	return exitOK
+}
+
+// startCPUProfile profiles this process into path until the returned
+// function runs.
+func startCPUProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
 
 func (s *settings) write(rep *perf.Report, stdout io.Writer) error {

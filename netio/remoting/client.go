@@ -114,7 +114,7 @@ func (c *Client) Invoke(ctx context.Context, addr string, req *Command) (*Comman
 	req.Opaque = NextOpaque()
 	req.Flag &^= FlagResponse | FlagOneway
 	reply := make(chan *Command, 1)
-	if err := conn.register(req.Opaque, reply); err != nil {
+	if err := conn.register(req.Opaque, pendingCall{reply: reply}); err != nil {
 		return nil, err
 	}
 	if err := conn.send(req); err != nil {
@@ -131,6 +131,36 @@ func (c *Client) Invoke(ctx context.Context, addr string, req *Command) (*Comman
 		conn.unregister(req.Opaque)
 		return nil, conn.failure()
 	}
+}
+
+// InvokeAsync sends req to addr and returns once it is queued; done is
+// called exactly once, with the response, or with an error when the
+// connection breaks, ctx ends or timeout passes (DefaultTimeout if not
+// positive; both checked every 50 ms, no timer per call). done runs on the
+// connection's read or sweeper goroutine and must not block. When
+// InvokeAsync returns an error, done is not called. req is used as in
+// Invoke.
+func (c *Client) InvokeAsync(ctx context.Context, addr string, req *Command, timeout time.Duration, done func(*Command, error)) error {
+	if timeout <= 0 {
+		timeout = c.opts.DefaultTimeout
+	}
+	deadline := time.Now().Add(timeout)
+	dialCtx, cancel := context.WithDeadline(ctx, deadline)
+	conn, err := c.connection(dialCtx, addr)
+	cancel()
+	if err != nil {
+		return err
+	}
+	req.Opaque = NextOpaque()
+	req.Flag &^= FlagResponse | FlagOneway
+	call := pendingCall{done: done, ctx: ctx, deadline: deadline, code: req.Code}
+	if err := conn.register(req.Opaque, call); err != nil {
+		return err
+	}
+	if err := conn.send(req); err != nil && conn.unregister(req.Opaque) {
+		return err // not sent and still ours: the caller hears of it here
+	}
+	return nil
 }
 
 // InvokeOneway queues req for addr with the oneway flag set and returns
@@ -219,11 +249,28 @@ type clientConn struct {
 
 	mu struct {
 		sync.Mutex
-		pending map[int32]chan<- *Command
+		pending map[int32]pendingCall
 		out     []byte // frames queued for the write loop
 		err     error  // why the connection broke
+		asyncs  int    // pending calls with a callback: the sweeper runs while > 0
 	}
+	sweeping atomic.Bool // a sweeper goroutine is running
 }
+
+// pendingCall waits for the response with its opaque: Invoke's channel, or
+// InvokeAsync's callback with its deadline and context.
+type pendingCall struct {
+	reply    chan<- *Command
+	done     func(*Command, error)
+	ctx      context.Context
+	deadline time.Time
+	code     int16
+}
+
+// asyncSweepInterval is how often a connection with callbacks pending
+// fails the ones past their deadline or whose context ended: one scan
+// instead of a timer per call.
+const asyncSweepInterval = 50 * time.Millisecond
 
 func newClientConn(c *Client, addr string) *clientConn {
 	cc := &clientConn{
@@ -233,7 +280,7 @@ func newClientConn(c *Client, addr string) *clientConn {
 		done:   make(chan struct{}),
 		wake:   make(chan struct{}, 1),
 	}
-	cc.mu.pending = make(map[int32]chan<- *Command)
+	cc.mu.pending = make(map[int32]pendingCall)
 	return cc
 }
 
@@ -255,20 +302,91 @@ func (cc *clientConn) dial(ctx context.Context) {
 	go cc.writeLoop()
 }
 
-func (cc *clientConn) register(opaque int32, reply chan<- *Command) error {
+func (cc *clientConn) register(opaque int32, call pendingCall) error {
 	cc.mu.Lock()
-	defer cc.mu.Unlock()
 	if cc.mu.err != nil {
+		cc.mu.Unlock()
 		return cc.mu.err
 	}
-	cc.mu.pending[opaque] = reply
+	cc.mu.pending[opaque] = call
+	startSweeper := false
+	if call.done != nil {
+		cc.mu.asyncs++
+		startSweeper = !cc.sweeping.Swap(true)
+	}
+	cc.mu.Unlock()
+	if startSweeper {
+		cc.client.loops.Add(1)
+		go cc.sweep()
+	}
 	return nil
 }
 
-func (cc *clientConn) unregister(opaque int32) {
+// unregister removes the call of opaque and reports whether it was still
+// there: false means a response, the sweeper or a failure took it first.
+func (cc *clientConn) unregister(opaque int32) bool {
 	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	_, ok := cc.mu.pending[opaque]
+	cc.takeLocked(opaque)
+	return ok
+}
+
+// takeLocked removes and returns the call of opaque (zero if none).
+func (cc *clientConn) takeLocked(opaque int32) pendingCall {
+	call, ok := cc.mu.pending[opaque]
+	if !ok {
+		return pendingCall{}
+	}
 	delete(cc.mu.pending, opaque)
-	cc.mu.Unlock()
+	if call.done != nil {
+		cc.mu.asyncs--
+	}
+	return call
+}
+
+// sweep fails callbacks past their deadline or whose context ended, every
+// asyncSweepInterval, until no callback is pending or the connection
+// breaks.
+func (cc *clientConn) sweep() {
+	defer cc.client.loops.Done()
+	t := time.NewTicker(asyncSweepInterval)
+	defer t.Stop()
+	var expired []pendingCall
+	for {
+		select {
+		case <-cc.done:
+			cc.sweeping.Store(false)
+			return
+		case now := <-t.C:
+			expired = expired[:0]
+			cc.mu.Lock()
+			for opaque, call := range cc.mu.pending {
+				if call.done != nil && (now.After(call.deadline) || call.ctx.Err() != nil) {
+					expired = append(expired, cc.takeLocked(opaque))
+				}
+			}
+			idle := cc.mu.asyncs == 0
+			if idle {
+				cc.sweeping.Store(false) // a register after this starts a new sweeper
+			}
+			cc.mu.Unlock()
+			for _, call := range expired {
+				call.done(nil, cc.timeoutError(call))
+			}
+			if idle {
+				return
+			}
+		}
+	}
+}
+
+func (cc *clientConn) timeoutError(call pendingCall) error {
+	err := call.ctx.Err()
+	if err == nil {
+		err = context.DeadlineExceeded
+	}
+	return fmt.Errorf("remoting: %s to %s: %w", RequestName(call.code), cc.addr, err)
 }
 
 func (cc *clientConn) failure() error {
@@ -311,14 +429,26 @@ func (cc *clientConn) fail(cause error) {
 	} else {
 		cc.mu.err = fmt.Errorf("%w: %s: %v", ErrConnectionClosed, cc.addr, cause)
 	}
+	var asyncs []pendingCall
+	for _, call := range cc.mu.pending {
+		if call.done != nil {
+			asyncs = append(asyncs, call)
+		}
+	}
 	clear(cc.mu.pending)
+	cc.mu.asyncs = 0
 	cc.mu.out = nil
+	err := cc.mu.err
 	cc.mu.Unlock()
 	if cc.netConn != nil {
 		_ = cc.netConn.Close()
 	}
 	close(cc.done)
 	cc.client.forget(cc)
+	// After forget, so a callback that retries dials a new connection.
+	for _, call := range asyncs {
+		call.done(nil, err)
+	}
 }
 
 // writeLoop writes everything queued since its last write in one call.
@@ -400,11 +530,13 @@ func (cc *clientConn) readCommand(r *bufio.Reader) (*Command, error) {
 
 func (cc *clientConn) complete(resp *Command) {
 	cc.mu.Lock()
-	reply, ok := cc.mu.pending[resp.Opaque]
-	delete(cc.mu.pending, resp.Opaque)
+	call := cc.takeLocked(resp.Opaque)
 	cc.mu.Unlock()
-	if ok {
-		reply <- resp // capacity 1, one response per opaque
+	switch {
+	case call.reply != nil:
+		call.reply <- resp // capacity 1, one response per opaque
+	case call.done != nil:
+		call.done(resp, nil)
 	}
 }
 
