@@ -123,11 +123,30 @@ func startPushConsumer(t *testing.T, nsAddr, group, topic string, selector consu
 	if err := c.Subscribe(topic, selector, sink.handle); err != nil {
 		t.Fatal(err)
 	}
+	// The client refuses to start while the name server has no route for
+	// the topic; a topic auto-created by a send just now reaches the name
+	// server with the broker's next registration, which is asynchronous.
+	waitForRoute(t, nsAddr, topic)
 	if err := c.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = c.Shutdown() })
 	return c
+}
+
+// waitForRoute polls the name server until it answers a route for topic.
+func waitForRoute(t *testing.T, nsAddr, topic string) {
+	t.Helper()
+	rc := remoting.NewClient(remoting.ClientOptions{})
+	defer rc.Close()
+	waitUntil(t, 10*time.Second, "a route for "+topic, func() bool {
+		req := remoting.NewRequest(remoting.RequestGetRouteInfoByTopic)
+		req.Ext.Set("topic", topic)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		resp, err := rc.Invoke(ctx, nsAddr, req)
+		return err == nil && resp.Code == remoting.ResponseSuccess
+	})
 }
 
 // requireExactly fails unless the collector received every expected body
