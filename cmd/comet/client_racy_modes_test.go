@@ -97,6 +97,7 @@ func TestOrderlyGroupKeepsOrderWhileMembersComeAndGo(t *testing.T) {
 		if err := c.Subscribe(topic, consumer.MessageSelector{}, sink.handle); err != nil {
 			t.Fatal(err)
 		}
+		waitForRoute(t, nsAddr, topic)
 		if err := c.Start(); err != nil {
 			t.Fatal(err)
 		}

@@ -81,6 +81,7 @@ func TestOfficialClientSendAndConsume(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	waitForRoute(t, nsAddr, "SmokeTopic")
 	if err := c.Start(); err != nil {
 		t.Fatal(err)
 	}

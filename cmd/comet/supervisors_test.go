@@ -77,6 +77,7 @@ func pushConsumer(t *testing.T, nsAddr, group, topic string, fn func(*primitive.
 	if err != nil {
 		t.Fatal(err)
 	}
+	waitForRoute(t, nsAddr, topic)
 	if err := c.Start(); err != nil {
 		t.Fatal(err)
 	}
