@@ -317,10 +317,12 @@ func (c *brokerCollector) collectRings(ch chan<- prometheus.Metric) {
 
 func (c *brokerCollector) collectNetwork(ch chan<- prometheus.Metric) {
 	st := c.b.server.Stats()
+	ps := c.b.server.PassStats()
 	gauge(ch, descConnections, prometheus.GaugeValue, float64(st.Connections))
 	for event, v := range map[string]uint64{"accepted": st.Accepted, "closed": st.Closed, "frames_in": st.FramesIn,
 		"frames_out": st.FramesOut, "bytes_in": st.BytesIn, "bytes_out": st.BytesOut, "decode_errors": st.DecodeErrors,
-		"slow_consumer_closes": st.SlowConsumerCloses, "unknown_codes": st.UnknownCodes, "handler_panics": st.HandlerPanics} {
+		"slow_consumer_closes": st.SlowConsumerCloses, "unknown_codes": st.UnknownCodes, "handler_panics": st.HandlerPanics,
+		"passes_deferred": ps.Deferred, "passes_resumed": ps.Resumed, "resume_queue_full": ps.ResumeQueueFull} {
 		gauge(ch, descNetCounter, prometheus.CounterValue, float64(v), event)
 	}
 }

@@ -150,6 +150,8 @@ func TestMetricsExposition(t *testing.T) {
 		{"comet_commitlog_max_offset", nil, func(v float64) bool { return v > 0 }},
 		{"comet_ring_capacity", []string{"ring", "writer.appends"}, func(v float64) bool { return v > 0 }},
 		{"comet_topics", nil, func(v float64) bool { return v >= 2 }},
+		{"comet_network_events_total", []string{"event", "passes_deferred"}, func(v float64) bool { return v == 0 }},
+		{"comet_writer_events_total", []string{"event", "inline_requests"}, func(v float64) bool { return v == 0 }}, // sync flush: never inline
 	}
 	for _, c := range checks {
 		if v := value(t, fams, c.name, c.labels...); !c.want(v) {
