@@ -169,13 +169,13 @@ func (w *Writer) Submit(req *AppendRequest) error {
 
 // TryAppendInline appends and completes req on the calling goroutine when
 // that takes no waiting: async-flush mode, a request of at most 64 KiB,
-// the writer's role free, its
-// ring empty (so nothing submitted earlier is overtaken: per-connection
-// order holds), less than FlushBytes unsynced, and every file the append
-// writes already mapped (no segment or queue file is created here). It
-// reports whether it did; on false the caller Submits req as usual. Event
-// loops call it so that an idle broker answers a send in the same read
-// pass, without waking the writer goroutine and then the loop again.
+// the writer's role free, its ring empty (so nothing submitted earlier is
+// overtaken: per-connection order holds), less than FlushBytes unsynced,
+// and every file the append writes already mapped (no segment or queue
+// file is created here). It reports whether it did; on false the caller
+// Submits req as usual. Event loops call it so that an idle broker answers
+// a send in the same read pass, without waking the writer goroutine and
+// then the loop again.
 func (w *Writer) TryAppendInline(req *AppendRequest) bool {
 	if w.opts.Flush != FlushAsync || requestBytes(req) > maxInlineBytes || !w.mu.TryLock() {
 		return false
