@@ -205,13 +205,16 @@ func (b *Broker) storedProperties(dst, props []byte) []byte {
 }
 
 func bornHost(c *netio.Conn) persist.Host {
+	if h, ok := c.Attachment().(persist.Host); ok {
+		return h
+	}
 	h, err := parseIPv4HostPort(c.RemoteAddr())
 	if err != nil {
-		return persist.Host{IP: []byte{127, 0, 0, 1}}
+		h = persist.Host{IP: []byte{127, 0, 0, 1}}
 	}
+	c.SetAttachment(h) // parsed once per connection; the IP is never modified
 	return h
 }
-
 // Complete runs on the writer goroutine, or inside the send handler for an
 // inline append: answer, and release a detached request.
 func (sc *sendCompletion) Complete(a *AppendRequest) {

@@ -145,9 +145,7 @@ func (c *Client) InvokeAsync(ctx context.Context, addr string, req *Command, tim
 		timeout = c.opts.DefaultTimeout
 	}
 	deadline := time.Now().Add(timeout)
-	dialCtx, cancel := context.WithDeadline(ctx, deadline)
-	conn, err := c.connection(dialCtx, addr)
-	cancel()
+	conn, err := c.connection(ctx, addr) // a dial is bounded by DialTimeout
 	if err != nil {
 		return err
 	}
