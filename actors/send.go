@@ -215,6 +215,7 @@ func bornHost(c *netio.Conn) persist.Host {
 	c.SetAttachment(h) // parsed once per connection; the IP is never modified
 	return h
 }
+
 // Complete runs on the writer goroutine, or inside the send handler for an
 // inline append: answer, and release a detached request.
 func (sc *sendCompletion) Complete(a *AppendRequest) {
