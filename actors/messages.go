@@ -6,8 +6,6 @@ package actors
 // housekeepTick asks the housekeeper to run its periodic duties.
 type housekeepTick struct{}
 
-func (*housekeepTick) housekeeperMsg() {}
-
 // timerTick asks the timer actor to move every due rung head.
 type timerTick struct{}
 

@@ -81,25 +81,6 @@ func (t *offsetTable) query(topic, group string, queueID int32) (int64, bool) {
 	return off, ok
 }
 
-// groupsOf returns the groups with committed offsets for topic.
-func (t *offsetTable) groupsOf(topic string) map[string]map[int32]int64 {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	out := map[string]map[int32]int64{}
-	for key, m := range t.mu.offsets {
-		tp, group, ok := strings.Cut(key, "@")
-		if !ok || tp != topic {
-			continue
-		}
-		cp := make(map[int32]int64, len(m))
-		for q, o := range m {
-			cp[q] = o
-		}
-		out[group] = cp
-	}
-	return out
-}
-
 func (t *offsetTable) dropTopic(topic string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()

@@ -58,8 +58,6 @@ const (
 	txnClockSkewGrace = time.Minute
 )
 
-var errTxn = errors.New("actors: transaction")
-
 // TxnStats are the transaction actor's counters.
 type TxnStats struct {
 	Halves     atomic.Int64 // half messages seen

@@ -124,18 +124,6 @@ func (c *collector) distinct() int {
 	return len(c.seen)
 }
 
-func (c *collector) total() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.bodies)
-}
-
-func (c *collector) has(body string) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.seen[body] > 0
-}
-
 func (c *collector) snapshot() []*MessageExt {
 	c.mu.Lock()
 	defer c.mu.Unlock()

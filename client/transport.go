@@ -26,8 +26,12 @@ type transport struct {
 	closing chan struct{}
 	workers sync.WaitGroup
 	// sending is held (read) by invokeAsync until its request is handed
-	// off; close takes it to know no caller can still add a worker.
-	sending sync.RWMutex
+	// off; close takes it (write) to mark sends closed, so that once it
+	// has, no caller can still add a worker.
+	sending struct {
+		sync.RWMutex
+		closed bool
+	}
 
 	mu struct {
 		sync.Mutex
@@ -123,6 +127,9 @@ func (t *transport) invokeWindowed(ctx context.Context, addr string, cmd *remoti
 func (t *transport) invokeAsync(ctx context.Context, timeout time.Duration, addr string, cmd *remoting.Command, done func(*remoting.Command, error)) error {
 	t.sending.RLock()
 	defer t.sending.RUnlock()
+	if t.sending.closed {
+		return ErrClosed
+	}
 	slot, err := t.acquire(ctx, addr)
 	if err != nil {
 		return err
@@ -181,7 +188,8 @@ func (t *transport) close() {
 	t.mu.Unlock()
 	close(t.closing)
 	_ = t.rc.Close() // fails calls in flight: their callbacks are handed to workers
-	t.sending.Lock() // no invokeAsync still between acquire and hand-off
+	t.sending.Lock() // waits for every invokeAsync between acquire and hand-off
+	t.sending.closed = true
 	t.sending.Unlock()
 	t.workers.Wait()
 }

@@ -8,9 +8,8 @@ import (
 
 // fakeClock is a clock that moves only when slept on or stalled.
 type fakeClock struct {
-	now    time.Time
-	slept  []time.Duration
-	cancel bool
+	now   time.Time
+	slept []time.Duration
 }
 
 func (c *fakeClock) Now() time.Time { return c.now }

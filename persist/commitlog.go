@@ -218,17 +218,6 @@ func (c *commitLog) roll() (*segment, error) {
 	return seg, nil
 }
 
-// sync makes everything written so far durable.
-func (c *commitLog) sync() error {
-	if err := c.write(); err != nil {
-		return err
-	}
-	r := c.prepareSync()
-	err := r.run()
-	c.finishSync(r, err)
-	return err
-}
-
 // prepareSync captures what a sync must cover: [syncedPos, writePos).
 // Everything reserved must have been written. Writer only.
 func (c *commitLog) prepareSync() syncRange {

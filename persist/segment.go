@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -140,7 +139,6 @@ type retirer struct {
 	mu      sync.Mutex
 	pending []retired
 	grace   time.Duration
-	closed  atomic.Bool
 }
 
 type retired struct {
