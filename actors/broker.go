@@ -14,6 +14,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/cometmq/comet/namesrv"
 	"github.com/cometmq/comet/netio"
 	"github.com/cometmq/comet/netio/remoting"
 	"github.com/cometmq/comet/persist"
@@ -146,7 +147,7 @@ type Broker struct {
 	offsets   *offsetTable
 	groups    *groupRegistry
 	hold      *pullHold
-	registrar atomic.Pointer[routing.Registrar] // set while connections are already served
+	registrar atomic.Pointer[namesrv.Registrar] // set while connections are already served
 	rmClient  *remoting.Client
 	system    *actor.ActorSystem
 	keeper    *actor.PID
@@ -269,7 +270,7 @@ func (b *Broker) startRegistrar(ctx context.Context) error {
 		return nil
 	}
 	b.rmClient = remoting.NewClient(remoting.ClientOptions{})
-	registrar, err := routing.NewRegistrar(b.rmClient, routing.RegistrarOptions{
+	registrar, err := namesrv.NewRegistrar(b.rmClient, namesrv.RegistrarOptions{
 		NamesrvAddrs: b.opts.NamesrvAddrs, ClusterName: b.opts.ClusterName, BrokerName: b.opts.BrokerName,
 		BrokerAddr: b.advertise, BrokerID: routing.MasterID, Interval: b.opts.RegisterInterval,
 		Topics: b.topics.all, Logger: b.log,

@@ -12,7 +12,7 @@ import (
 
 	"github.com/cometmq/comet/actors"
 	"github.com/cometmq/comet/client"
-	"github.com/cometmq/comet/internal/config"
+	"github.com/cometmq/comet/namesrv"
 	"github.com/cometmq/comet/netio/remoting"
 )
 
@@ -21,7 +21,7 @@ import (
 // cluster instead.
 func exampleCluster() (nameServer string, stop func()) {
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	ns, err := config.ServeNamesrv("127.0.0.1:0", logger)
+	ns, err := namesrv.Serve("127.0.0.1:0", logger)
 	if err != nil {
 		log.Fatal(err)
 	}

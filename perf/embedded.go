@@ -8,7 +8,7 @@ import (
 	"os"
 
 	"github.com/cometmq/comet/actors"
-	"github.com/cometmq/comet/internal/config"
+	"github.com/cometmq/comet/namesrv"
 )
 
 // EmbeddedOptions configure an in-process broker.
@@ -31,7 +31,7 @@ type EmbeddedOptions struct {
 type Embedded struct {
 	NamesrvAddr string
 	BrokerAddr  string
-	namesrv     *config.Namesrv
+	namesrv     *namesrv.Server
 	broker      *actors.Broker
 	removeDir   string
 }
@@ -51,7 +51,7 @@ func StartEmbedded(o EmbeddedOptions) (*Embedded, error) {
 		o.DataDir, e.removeDir = dir, dir
 	}
 	var err error
-	if e.namesrv, err = config.ServeNamesrv("127.0.0.1:0", o.Logger); err != nil {
+	if e.namesrv, err = namesrv.Serve("127.0.0.1:0", o.Logger); err != nil {
 		e.cleanup()
 		return nil, fmt.Errorf("%w: embedded name server: %w", ErrTarget, err)
 	}

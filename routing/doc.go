@@ -1,15 +1,12 @@
-// Package routing owns the name server and everything clients route by:
-// the broker registry (cluster → broker names → broker id → address), the
-// topic routes built from master registrations, the broker-side Registrar
-// that keeps a broker registered with every name server, the JSON bodies
-// those requests carry, and the consumer queue-allocation strategies the SDK
-// rebalances with.
+// Package routing holds what clients route by, as the wire carries it: topic
+// routes, cluster info, topic configurations and broker registrations (the
+// JSON bodies of the name server's requests, drawn below), the message queue
+// type, and the consumer queue-allocation strategies the SDK rebalances
+// with. The name server that keeps these tables lives in package namesrv.
 //
-// Routing must never do networking of its own on the name-server side: the
-// server layer (netio) decodes frames and calls Namesrv.Handle; Namesrv only
-// holds state and answers commands. It must never import the broker's
-// storage or actors, and the allocation strategies must stay pure functions
-// (the SDK imports them).
+// Routing is a leaf shared by the SDK, the name server and the broker: it
+// must never import another package of Comet, do networking or keep state,
+// and the allocation strategies must stay pure functions.
 //
 // # Route body (GET_ROUTEINFO_BY_TOPIC response)
 //
@@ -59,11 +56,6 @@
 //	|   .topicName                                  | string                 |
 //	|   .topicSysFlag                               | number                 |
 //	+-----------------------------------------------+------------------------+
-//
-// Only master (brokerId 0) registrations contribute queue data; each master
-// registration replaces that broker's whole topic set. A broker expires
-// BrokerExpiry after its last registration and at once when the connection
-// it registered over closes.
 //
 // Other bodies (part of the format: do not change): topic list (206)
 // {"topicList":[...],"brokerAddr":null}; cluster info (106)

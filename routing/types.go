@@ -12,14 +12,9 @@ import (
 
 // Errors returned by this package; test them with errors.Is.
 var (
-	ErrBadBody          = errors.New("routing: malformed body")
-	ErrCRCMismatch      = errors.New("routing: crc32 not match")
-	ErrMissingField     = errors.New("routing: missing header field")
-	ErrBadAddress       = errors.New("routing: invalid broker address")
-	ErrUnsupportedBody  = errors.New("routing: unsupported body encoding")
-	ErrInvalidOptions   = errors.New("routing: invalid options")
-	ErrRegistrarStopped = errors.New("routing: registrar stopped")
-	ErrRejected         = errors.New("routing: name server rejected the request")
+	ErrBadBody         = errors.New("routing: malformed body")
+	ErrCRCMismatch     = errors.New("routing: crc32 not match")
+	ErrUnsupportedBody = errors.New("routing: unsupported body encoding")
 )
 
 // Topic permission bits (RocketMQ PermName).
@@ -150,7 +145,7 @@ func (r *TopicRouteData) Encode() ([]byte, error) {
 	sort.SliceStable(out.QueueDatas, func(i, j int) bool {
 		return out.QueueDatas[i].BrokerName < out.QueueDatas[j].BrokerName
 	})
-	return marshalCompact(out)
+	return MarshalCompact(out)
 }
 
 // Encode returns the standard JSON body of REGISTER_BROKER. Nil collections
@@ -163,7 +158,7 @@ func (b *RegisterBrokerBody) Encode() ([]byte, error) {
 	if out.TopicConfigSerializeWrapper.TopicConfigTable == nil {
 		out.TopicConfigSerializeWrapper.TopicConfigTable = map[string]TopicConfig{}
 	}
-	return marshalCompact(out)
+	return MarshalCompact(out)
 }
 
 // DecodeRegisterBrokerBody parses a REGISTER_BROKER body. An empty body is
@@ -218,7 +213,9 @@ func BodyCRC32(body []byte) int32 {
 	return int32(crc32.ChecksumIEEE(body) & 0x7FFFFFFF)
 }
 
-func marshalCompact(v any) ([]byte, error) {
+// MarshalCompact encodes v as JSON with no whitespace and no HTML escaping:
+// the form every body of this package takes on the wire.
+func MarshalCompact(v any) ([]byte, error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)

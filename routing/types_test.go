@@ -100,3 +100,7 @@ func TestBodyCRC32MatchesJavaMask(t *testing.T) {
 		t.Fatalf("got %#x", got)
 	}
 }
+
+func topicConfig(name string, queues, perm int32) TopicConfig {
+	return TopicConfig{TopicName: name, ReadQueueNums: queues, WriteQueueNums: queues, Perm: perm, TopicFilterType: "SINGLE_TAG"}
+}

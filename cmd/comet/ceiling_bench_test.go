@@ -12,7 +12,7 @@ import (
 
 	"github.com/apache/rocketmq-client-go/v2/rlog"
 
-	"github.com/cometmq/comet/internal/config"
+	"github.com/cometmq/comet/namesrv"
 	"github.com/cometmq/comet/netio"
 	"github.com/cometmq/comet/netio/remoting"
 	"github.com/cometmq/comet/routing"
@@ -47,7 +47,7 @@ func BenchmarkSendSyncCeiling(b *testing.B) {
 func startNullBroker(b *testing.B, topic string) (string, *atomic.Int64) {
 	b.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	ns, err := config.ServeNamesrv("127.0.0.1:0", log)
+	ns, err := namesrv.Serve("127.0.0.1:0", log)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -85,7 +85,7 @@ func startNullBroker(b *testing.B, topic string) (string, *atomic.Int64) {
 	b.Cleanup(func() { srv.Stop(context.Background()) })
 	client := remoting.NewClient(remoting.ClientOptions{})
 	b.Cleanup(func() { client.Close() })
-	registrar, err := routing.NewRegistrar(client, routing.RegistrarOptions{
+	registrar, err := namesrv.NewRegistrar(client, namesrv.RegistrarOptions{
 		NamesrvAddrs: []string{ns.Addr()}, ClusterName: "NullCluster", BrokerName: "null-broker",
 		BrokerAddr: srv.Addr(), BrokerID: routing.MasterID,
 		Topics: func() []routing.TopicConfig {

@@ -9,11 +9,12 @@ package main
 
 import (
 	"fmt"
-	"github.com/apache/rocketmq-client-go/v2"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/apache/rocketmq-client-go/v2"
 
 	"github.com/apache/rocketmq-client-go/v2/consumer"
 	"github.com/apache/rocketmq-client-go/v2/primitive"

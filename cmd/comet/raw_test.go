@@ -16,7 +16,7 @@ import (
 	"github.com/apache/rocketmq-client-go/v2/primitive"
 
 	"github.com/cometmq/comet/actors"
-	"github.com/cometmq/comet/internal/config"
+	"github.com/cometmq/comet/namesrv"
 	"github.com/cometmq/comet/netio/remoting"
 )
 
@@ -146,7 +146,7 @@ func startBrokerOnce(t *testing.T, dir, nsAddr string) (*actors.Broker, func()) 
 
 func TestRestartKeepsMessages(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	ns, err := config.ServeNamesrv("127.0.0.1:0", log)
+	ns, err := namesrv.Serve("127.0.0.1:0", log)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,7 +17,7 @@ import (
 	"github.com/apache/rocketmq-client-go/v2/rlog"
 
 	"github.com/cometmq/comet/actors"
-	"github.com/cometmq/comet/internal/config"
+	"github.com/cometmq/comet/namesrv"
 )
 
 // startComet runs a name server and a broker in-process on loopback ports.
@@ -28,7 +28,7 @@ func startComet(t *testing.T, dir string) (nsAddr string, b *actors.Broker) {
 		out = os.Stderr
 	}
 	log := slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	ns, err := config.ServeNamesrv("127.0.0.1:0", log)
+	ns, err := namesrv.Serve("127.0.0.1:0", log)
 	if err != nil {
 		t.Fatal(err)
 	}

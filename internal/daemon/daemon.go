@@ -30,6 +30,7 @@ import (
 	"github.com/cometmq/comet/actors"
 	"github.com/cometmq/comet/internal/config"
 	"github.com/cometmq/comet/internal/ops"
+	"github.com/cometmq/comet/namesrv"
 )
 
 // Exit codes of Main.
@@ -48,7 +49,7 @@ type process struct {
 	logging  *ops.Logging
 	log      *slog.Logger
 	notifier *ops.Notifier
-	namesrv  atomic.Pointer[config.Namesrv]
+	namesrv  atomic.Pointer[namesrv.Server]
 	broker   atomic.Pointer[actors.Broker] // set once it serves; /status reads it
 	registry *prometheus.Registry
 	http     *ops.HTTPServer
@@ -124,7 +125,7 @@ func (p *process) start() error {
 		return err
 	}
 	if p.mode == "namesrv" || p.cfg.NamesrvListen != "" {
-		ns, err := config.StartNamesrv(p.cfg, p.log)
+		ns, err := namesrv.Serve(p.cfg.NamesrvListen, p.log)
 		if err != nil {
 			return err
 		}

@@ -28,25 +28,30 @@ var layers = map[string][]string{
 	"internal/ops":        nil,
 	"internal/testutil":   nil,
 
-	// Routing data and allocation strategies; the name server's state.
-	"routing": {"netio/remoting"},
+	// Routing data (routes, cluster info, topic configs as the wire carries
+	// them) and the allocation strategies: what the SDK and the broker share.
+	"routing": nil,
 
 	// The network layer: event loops and dispatch, never state.
 	"netio": {"netio/remoting", "ringbuf"},
+
+	// The name server (its registry and its server) and the broker-side
+	// registrar that keeps a broker registered with it.
+	"namesrv": {"netio", "netio/remoting", "routing"},
 
 	// The SDK: the wire and the routing data only, never the server.
 	"client": {"netio/remoting", "routing", "internal/atomicfile"},
 
 	// The broker core.
-	"actors": {"netio", "netio/remoting", "persist", "ringbuf", "routing", "sqlfilter",
+	"actors": {"namesrv", "netio", "netio/remoting", "persist", "ringbuf", "routing", "sqlfilter",
 		"internal/adminwire", "internal/atomicfile"},
 
 	// Wiring above the core.
-	"internal/config":     {"actors", "netio", "netio/remoting", "routing"},
+	"internal/config":     {"actors"},
 	"internal/ctl":        {"internal/adminwire", "netio/remoting", "routing"},
-	"internal/daemon":     {"actors", "internal/config", "internal/ops"},
-	"internal/testbroker": {"actors", "internal/config"},
-	"perf":                {"actors", "client", "internal/config"},
+	"internal/daemon":     {"actors", "internal/config", "internal/ops", "namesrv"},
+	"internal/testbroker": {"actors", "internal/config", "namesrv"},
+	"perf":                {"actors", "client", "internal/config", "namesrv"},
 
 	// Commands: each main only wires.
 	"cmd/comet":       {"internal/daemon"},

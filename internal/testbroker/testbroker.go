@@ -11,7 +11,7 @@ import (
 	"testing"
 
 	"github.com/cometmq/comet/actors"
-	"github.com/cometmq/comet/internal/config"
+	"github.com/cometmq/comet/namesrv"
 )
 
 // Env is a running name server and broker.
@@ -31,7 +31,7 @@ func Start(t testing.TB, mutate func(*actors.BrokerOptions)) *Env {
 		out = os.Stderr
 	}
 	log := slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	ns, err := config.ServeNamesrv("127.0.0.1:0", log)
+	ns, err := namesrv.Serve("127.0.0.1:0", log)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package routing
+package namesrv
 
 import (
 	"fmt"
@@ -8,8 +8,8 @@ import (
 	"github.com/cometmq/comet/netio/remoting"
 )
 
-func benchNamesrv(b *testing.B, brokers, topics int) *Namesrv {
-	n := NewNamesrv(NamesrvOptions{})
+func benchNamesrv(b *testing.B, brokers, topics int) *Registry {
+	n := NewRegistry(RegistryOptions{})
 	for i := 0; i < brokers; i++ {
 		spec := brokerSpec{cluster: "c", name: fmt.Sprintf("broker-%d", i), addr: fmt.Sprintf("10.0.0.%d:10911", i+1)}
 		for j := 0; j < topics; j++ {

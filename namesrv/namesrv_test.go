@@ -1,4 +1,4 @@
-package routing
+package namesrv
 
 import (
 	"encoding/json"
@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cometmq/comet/netio/remoting"
+	"github.com/cometmq/comet/routing"
 )
 
 var updateGolden = flag.Bool("update", false, "rewrite testdata golden files")
@@ -34,30 +35,30 @@ func (c *fakeClock) Advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
-func newTestNamesrv(t *testing.T) (*Namesrv, *fakeClock) {
+func newTestNamesrv(t *testing.T) (*Registry, *fakeClock) {
 	t.Helper()
 	clock := &fakeClock{now: time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC)}
-	return NewNamesrv(NamesrvOptions{Now: clock.Now}), clock
+	return NewRegistry(RegistryOptions{Now: clock.Now}), clock
 }
 
 type brokerSpec struct {
 	cluster, name, addr, haAddr string
 	id                          int64
-	topics                      []TopicConfig
+	topics                      []routing.TopicConfig
 }
 
-func topicConfig(name string, queues, perm int32) TopicConfig {
-	return TopicConfig{TopicName: name, ReadQueueNums: queues, WriteQueueNums: queues, Perm: perm, TopicFilterType: "SINGLE_TAG"}
+func topicConfig(name string, queues, perm int32) routing.TopicConfig {
+	return routing.TopicConfig{TopicName: name, ReadQueueNums: queues, WriteQueueNums: queues, Perm: perm, TopicFilterType: "SINGLE_TAG"}
 }
 
 func registerRequest(t testing.TB, b brokerSpec) *remoting.Command {
 	t.Helper()
-	table := map[string]TopicConfig{}
+	table := map[string]routing.TopicConfig{}
 	for _, tc := range b.topics {
 		table[tc.TopicName] = tc
 	}
-	body, err := (&RegisterBrokerBody{TopicConfigSerializeWrapper: TopicConfigSerializeWrapper{
-		DataVersion: DataVersion{Counter: 1, Timestamp: 1700000000000}, TopicConfigTable: table,
+	body, err := (&routing.RegisterBrokerBody{TopicConfigSerializeWrapper: routing.TopicConfigSerializeWrapper{
+		DataVersion: routing.DataVersion{Counter: 1, Timestamp: 1700000000000}, TopicConfigTable: table,
 	}}).Encode()
 	if err != nil {
 		t.Fatal(err)
@@ -69,12 +70,12 @@ func registerRequest(t testing.TB, b brokerSpec) *remoting.Command {
 	req.Ext.Set("haServerAddr", b.haAddr)
 	req.Ext.Set("brokerId", strconv.FormatInt(b.id, 10))
 	req.Ext.Set("compressed", "false")
-	req.Ext.Set("bodyCrc32", strconv.FormatInt(int64(BodyCRC32(body)), 10))
+	req.Ext.Set("bodyCrc32", strconv.FormatInt(int64(routing.BodyCRC32(body)), 10))
 	req.Body = body
 	return req
 }
 
-func mustRegister(t *testing.T, n *Namesrv, remote string, b brokerSpec) *remoting.Command {
+func mustRegister(t *testing.T, n *Registry, remote string, b brokerSpec) *remoting.Command {
 	t.Helper()
 	resp := n.Handle(remote, registerRequest(t, b))
 	if resp == nil || resp.Code != remoting.ResponseSuccess {
@@ -89,7 +90,7 @@ func routeRequest(topic string) *remoting.Command {
 	return req
 }
 
-func routeCode(n *Namesrv, topic string) int16 {
+func routeCode(n *Registry, topic string) int16 {
 	return n.Handle("client:1", routeRequest(topic)).Code
 }
 
@@ -112,11 +113,11 @@ func checkGolden(t *testing.T, name string, got []byte) {
 
 var (
 	brokerA = brokerSpec{cluster: "DefaultCluster", name: "broker-a", addr: "192.168.1.10:10911",
-		haAddr: "192.168.1.10:10912", topics: []TopicConfig{topicConfig("T", 4, 6), topicConfig(AutoCreateTopic, 8, 7)}}
+		haAddr: "192.168.1.10:10912", topics: []routing.TopicConfig{topicConfig("T", 4, 6), topicConfig(routing.AutoCreateTopic, 8, 7)}}
 	brokerASlave = brokerSpec{cluster: "DefaultCluster", name: "broker-a", addr: "192.168.1.11:10911",
-		haAddr: "192.168.1.11:10912", id: 1, topics: []TopicConfig{topicConfig("T", 4, 6), topicConfig("SLAVE_ONLY", 2, 6)}}
+		haAddr: "192.168.1.11:10912", id: 1, topics: []routing.TopicConfig{topicConfig("T", 4, 6), topicConfig("SLAVE_ONLY", 2, 6)}}
 	brokerB = brokerSpec{cluster: "DefaultCluster", name: "broker-b", addr: "192.168.1.20:10911",
-		haAddr: "192.168.1.20:10912", topics: []TopicConfig{topicConfig("T", 2, 6), topicConfig(AutoCreateTopic, 8, 7)}}
+		haAddr: "192.168.1.20:10912", topics: []routing.TopicConfig{topicConfig("T", 2, 6), topicConfig(routing.AutoCreateTopic, 8, 7)}}
 )
 
 func TestRouteGoldenSingleMaster(t *testing.T) {
@@ -140,13 +141,13 @@ func TestRouteGoldenMasterSlaveAndTBW102(t *testing.T) {
 	mustRegister(t, n, "b:2", brokerB)
 	mustRegister(t, n, "b:1", brokerA)
 	mustRegister(t, n, "b:3", brokerASlave)
-	for _, topic := range []string{"T", AutoCreateTopic} {
+	for _, topic := range []string{"T", routing.AutoCreateTopic} {
 		body, ok := n.RouteBody(topic)
 		if !ok {
 			t.Fatalf("no route for %s", topic)
 		}
 		checkGolden(t, "route_"+topic+".json", body)
-		route, err := DecodeTopicRouteData(body)
+		route, err := routing.DecodeTopicRouteData(body)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -173,7 +174,7 @@ func TestReRegistrationReplacesTopicSet(t *testing.T) {
 	mustRegister(t, n, "b:2", brokerB)
 	before, _ := n.RouteBody("T")
 	shrunk := brokerA
-	shrunk.topics = []TopicConfig{topicConfig("NEW", 3, 6), topicConfig(AutoCreateTopic, 8, 7)}
+	shrunk.topics = []routing.TopicConfig{topicConfig("NEW", 3, 6), topicConfig(routing.AutoCreateTopic, 8, 7)}
 	mustRegister(t, n, "b:1", shrunk)
 	route, ok := n.Route("T")
 	if !ok || len(route.QueueDatas) != 1 || route.QueueDatas[0].BrokerName != "broker-b" {
@@ -232,7 +233,7 @@ func TestExpireStale(t *testing.T) {
 	}
 	clock.Advance(200 * time.Second)
 	n.ExpireStale(clock.Now())
-	for _, topic := range []string{"T", AutoCreateTopic} {
+	for _, topic := range []string{"T", routing.AutoCreateTopic} {
 		if code := routeCode(n, topic); code != remoting.ResponseTopicNotExist {
 			t.Fatalf("%s with every broker expired: code %d", topic, code)
 		}
@@ -314,7 +315,7 @@ func TestRegisterRejectsBadRequests(t *testing.T) {
 		"compressed":         func(r *remoting.Command) { r.Ext.Set("compressed", "true") },
 		"bad body": func(r *remoting.Command) {
 			r.Body = []byte(`{"topicConfigSerializeWrapper":[]}`)
-			r.Ext.Set("bodyCrc32", strconv.FormatInt(int64(BodyCRC32(r.Body)), 10))
+			r.Ext.Set("bodyCrc32", strconv.FormatInt(int64(routing.BodyCRC32(r.Body)), 10))
 		},
 	}
 	for name, mutate := range cases {
@@ -340,7 +341,7 @@ func TestParseRegistrationErrorsAreClassified(t *testing.T) {
 	}
 	req = registerRequest(t, brokerA)
 	req.Ext.Set("bodyCrc32", "12345")
-	if _, err := parseRegistration(req); !errors.Is(err, ErrCRCMismatch) {
+	if _, err := parseRegistration(req); !errors.Is(err, routing.ErrCRCMismatch) {
 		t.Fatalf("got %v", err)
 	}
 }
@@ -359,7 +360,7 @@ func TestDeleteTopic(t *testing.T) {
 	if code := routeCode(n, "T"); code != remoting.ResponseTopicNotExist {
 		t.Fatalf("T after delete: code %d", code)
 	}
-	if code := routeCode(n, AutoCreateTopic); code != remoting.ResponseSuccess {
+	if code := routeCode(n, routing.AutoCreateTopic); code != remoting.ResponseSuccess {
 		t.Fatalf("TBW102 lost by deleting T: code %d", code)
 	}
 	mustRegister(t, n, "b:1", brokerA)
@@ -390,7 +391,7 @@ func TestClusterInfoBody(t *testing.T) {
 		t.Fatalf("code %d", resp.Code)
 	}
 	checkGolden(t, "cluster_info.json", resp.Body)
-	var info ClusterInfo
+	var info routing.ClusterInfo
 	if err := json.Unmarshal(resp.Body, &info); err != nil {
 		t.Fatal(err)
 	}
@@ -404,12 +405,12 @@ func TestClusterInfoBody(t *testing.T) {
 
 func TestQueryDataVersion(t *testing.T) {
 	n, clock := newTestNamesrv(t)
-	query := func(version DataVersion) (*remoting.Command, DataVersion) {
+	query := func(version routing.DataVersion) (*remoting.Command, routing.DataVersion) {
 		req := remoting.NewRequest(remoting.RequestQueryDataVersion)
 		req.Ext.Set("brokerAddr", brokerA.addr)
 		req.Body, _ = json.Marshal(version)
 		resp := n.Handle("b:1", req)
-		var stored DataVersion
+		var stored routing.DataVersion
 		if len(resp.Body) > 0 {
 			if err := json.Unmarshal(resp.Body, &stored); err != nil {
 				t.Fatal(err)
@@ -417,7 +418,7 @@ func TestQueryDataVersion(t *testing.T) {
 		}
 		return resp, stored
 	}
-	current := DataVersion{Counter: 1, Timestamp: 1700000000000}
+	current := routing.DataVersion{Counter: 1, Timestamp: 1700000000000}
 	if resp, _ := query(current); mustExt(t, resp, "changed") != "true" {
 		t.Fatal("unregistered broker must be told changed=true")
 	}
@@ -426,7 +427,7 @@ func TestQueryDataVersion(t *testing.T) {
 	if mustExt(t, resp, "changed") != "false" || stored != current {
 		t.Fatalf("same version: changed=%s stored=%+v", mustExt(t, resp, "changed"), stored)
 	}
-	if resp, _ := query(DataVersion{Counter: 2, Timestamp: 1}); mustExt(t, resp, "changed") != "true" {
+	if resp, _ := query(routing.DataVersion{Counter: 2, Timestamp: 1}); mustExt(t, resp, "changed") != "true" {
 		t.Fatal("new version must be changed=true")
 	}
 	// An unchanged query counts as a heartbeat.

@@ -1,14 +1,16 @@
-package routing
+package namesrv
 
 import (
 	"sort"
 	"strings"
+
+	"github.com/cometmq/comet/routing"
 )
 
 // RouteBody returns the encoded route of topic (the GET_ROUTEINFO_BY_TOPIC
 // body) and false when the topic is unknown or none of its brokers is
 // registered. The returned slice is shared: callers must not modify it.
-func (n *Namesrv) RouteBody(topic string) ([]byte, bool) {
+func (n *Registry) RouteBody(topic string) ([]byte, bool) {
 	n.mu.RLock()
 	if body, ok := n.mu.routeCache[topic]; ok {
 		n.mu.RUnlock()
@@ -34,14 +36,14 @@ func (n *Namesrv) RouteBody(topic string) ([]byte, bool) {
 }
 
 // Route returns a copy of topic's route.
-func (n *Namesrv) Route(topic string) (*TopicRouteData, bool) {
+func (n *Registry) Route(topic string) (*routing.TopicRouteData, bool) {
 	n.mu.RLock()
 	defer n.mu.RUnlock()
 	return n.routeLocked(topic)
 }
 
 // routeLocked builds topic's route; it needs at least a read lock.
-func (n *Namesrv) routeLocked(topic string) (*TopicRouteData, bool) {
+func (n *Registry) routeLocked(topic string) (*routing.TopicRouteData, bool) {
 	queues := n.mu.topicQueues[topic]
 	if len(queues) == 0 && strings.HasPrefix(topic, retryTopicPrefix) {
 		queues = n.provisionalRetryQueuesLocked()
@@ -49,10 +51,10 @@ func (n *Namesrv) routeLocked(topic string) (*TopicRouteData, bool) {
 	if len(queues) == 0 {
 		return nil, false
 	}
-	route := &TopicRouteData{
-		BrokerDatas:       make([]BrokerData, 0, len(queues)),
+	route := &routing.TopicRouteData{
+		BrokerDatas:       make([]routing.BrokerData, 0, len(queues)),
 		FilterServerTable: map[string][]string{},
-		QueueDatas:        make([]QueueData, 0, len(queues)),
+		QueueDatas:        make([]routing.QueueData, 0, len(queues)),
 	}
 	for brokerName, queueData := range queues {
 		group := n.mu.brokers[brokerName]
@@ -81,31 +83,31 @@ const retryTopicPrefix = "%RETRY%"
 // topic's route before its first heartbeat makes the broker create it;
 // without this answer it would learn the route only at its next poll, 30 s
 // later, and redeliveries would wait that long.
-func (n *Namesrv) provisionalRetryQueuesLocked() map[string]QueueData {
-	out := map[string]QueueData{}
+func (n *Registry) provisionalRetryQueuesLocked() map[string]routing.QueueData {
+	out := map[string]routing.QueueData{}
 	for name, group := range n.mu.brokers {
 		if len(group.addrs) > 0 {
-			out[name] = QueueData{BrokerName: name, ReadQueueNums: 1, WriteQueueNums: 1, Perm: 6}
+			out[name] = routing.QueueData{BrokerName: name, ReadQueueNums: 1, WriteQueueNums: 1, Perm: 6}
 		}
 	}
 	return out
 }
 
-func (g *brokerGroup) brokerData(brokerName string) BrokerData {
-	addrs := make(BrokerAddrs, len(g.addrs))
+func (g *brokerGroup) brokerData(brokerName string) routing.BrokerData {
+	addrs := make(routing.BrokerAddrs, len(g.addrs))
 	for id, addr := range g.addrs {
 		addrs[id] = addr
 	}
-	return BrokerData{BrokerAddrs: addrs, BrokerName: brokerName, Cluster: g.cluster}
+	return routing.BrokerData{BrokerAddrs: addrs, BrokerName: brokerName, Cluster: g.cluster}
 }
 
 // ClusterInfo returns every broker name with its addresses and every
 // cluster with its broker names (sorted).
-func (n *Namesrv) ClusterInfo() ClusterInfo {
+func (n *Registry) ClusterInfo() routing.ClusterInfo {
 	n.mu.RLock()
 	defer n.mu.RUnlock()
-	info := ClusterInfo{
-		BrokerAddrTable:  make(map[string]BrokerData, len(n.mu.brokers)),
+	info := routing.ClusterInfo{
+		BrokerAddrTable:  make(map[string]routing.BrokerData, len(n.mu.brokers)),
 		ClusterAddrTable: make(map[string][]string, len(n.mu.clusters)),
 	}
 	for brokerName, group := range n.mu.brokers {
@@ -123,7 +125,7 @@ func (n *Namesrv) ClusterInfo() ClusterInfo {
 }
 
 // Topics returns every topic with a route, sorted.
-func (n *Namesrv) Topics() []string {
+func (n *Registry) Topics() []string {
 	n.mu.RLock()
 	defer n.mu.RUnlock()
 	topics := make([]string, 0, len(n.mu.topicQueues))
@@ -136,7 +138,7 @@ func (n *Namesrv) Topics() []string {
 
 // DeleteTopic forgets topic; it reports whether the topic existed. A broker
 // that still holds the topic brings it back with its next registration.
-func (n *Namesrv) DeleteTopic(topic string) bool {
+func (n *Registry) DeleteTopic(topic string) bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if _, ok := n.mu.topicQueues[topic]; !ok {
@@ -149,7 +151,7 @@ func (n *Namesrv) DeleteTopic(topic string) bool {
 }
 
 // LiveBrokers returns the registered broker addresses, sorted.
-func (n *Namesrv) LiveBrokers() []string {
+func (n *Registry) LiveBrokers() []string {
 	n.mu.RLock()
 	defer n.mu.RUnlock()
 	addrs := make([]string, 0, len(n.mu.live))
@@ -163,7 +165,7 @@ func (n *Namesrv) LiveBrokers() []string {
 // queryDataVersion compares a broker's version with the stored one. An
 // unchanged version counts as a heartbeat. It returns the stored version
 // (nil when the broker is not registered) and whether they differ.
-func (n *Namesrv) queryDataVersion(brokerAddr string, version DataVersion) (*DataVersion, bool) {
+func (n *Registry) queryDataVersion(brokerAddr string, version routing.DataVersion) (*routing.DataVersion, bool) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	live := n.mu.live[brokerAddr]

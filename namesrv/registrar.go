@@ -1,4 +1,4 @@
-package routing
+package namesrv
 
 import (
 	"bytes"
@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cometmq/comet/netio/remoting"
+	"github.com/cometmq/comet/routing"
 )
 
 // Registrar defaults (RocketMQ's registerNameServerPeriod and
@@ -32,7 +33,7 @@ type RegistrarOptions struct {
 	Timeout      time.Duration // per name server request
 	// Topics returns a snapshot of the broker's topics; it is called once
 	// per registration round and must be safe to call from any goroutine.
-	Topics func() []TopicConfig
+	Topics func() []routing.TopicConfig
 	Logger *slog.Logger
 	Now    func() time.Time
 }
@@ -95,7 +96,7 @@ type Registrar struct {
 		cancelLoop   context.CancelFunc
 		loopDone     chan struct{}
 		lastTable    []byte // encoded topic table the version stamps
-		version      DataVersion
+		version      routing.DataVersion
 		masterAddr   string
 		haServerAddr string
 	}
@@ -194,7 +195,7 @@ func (r *Registrar) RegisterAll(ctx context.Context) error {
 		r.opts.Logger.Error("routing: encode registration", "err", err)
 		return err
 	}
-	crc := strconv.FormatInt(int64(BodyCRC32(body)), 10)
+	crc := strconv.FormatInt(int64(routing.BodyCRC32(body)), 10)
 	build := func() *remoting.Command {
 		req := remoting.NewRequest(remoting.RequestRegisterBroker)
 		r.setBrokerExt(req)
@@ -231,22 +232,22 @@ func (r *Registrar) noteRegisterResponse(resp *remoting.Command) {
 // registrationBody encodes the current topic table, bumping the data
 // version whenever the table differs from the last one sent.
 func (r *Registrar) registrationBody() ([]byte, error) {
-	table := make(map[string]TopicConfig)
+	table := make(map[string]routing.TopicConfig)
 	for _, tc := range r.opts.Topics() {
 		table[tc.TopicName] = tc
 	}
-	encodedTable, err := marshalCompact(table)
+	encodedTable, err := routing.MarshalCompact(table)
 	if err != nil {
 		return nil, err
 	}
 	r.mu.Lock()
 	if r.mu.lastTable == nil || !bytes.Equal(encodedTable, r.mu.lastTable) {
 		r.mu.lastTable = encodedTable
-		r.mu.version = DataVersion{Counter: r.mu.version.Counter + 1, Timestamp: r.opts.Now().UnixMilli()}
+		r.mu.version = routing.DataVersion{Counter: r.mu.version.Counter + 1, Timestamp: r.opts.Now().UnixMilli()}
 	}
 	version := r.mu.version
 	r.mu.Unlock()
-	body := RegisterBrokerBody{TopicConfigSerializeWrapper: TopicConfigSerializeWrapper{
+	body := routing.RegisterBrokerBody{TopicConfigSerializeWrapper: routing.TopicConfigSerializeWrapper{
 		DataVersion: version, TopicConfigTable: table,
 	}}
 	return body.Encode()

@@ -1,4 +1,4 @@
-package routing
+package namesrv
 
 import (
 	"encoding/json"
@@ -8,12 +8,13 @@ import (
 	"strings"
 
 	"github.com/cometmq/comet/netio/remoting"
+	"github.com/cometmq/comet/routing"
 )
 
 // Handle answers one name-server request from the connection remoteAddr.
 // It returns nil for a code the name server does not serve; the caller then
 // answers REQUEST_CODE_NOT_SUPPORTED.
-func (n *Namesrv) Handle(remoteAddr string, req *remoting.Command) *remoting.Command {
+func (n *Registry) Handle(remoteAddr string, req *remoting.Command) *remoting.Command {
 	switch req.Code {
 	case remoting.RequestRegisterBroker:
 		return n.handleRegisterBroker(remoteAddr, req)
@@ -34,9 +35,9 @@ func (n *Namesrv) Handle(remoteAddr string, req *remoting.Command) *remoting.Com
 	}
 }
 
-func (n *Namesrv) handleRegisterBroker(remoteAddr string, req *remoting.Command) *remoting.Command {
+func (n *Registry) handleRegisterBroker(remoteAddr string, req *remoting.Command) *remoting.Command {
 	reg, err := parseRegistration(req)
-	if errors.Is(err, ErrCRCMismatch) {
+	if errors.Is(err, routing.ErrCRCMismatch) {
 		n.logger.Warn("routing: register broker crc32 mismatch", "remote", remoteAddr)
 		return remoting.NewResponse(req, remoting.ResponseSystemError, "crc32 not match")
 	}
@@ -81,12 +82,12 @@ func parseRegistration(req *remoting.Command) (registration, error) {
 		return reg, err
 	}
 	if compressed, _ := req.Ext.Get("compressed"); compressed == "true" {
-		return reg, fmt.Errorf("%w: compressed registration", ErrUnsupportedBody)
+		return reg, fmt.Errorf("%w: compressed registration", routing.ErrUnsupportedBody)
 	}
 	if err = checkBodyCRC(req); err != nil {
 		return reg, err
 	}
-	reg.body, err = DecodeRegisterBrokerBody(req.Body)
+	reg.body, err = routing.DecodeRegisterBrokerBody(req.Body)
 	return reg, err
 }
 
@@ -99,8 +100,8 @@ func checkBodyCRC(req *remoting.Command) error {
 	if err != nil {
 		return fmt.Errorf("%w: bodyCrc32 %q", ErrMissingField, text)
 	}
-	if BodyCRC32(req.Body) != int32(want) {
-		return ErrCRCMismatch
+	if routing.BodyCRC32(req.Body) != int32(want) {
+		return routing.ErrCRCMismatch
 	}
 	return nil
 }
@@ -140,7 +141,7 @@ func validateBrokerAddr(addr string) error {
 	return nil
 }
 
-func (n *Namesrv) handleUnregisterBroker(req *remoting.Command) *remoting.Command {
+func (n *Registry) handleUnregisterBroker(req *remoting.Command) *remoting.Command {
 	brokerName, err := requiredExt(req, "brokerName")
 	if err != nil {
 		return remoting.NewResponse(req, remoting.ResponseSystemError, err.Error())
@@ -157,7 +158,7 @@ func (n *Namesrv) handleUnregisterBroker(req *remoting.Command) *remoting.Comman
 	return remoting.NewResponse(req, remoting.ResponseSuccess, "")
 }
 
-func (n *Namesrv) handleGetRoute(req *remoting.Command) *remoting.Command {
+func (n *Registry) handleGetRoute(req *remoting.Command) *remoting.Command {
 	topic, _ := req.Ext.Get("topic")
 	body, ok := n.RouteBody(topic)
 	if !ok {
@@ -169,15 +170,15 @@ func (n *Namesrv) handleGetRoute(req *remoting.Command) *remoting.Command {
 	return resp
 }
 
-func (n *Namesrv) handleClusterInfo(req *remoting.Command) *remoting.Command {
+func (n *Registry) handleClusterInfo(req *remoting.Command) *remoting.Command {
 	return jsonResponse(req, n.ClusterInfo())
 }
 
-func (n *Namesrv) handleTopicList(req *remoting.Command) *remoting.Command {
-	return jsonResponse(req, TopicList{TopicList: n.Topics()})
+func (n *Registry) handleTopicList(req *remoting.Command) *remoting.Command {
+	return jsonResponse(req, routing.TopicList{TopicList: n.Topics()})
 }
 
-func (n *Namesrv) handleDeleteTopic(req *remoting.Command) *remoting.Command {
+func (n *Registry) handleDeleteTopic(req *remoting.Command) *remoting.Command {
 	topic, err := requiredExt(req, "topic")
 	if err != nil {
 		return remoting.NewResponse(req, remoting.ResponseSystemError, err.Error())
@@ -186,26 +187,26 @@ func (n *Namesrv) handleDeleteTopic(req *remoting.Command) *remoting.Command {
 	return remoting.NewResponse(req, remoting.ResponseSuccess, "")
 }
 
-func (n *Namesrv) handleQueryDataVersion(req *remoting.Command) *remoting.Command {
+func (n *Registry) handleQueryDataVersion(req *remoting.Command) *remoting.Command {
 	brokerAddr, err := requiredExt(req, "brokerAddr")
 	if err != nil {
 		return remoting.NewResponse(req, remoting.ResponseSystemError, err.Error())
 	}
-	var version DataVersion
+	var version routing.DataVersion
 	if err := json.Unmarshal(req.Body, &version); err != nil {
-		return remoting.NewResponse(req, remoting.ResponseSystemError, fmt.Errorf("%w: data version: %v", ErrBadBody, err).Error())
+		return remoting.NewResponse(req, remoting.ResponseSystemError, fmt.Errorf("%w: data version: %v", routing.ErrBadBody, err).Error())
 	}
 	stored, changed := n.queryDataVersion(brokerAddr, version)
 	resp := remoting.NewResponse(req, remoting.ResponseSuccess, "")
 	resp.Ext.Set("changed", strconv.FormatBool(changed))
 	if stored != nil {
-		resp.Body, _ = marshalCompact(stored)
+		resp.Body, _ = routing.MarshalCompact(stored)
 	}
 	return resp
 }
 
 func jsonResponse(req *remoting.Command, v any) *remoting.Command {
-	body, err := marshalCompact(v)
+	body, err := routing.MarshalCompact(v)
 	if err != nil {
 		return remoting.NewResponse(req, remoting.ResponseSystemError, err.Error())
 	}

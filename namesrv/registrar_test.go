@@ -1,4 +1,4 @@
-package routing
+package namesrv
 
 import (
 	"bufio"
@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/cometmq/comet/netio/remoting"
+	"github.com/cometmq/comet/routing"
 )
 
 // waitFor polls cond until it holds or the deadline passes.
@@ -28,7 +29,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 }
 
 // serveNamesrv runs n behind a minimal remoting listener on 127.0.0.1:0.
-func serveNamesrv(t *testing.T, n *Namesrv) string {
+func serveNamesrv(t *testing.T, n *Registry) string {
 	t.Helper()
 	listener, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -61,7 +62,7 @@ func serveNamesrv(t *testing.T, n *Namesrv) string {
 	return listener.Addr().String()
 }
 
-func serveConn(n *Namesrv, conn net.Conn) {
+func serveConn(n *Registry, conn net.Conn) {
 	defer conn.Close()
 	remote := conn.RemoteAddr().String()
 	defer n.ConnectionClosed(remote)
@@ -179,22 +180,24 @@ func (f flakyInvoker) Invoke(ctx context.Context, addr string, req *remoting.Com
 	return f.next.Invoke(ctx, addr, req)
 }
 
-type topicSet struct{ topics atomic.Pointer[[]TopicConfig] }
+type topicSet struct {
+	topics atomic.Pointer[[]routing.TopicConfig]
+}
 
-func (s *topicSet) set(topics ...TopicConfig) { s.topics.Store(&topics) }
-func (s *topicSet) get() []TopicConfig        { return *s.topics.Load() }
+func (s *topicSet) set(topics ...routing.TopicConfig) { s.topics.Store(&topics) }
+func (s *topicSet) get() []routing.TopicConfig        { return *s.topics.Load() }
 
-func hasRoute(n *Namesrv, topic string) bool {
+func hasRoute(n *Registry, topic string) bool {
 	_, ok := n.RouteBody(topic)
 	return ok
 }
 
 func TestRegistrarOverTCP(t *testing.T) {
-	first, second := NewNamesrv(NamesrvOptions{}), NewNamesrv(NamesrvOptions{})
+	first, second := NewRegistry(RegistryOptions{}), NewRegistry(RegistryOptions{})
 	firstAddr, secondAddr := serveNamesrv(t, first), serveNamesrv(t, second)
 	const downAddr = "127.0.0.1:1"
 	var topics topicSet
-	topics.set(topicConfig("T", 4, 6), topicConfig(AutoCreateTopic, 8, 7))
+	topics.set(topicConfig("T", 4, 6), topicConfig(routing.AutoCreateTopic, 8, 7))
 	registrar, err := newRegistrar(flakyInvoker{next: newConnInvoker(t), down: downAddr}, RegistrarOptions{
 		NamesrvAddrs: []string{firstAddr, downAddr, secondAddr},
 		ClusterName:  "DefaultCluster", BrokerName: "broker-a",
@@ -207,12 +210,12 @@ func TestRegistrarOverTCP(t *testing.T) {
 	if err := registrar.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	for _, n := range []*Namesrv{first, second} {
-		waitFor(t, "first registration", func() bool { return hasRoute(n, "T") && hasRoute(n, AutoCreateTopic) })
+	for _, n := range []*Registry{first, second} {
+		waitFor(t, "first registration", func() bool { return hasRoute(n, "T") && hasRoute(n, routing.AutoCreateTopic) })
 	}
-	topics.set(topicConfig("NEW", 2, 6), topicConfig(AutoCreateTopic, 8, 7))
+	topics.set(topicConfig("NEW", 2, 6), topicConfig(routing.AutoCreateTopic, 8, 7))
 	registrar.RegisterNow()
-	for _, n := range []*Namesrv{first, second} {
+	for _, n := range []*Registry{first, second} {
 		waitFor(t, "re-registration", func() bool { return hasRoute(n, "NEW") && !hasRoute(n, "T") })
 	}
 	if err := registrar.RegisterAll(context.Background()); !errors.Is(err, errUnreachable) {
@@ -223,7 +226,7 @@ func TestRegistrarOverTCP(t *testing.T) {
 	if err := registrar.Stop(stopCtx); !errors.Is(err, errUnreachable) {
 		t.Fatalf("Stop error %v", err)
 	}
-	for _, n := range []*Namesrv{first, second} {
+	for _, n := range []*Registry{first, second} {
 		if live := n.LiveBrokers(); len(live) != 0 || hasRoute(n, "NEW") {
 			t.Fatalf("broker still registered after Stop: %v", live)
 		}
@@ -234,12 +237,12 @@ func TestRegistrarOverTCP(t *testing.T) {
 }
 
 func TestRegistrarSlaveLearnsMaster(t *testing.T) {
-	n := NewNamesrv(NamesrvOptions{})
+	n := NewRegistry(RegistryOptions{})
 	addr := serveNamesrv(t, n)
 	mustRegister(t, n, "master:1", brokerA)
 	registrar, err := newRegistrar(newConnInvoker(t), RegistrarOptions{
 		NamesrvAddrs: []string{addr}, ClusterName: "DefaultCluster", BrokerName: "broker-a",
-		BrokerAddr: brokerASlave.addr, BrokerID: 1, Topics: func() []TopicConfig { return nil },
+		BrokerAddr: brokerASlave.addr, BrokerID: 1, Topics: func() []routing.TopicConfig { return nil },
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -265,12 +268,12 @@ func TestRegistrarDataVersionChangesOnlyWithTopics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	version := func() DataVersion {
+	version := func() routing.DataVersion {
 		body, err := registrar.registrationBody()
 		if err != nil {
 			t.Fatal(err)
 		}
-		decoded, err := DecodeRegisterBrokerBody(body)
+		decoded, err := routing.DecodeRegisterBrokerBody(body)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -288,7 +291,7 @@ func TestRegistrarDataVersionChangesOnlyWithTopics(t *testing.T) {
 
 func TestRegistrarOptionsValidate(t *testing.T) {
 	valid := RegistrarOptions{NamesrvAddrs: []string{"a:1"}, ClusterName: "c", BrokerName: "b",
-		BrokerAddr: "127.0.0.1:10911", Topics: func() []TopicConfig { return nil }}
+		BrokerAddr: "127.0.0.1:10911", Topics: func() []routing.TopicConfig { return nil }}
 	if err := valid.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -310,7 +313,7 @@ func TestRegistrarOptionsValidate(t *testing.T) {
 }
 
 func TestRegistrarWithRemotingClient(t *testing.T) {
-	n := NewNamesrv(NamesrvOptions{})
+	n := NewRegistry(RegistryOptions{})
 	addr := serveNamesrv(t, n)
 	client := remoting.NewClient(remoting.ClientOptions{})
 	t.Cleanup(func() { client.Close() })
@@ -339,12 +342,12 @@ func TestRegistrarWithRemotingClient(t *testing.T) {
 }
 
 func TestClosedConnectionDropsRegisteredBroker(t *testing.T) {
-	n := NewNamesrv(NamesrvOptions{})
+	n := NewRegistry(RegistryOptions{})
 	addr := serveNamesrv(t, n)
 	client := remoting.NewClient(remoting.ClientOptions{})
 	registrar, err := NewRegistrar(client, RegistrarOptions{
 		NamesrvAddrs: []string{addr}, ClusterName: "DefaultCluster", BrokerName: "broker-a",
-		BrokerAddr: "127.0.0.1:10911", Topics: func() []TopicConfig { return []TopicConfig{topicConfig("T", 4, 6)} },
+		BrokerAddr: "127.0.0.1:10911", Topics: func() []routing.TopicConfig { return []routing.TopicConfig{topicConfig("T", 4, 6)} },
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -360,11 +363,11 @@ func TestClosedConnectionDropsRegisteredBroker(t *testing.T) {
 }
 
 func TestRegistrarReportsRejection(t *testing.T) {
-	n := NewNamesrv(NamesrvOptions{})
+	n := NewRegistry(RegistryOptions{})
 	addr := serveNamesrv(t, n)
 	registrar, err := newRegistrar(newConnInvoker(t), RegistrarOptions{
 		NamesrvAddrs: []string{addr}, ClusterName: "c", BrokerName: "b", BrokerAddr: "127.0.0.1:10911",
-		Topics: func() []TopicConfig { return []TopicConfig{{TopicName: "T", ReadQueueNums: -1}} },
+		Topics: func() []routing.TopicConfig { return []routing.TopicConfig{{TopicName: "T", ReadQueueNums: -1}} },
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -1,10 +1,22 @@
-package routing
+package namesrv
 
 import (
+	"errors"
 	"log/slog"
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/cometmq/comet/routing"
+)
+
+// Errors returned by this package; test them with errors.Is.
+var (
+	ErrMissingField     = errors.New("namesrv: missing header field")
+	ErrBadAddress       = errors.New("namesrv: invalid broker address")
+	ErrInvalidOptions   = errors.New("namesrv: invalid options")
+	ErrRegistrarStopped = errors.New("namesrv: registrar stopped")
+	ErrRejected         = errors.New("namesrv: name server rejected the request")
 )
 
 // DefaultBrokerExpiry is how long a broker stays registered without
@@ -12,13 +24,13 @@ import (
 const DefaultBrokerExpiry = 120 * time.Second
 
 // NamesrvOptions configures a Namesrv. Zero values take the defaults.
-type NamesrvOptions struct {
+type RegistryOptions struct {
 	Logger       *slog.Logger
 	BrokerExpiry time.Duration    // default DefaultBrokerExpiry
 	Now          func() time.Time // default time.Now; injectable for tests
 }
 
-func (o NamesrvOptions) withDefaults() NamesrvOptions {
+func (o RegistryOptions) withDefaults() RegistryOptions {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -39,7 +51,7 @@ type brokerLive struct {
 	haServerAddr string
 	remoteAddr   string
 	lastUpdate   time.Time
-	dataVersion  DataVersion
+	dataVersion  routing.DataVersion
 }
 
 // brokerGroup is one broker name: its cluster and its id → address table.
@@ -52,27 +64,27 @@ type brokerGroup struct {
 // networking: the server layer calls Handle for each request and
 // ConnectionClosed when a connection ends, and the owner calls ExpireStale
 // every 10 s. All methods are safe for concurrent use.
-type Namesrv struct {
+type Registry struct {
 	logger *slog.Logger
 	expiry time.Duration
 	now    func() time.Time
 
 	mu struct {
 		sync.RWMutex
-		topicQueues map[string]map[string]QueueData // topic → brokerName → queue data
-		brokers     map[string]*brokerGroup         // brokerName → group
-		clusters    map[string]map[string]struct{}  // cluster → brokerNames
-		live        map[string]*brokerLive          // brokerAddr → liveness
-		generation  uint64                          // bumped on every route-visible change
-		routeCache  map[string][]byte               // topic → encoded route, valid for generation
+		topicQueues map[string]map[string]routing.QueueData // topic → brokerName → queue data
+		brokers     map[string]*brokerGroup                 // brokerName → group
+		clusters    map[string]map[string]struct{}          // cluster → brokerNames
+		live        map[string]*brokerLive                  // brokerAddr → liveness
+		generation  uint64                                  // bumped on every route-visible change
+		routeCache  map[string][]byte                       // topic → encoded route, valid for generation
 	}
 }
 
 // NewNamesrv returns an empty name server.
-func NewNamesrv(opts NamesrvOptions) *Namesrv {
+func NewRegistry(opts RegistryOptions) *Registry {
 	opts = opts.withDefaults()
-	n := &Namesrv{logger: opts.Logger, expiry: opts.BrokerExpiry, now: opts.Now}
-	n.mu.topicQueues = make(map[string]map[string]QueueData)
+	n := &Registry{logger: opts.Logger, expiry: opts.BrokerExpiry, now: opts.Now}
+	n.mu.topicQueues = make(map[string]map[string]routing.QueueData)
 	n.mu.brokers = make(map[string]*brokerGroup)
 	n.mu.clusters = make(map[string]map[string]struct{})
 	n.mu.live = make(map[string]*brokerLive)
@@ -81,7 +93,7 @@ func NewNamesrv(opts NamesrvOptions) *Namesrv {
 }
 
 // invalidateLocked drops every cached route after a change.
-func (n *Namesrv) invalidateLocked() {
+func (n *Registry) invalidateLocked() {
 	n.mu.generation++
 	clear(n.mu.routeCache)
 }
@@ -94,7 +106,7 @@ type registration struct {
 	haServerAddr string
 	brokerID     int64
 	remoteAddr   string
-	body         *RegisterBrokerBody
+	body         *routing.RegisterBrokerBody
 }
 
 // registerResult is what a registering broker is told.
@@ -104,7 +116,7 @@ type registerResult struct {
 }
 
 // register applies one registration.
-func (n *Namesrv) register(reg registration) registerResult {
+func (n *Registry) register(reg registration) registerResult {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	changed := n.registerGroupLocked(reg)
@@ -120,7 +132,7 @@ func (n *Namesrv) register(reg registration) registerResult {
 		haServerAddr: reg.haServerAddr, remoteAddr: reg.remoteAddr, lastUpdate: n.now(),
 		dataVersion: reg.body.TopicConfigSerializeWrapper.DataVersion,
 	}
-	if reg.brokerID == MasterID && n.replaceTopicsLocked(reg.brokerName, reg.body) {
+	if reg.brokerID == routing.MasterID && n.replaceTopicsLocked(reg.brokerName, reg.body) {
 		changed = true
 	}
 	if changed {
@@ -130,7 +142,7 @@ func (n *Namesrv) register(reg registration) registerResult {
 }
 
 // registerGroupLocked records cluster membership and the id → address entry.
-func (n *Namesrv) registerGroupLocked(reg registration) bool {
+func (n *Registry) registerGroupLocked(reg registration) bool {
 	changed := false
 	names := n.mu.clusters[reg.clusterName]
 	if names == nil {
@@ -168,7 +180,7 @@ func (n *Namesrv) registerGroupLocked(reg registration) bool {
 	return changed
 }
 
-func (n *Namesrv) moveGroupClusterLocked(brokerName string, group *brokerGroup, cluster string) {
+func (n *Registry) moveGroupClusterLocked(brokerName string, group *brokerGroup, cluster string) {
 	if names := n.mu.clusters[group.cluster]; names != nil {
 		delete(names, brokerName)
 		if len(names) == 0 {
@@ -180,17 +192,17 @@ func (n *Namesrv) moveGroupClusterLocked(brokerName string, group *brokerGroup, 
 
 // replaceTopicsLocked makes brokerName's queue data exactly the topics in
 // body: new and changed topics are set, topics it no longer reports lose it.
-func (n *Namesrv) replaceTopicsLocked(brokerName string, body *RegisterBrokerBody) bool {
+func (n *Registry) replaceTopicsLocked(brokerName string, body *routing.RegisterBrokerBody) bool {
 	changed := false
 	table := body.TopicConfigSerializeWrapper.TopicConfigTable
 	for topic, tc := range table {
-		want := QueueData{
+		want := routing.QueueData{
 			BrokerName: brokerName, Perm: tc.Perm, ReadQueueNums: tc.ReadQueueNums,
 			TopicSysFlag: tc.TopicSysFlag, WriteQueueNums: tc.WriteQueueNums,
 		}
 		queues := n.mu.topicQueues[topic]
 		if queues == nil {
-			queues = make(map[string]QueueData)
+			queues = make(map[string]routing.QueueData)
 			n.mu.topicQueues[topic] = queues
 		}
 		if have, ok := queues[brokerName]; !ok || have != want {
@@ -213,12 +225,12 @@ func (n *Namesrv) replaceTopicsLocked(brokerName string, body *RegisterBrokerBod
 	return changed
 }
 
-func (n *Namesrv) registerResultLocked(reg registration) registerResult {
-	if reg.brokerID == MasterID {
+func (n *Registry) registerResultLocked(reg registration) registerResult {
+	if reg.brokerID == routing.MasterID {
 		return registerResult{}
 	}
 	group := n.mu.brokers[reg.brokerName]
-	masterAddr, ok := group.addrs[MasterID]
+	masterAddr, ok := group.addrs[routing.MasterID]
 	if !ok {
 		return registerResult{}
 	}
@@ -230,7 +242,7 @@ func (n *Namesrv) registerResultLocked(reg registration) registerResult {
 }
 
 // unregister removes one broker address (UNREGISTER_BROKER).
-func (n *Namesrv) unregister(brokerName, brokerAddr string, brokerID int64) bool {
+func (n *Registry) unregister(brokerName, brokerAddr string, brokerID int64) bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	removed := n.removeBrokerLocked(brokerName, brokerID, brokerAddr)
@@ -242,7 +254,7 @@ func (n *Namesrv) unregister(brokerName, brokerAddr string, brokerID int64) bool
 
 // removeBrokerLocked drops one address; when it was the name's last address,
 // the name leaves its cluster and every topic loses its queue data.
-func (n *Namesrv) removeBrokerLocked(brokerName string, brokerID int64, brokerAddr string) bool {
+func (n *Registry) removeBrokerLocked(brokerName string, brokerID int64, brokerAddr string) bool {
 	removed := false
 	if live, ok := n.mu.live[brokerAddr]; ok && live.brokerName == brokerName {
 		delete(n.mu.live, brokerAddr)
@@ -273,7 +285,7 @@ func (n *Namesrv) removeBrokerLocked(brokerName string, brokerID int64, brokerAd
 }
 
 // ConnectionClosed drops every broker that registered over remoteAddr.
-func (n *Namesrv) ConnectionClosed(remoteAddr string) {
+func (n *Registry) ConnectionClosed(remoteAddr string) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	for addr, live := range n.mu.live {
@@ -288,7 +300,7 @@ func (n *Namesrv) ConnectionClosed(remoteAddr string) {
 
 // ExpireStale drops brokers that have not registered within BrokerExpiry
 // before now, logs them and returns their addresses, sorted.
-func (n *Namesrv) ExpireStale(now time.Time) []string {
+func (n *Registry) ExpireStale(now time.Time) []string {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	var expired []string
