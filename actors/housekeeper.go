@@ -1,8 +1,10 @@
 package actors
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -63,16 +65,28 @@ type controlPlane struct {
 	broker     *Broker
 	children   map[string]*actor.PID
 	unexpected *atomic.Int64
+	// stopTicks cancels the repeated ticks to the children; they stop
+	// before the children do, so a stopping broker sends no dead letters.
+	stopTicks []scheduler.CancelFunc
 }
 
 func (c *controlPlane) Receive(ctx actor.Context) {
 	switch ctx.Message().(type) {
 	case *actor.Started:
 		c.spawnChildren(ctx)
-	case *actor.Restarting, *actor.Stopping, *actor.Stopped, *actor.Terminated:
+	case *actor.Restarting, *actor.Stopping:
+		c.cancelTicks()
+	case *actor.Stopped, *actor.Terminated:
 	default:
 		c.unexpected.Add(1)
 	}
+}
+
+func (c *controlPlane) cancelTicks() {
+	for _, cancel := range c.stopTicks {
+		cancel()
+	}
+	c.stopTicks = nil
 }
 
 func (c *controlPlane) spawnChildren(ctx actor.Context) {
@@ -91,9 +105,10 @@ func (c *controlPlane) spawnChildren(ctx actor.Context) {
 	timers := spawn("timers", func() actor.Actor { return &timerActor{svc: b.timers} })
 	txns := spawn("transactions", func() actor.Actor { return &txnActor{svc: b.txns} })
 	sched := scheduler.NewTimerScheduler(ctx)
-	sched.SendRepeatedly(housekeepInterval, housekeepInterval, b.keeper, &housekeepTick{})
-	sched.SendRepeatedly(timerTickInterval, timerTickInterval, timers, &timerTick{})
-	sched.SendRepeatedly(txnTickInterval, txnTickInterval, txns, &txnTick{})
+	c.stopTicks = append(c.stopTicks,
+		sched.SendRepeatedly(housekeepInterval, housekeepInterval, b.keeper, &housekeepTick{}),
+		sched.SendRepeatedly(timerTickInterval, timerTickInterval, timers, &timerTick{}),
+		sched.SendRepeatedly(txnTickInterval, txnTickInterval, txns, &txnTick{}))
 	b.ctl.Store(&controlHandles{root: ctx.ActorSystem().Root, timers: timers, txns: txns})
 }
 
@@ -127,7 +142,7 @@ func (b *Broker) sendControl(msg any, pick func(*controlHandles) *actor.PID) boo
 // startControlPlane spawns the supervisor and, through it, its children.
 func (b *Broker) startControlPlane() {
 	b.system = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
-		return b.log.With("lib", "protoactor")
+		return slog.New(quietInfoHandler{b.log.Handler()}).With("lib", "protoactor")
 	}))
 	supervisor := actor.NewOneForOneStrategy(10, time.Minute, actor.DefaultDecider)
 	ready := make(chan struct{})
@@ -159,4 +174,32 @@ func (b *Broker) stopControlPlane() error {
 		return fmt.Errorf("actors: stop control plane: %w", err)
 	}
 	return nil
+}
+
+// quietInfoHandler logs protoactor's info lines (the actor system started,
+// its id) at debug: they say nothing an operator acts on. Warnings and
+// errors, and dead letters, keep their level.
+type quietInfoHandler struct{ slog.Handler }
+
+func (h quietInfoHandler) Handle(ctx context.Context, r slog.Record) error {
+	r.Level = h.level(r.Level, r.Message)
+	if !h.Handler.Enabled(ctx, r.Level) {
+		return nil
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h quietInfoHandler) level(l slog.Level, msg string) slog.Level {
+	if l == slog.LevelInfo && !strings.Contains(msg, "DeadLetter") {
+		return slog.LevelDebug
+	}
+	return l
+}
+
+func (h quietInfoHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return quietInfoHandler{h.Handler.WithAttrs(attrs)}
+}
+
+func (h quietInfoHandler) WithGroup(name string) slog.Handler {
+	return quietInfoHandler{h.Handler.WithGroup(name)}
 }

@@ -38,11 +38,11 @@ func (n *Registry) Handle(remoteAddr string, req *remoting.Command) *remoting.Co
 func (n *Registry) handleRegisterBroker(remoteAddr string, req *remoting.Command) *remoting.Command {
 	reg, err := parseRegistration(req)
 	if errors.Is(err, routing.ErrCRCMismatch) {
-		n.logger.Warn("routing: register broker crc32 mismatch", "remote", remoteAddr)
+		n.logger.Warn("namesrv: register broker crc32 mismatch", "remote", remoteAddr)
 		return remoting.NewResponse(req, remoting.ResponseSystemError, "crc32 not match")
 	}
 	if err != nil {
-		n.logger.Warn("routing: bad register broker request", "remote", remoteAddr, "err", err)
+		n.logger.Warn("namesrv: bad register broker request", "remote", remoteAddr, "err", err)
 		return remoting.NewResponse(req, remoting.ResponseSystemError, err.Error())
 	}
 	reg.remoteAddr = remoteAddr

@@ -124,7 +124,7 @@ func (n *Registry) register(reg registration) registerResult {
 	if !known {
 		live = &brokerLive{}
 		n.mu.live[reg.brokerAddr] = live
-		n.logger.Info("routing: broker registered", "broker", reg.brokerName,
+		n.logger.Info("namesrv: broker registered", "broker", reg.brokerName,
 			"addr", reg.brokerAddr, "id", reg.brokerID, "cluster", reg.clusterName, "remote", reg.remoteAddr)
 	}
 	*live = brokerLive{
@@ -247,7 +247,7 @@ func (n *Registry) unregister(brokerName, brokerAddr string, brokerID int64) boo
 	defer n.mu.Unlock()
 	removed := n.removeBrokerLocked(brokerName, brokerID, brokerAddr)
 	if removed {
-		n.logger.Info("routing: broker unregistered", "broker", brokerName, "addr", brokerAddr, "id", brokerID)
+		n.logger.Info("namesrv: broker unregistered", "broker", brokerName, "addr", brokerAddr, "id", brokerID)
 	}
 	return removed
 }
@@ -293,7 +293,7 @@ func (n *Registry) ConnectionClosed(remoteAddr string) {
 			continue
 		}
 		n.removeBrokerLocked(live.brokerName, live.brokerID, addr)
-		n.logger.Info("routing: broker connection closed", "broker", live.brokerName,
+		n.logger.Info("namesrv: broker connection closed", "broker", live.brokerName,
 			"addr", addr, "id", live.brokerID, "remote", remoteAddr)
 	}
 }
@@ -309,7 +309,7 @@ func (n *Registry) ExpireStale(now time.Time) []string {
 			continue
 		}
 		n.removeBrokerLocked(live.brokerName, live.brokerID, addr)
-		n.logger.Warn("routing: broker expired", "broker", live.brokerName, "addr", addr,
+		n.logger.Warn("namesrv: broker expired", "broker", live.brokerName, "addr", addr,
 			"id", live.brokerID, "lastUpdate", live.lastUpdate, "expiry", n.expiry)
 		expired = append(expired, addr)
 	}

@@ -24,7 +24,7 @@ func (n *Registry) RouteBody(topic string) ([]byte, bool) {
 	}
 	body, err := route.Encode()
 	if err != nil {
-		n.logger.Error("routing: encode route", "topic", topic, "err", err)
+		n.logger.Error("namesrv: encode route", "topic", topic, "err", err)
 		return nil, false
 	}
 	n.mu.Lock()
@@ -146,7 +146,7 @@ func (n *Registry) DeleteTopic(topic string) bool {
 	}
 	delete(n.mu.topicQueues, topic)
 	n.invalidateLocked()
-	n.logger.Info("routing: topic deleted", "topic", topic)
+	n.logger.Info("namesrv: topic deleted", "topic", topic)
 	return true
 }
 

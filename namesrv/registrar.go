@@ -192,7 +192,7 @@ func (r *Registrar) Stop(ctx context.Context) error {
 func (r *Registrar) RegisterAll(ctx context.Context) error {
 	body, err := r.registrationBody()
 	if err != nil {
-		r.opts.Logger.Error("routing: encode registration", "err", err)
+		r.opts.Logger.Error("namesrv: encode registration", "err", err)
 		return err
 	}
 	crc := strconv.FormatInt(int64(routing.BodyCRC32(body)), 10)
@@ -279,10 +279,10 @@ func (r *Registrar) invokeOne(ctx context.Context, addr string, req *remoting.Co
 		err = fmt.Errorf("%w: code %d: %s", ErrRejected, resp.Code, resp.Remark)
 	}
 	if err != nil {
-		r.opts.Logger.Warn("routing: name server request failed", "namesrv", addr, "code", req.Code, "err", err)
-		return fmt.Errorf("routing: name server %s: %w", addr, err)
+		r.opts.Logger.Warn("namesrv: name server request failed", "namesrv", addr, "code", req.Code, "err", err)
+		return fmt.Errorf("namesrv: name server %s: %w", addr, err)
 	}
-	r.opts.Logger.Debug("routing: name server request done", "namesrv", addr, "code", req.Code)
+	r.opts.Logger.Debug("namesrv: name server request done", "namesrv", addr, "code", req.Code)
 	if onSuccess != nil {
 		onSuccess(resp)
 	}

@@ -97,6 +97,8 @@ func (s *Server) logLimited(l *logLimiter, msg string, args ...any) {
 }
 
 // gnetLogger routes gnet's own log lines into the server's slog.Logger.
+// gnet's info lines (the event loops it launched) repeat what the server
+// logs itself, so they go to debug.
 type gnetLogger struct{ log *slog.Logger }
 
 func (g gnetLogger) logf(level slog.Level, format string, args ...any) {
@@ -106,7 +108,7 @@ func (g gnetLogger) logf(level slog.Level, format string, args ...any) {
 }
 
 func (g gnetLogger) Debugf(format string, args ...any) { g.logf(slog.LevelDebug, format, args...) }
-func (g gnetLogger) Infof(format string, args ...any)  { g.logf(slog.LevelInfo, format, args...) }
+func (g gnetLogger) Infof(format string, args ...any)  { g.logf(slog.LevelDebug, format, args...) }
 func (g gnetLogger) Warnf(format string, args ...any)  { g.logf(slog.LevelWarn, format, args...) }
 func (g gnetLogger) Errorf(format string, args ...any) { g.logf(slog.LevelError, format, args...) }
 func (g gnetLogger) Fatalf(format string, args ...any) { g.logf(slog.LevelError, format, args...) }

@@ -15,6 +15,7 @@ import (
 
 // RecoveryReport says what Open found and what it repaired.
 type RecoveryReport struct {
+	Fresh               bool   // nothing was stored before: a new data directory
 	Clean               bool   // the previous run shut down cleanly
 	CheckpointOK        bool   // a valid checkpoint was found
 	ScanFrom            int64  // log offset the scan started at
@@ -79,6 +80,7 @@ func (s *Store) recover() error {
 	if err := s.repairQueues(); err != nil {
 		return err
 	}
+	rep.Fresh = !found && !ok && rep.LogEnd == 0
 	rep.Duration = time.Since(start)
 	s.logRecovery()
 	if err := s.FlushQueues(); err != nil {
@@ -326,6 +328,10 @@ func (s *Store) repairQueues() error {
 
 func (s *Store) logRecovery() {
 	r := s.recovery
+	if r.Fresh {
+		s.log.Info("persist: new store", "dir", s.opts.Dir)
+		return
+	}
 	s.log.Info("persist: store recovered", "clean", r.Clean, "scanFrom", r.ScanFrom, "logEnd", r.LogEnd,
 		"records", r.RecordsScanned, "cutBytes", r.CutBytes, "cutReason", r.CutReason,
 		"queueEntriesDropped", r.QueueEntriesDropped, "fullRescan", r.FullRescan,

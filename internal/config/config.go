@@ -100,9 +100,34 @@ func Load(fs *flag.FlagSet, args []string) (*Config, error) {
 	return load(fs, args, os.LookupEnv)
 }
 
+// NamesrvKeys are the settings of `comet namesrv`: the name server's own
+// address, the HTTP endpoint and logging.
+var NamesrvKeys = []string{"namesrv-listen", "http-listen", "pprof", "log-level", "log-format",
+	"log-rate-limit", "shutdown-timeout", "config"}
+
+// LoadNamesrv is Load for `comet namesrv`: only NamesrvKeys are flags (and
+// listed by -h); a config file or the environment may still carry broker
+// keys, so one file can serve both.
+func LoadNamesrv(fs *flag.FlagSet, args []string) (*Config, error) {
+	c := &Config{}
+	full := flag.NewFlagSet(fs.Name(), flag.ContinueOnError)
+	defineFlags(full, c)
+	for _, k := range NamesrvKeys {
+		f := full.Lookup(k)
+		fs.Var(f.Value, f.Name, f.Usage)
+	}
+	return loadInto(c, fs, full, args, os.LookupEnv)
+}
+
 func load(fs *flag.FlagSet, args []string, lookupEnv func(string) (string, bool)) (*Config, error) {
 	c := &Config{}
 	defineFlags(fs, c)
+	return loadInto(c, fs, fs, args, lookupEnv)
+}
+
+// loadInto parses the command line with fs, then applies the config file
+// and the environment to full, which holds every key (fs may hold fewer).
+func loadInto(c *Config, fs, full *flag.FlagSet, args []string, lookupEnv func(string) (string, bool)) (*Config, error) {
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -115,15 +140,15 @@ func load(fs *flag.FlagSet, args []string, lookupEnv func(string) (string, bool)
 		c.File = env
 	}
 	if c.File != "" {
-		if err := applyFile(fs, c.File, set); err != nil {
+		if err := applyFile(full, c.File, set); err != nil {
 			return nil, err
 		}
 	}
-	if err := applyEnv(fs, set, lookupEnv); err != nil {
+	if err := applyEnv(full, set, lookupEnv); err != nil {
 		return nil, err
 	}
 	c.values = map[string]string{}
-	fs.VisitAll(func(f *flag.Flag) { c.values[f.Name] = f.Value.String() })
+	full.VisitAll(func(f *flag.Flag) { c.values[f.Name] = f.Value.String() })
 	return c, c.Validate()
 }
 

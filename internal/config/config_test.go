@@ -214,3 +214,32 @@ func FuzzParseFile(f *testing.F) {
 		}
 	})
 }
+
+func TestLoadNamesrvListsOnlyNameServerFlags(t *testing.T) {
+	var usage strings.Builder
+	fs := flag.NewFlagSet("comet namesrv", flag.ContinueOnError)
+	fs.SetOutput(&usage)
+	if _, err := LoadNamesrv(fs, []string{"-h"}); !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("-h: %v", err)
+	}
+	if !strings.Contains(usage.String(), "-namesrv-listen") || strings.Contains(usage.String(), "-data-dir") {
+		t.Fatalf("namesrv usage lists the wrong flags:\n%s", usage.String())
+	}
+	fs = flag.NewFlagSet("comet namesrv", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	if _, err := LoadNamesrv(fs, []string{"-data-dir", "x"}); err == nil {
+		t.Fatal("a broker flag was accepted by comet namesrv")
+	}
+	file := filepath.Join(t.TempDir(), "comet.toml")
+	if err := os.WriteFile(file, []byte("data-dir = \"/srv/comet\"\nnamesrv-listen = \"127.0.0.1:19876\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fs = flag.NewFlagSet("comet namesrv", flag.ContinueOnError)
+	c, err := LoadNamesrv(fs, []string{"-config", file})
+	if err != nil {
+		t.Fatalf("a shared config file with broker keys: %v", err)
+	}
+	if c.NamesrvListen != "127.0.0.1:19876" {
+		t.Fatalf("namesrv-listen from the file: got %q", c.NamesrvListen)
+	}
+}

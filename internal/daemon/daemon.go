@@ -31,6 +31,7 @@ import (
 	"github.com/cometmq/comet/internal/config"
 	"github.com/cometmq/comet/internal/ops"
 	"github.com/cometmq/comet/namesrv"
+	"github.com/cometmq/comet/persist"
 )
 
 // Exit codes of Main.
@@ -63,7 +64,7 @@ func Main(args []string, stderr io.Writer) int {
 		p.mode, args = "namesrv", args[1:]
 	}
 	p.args = args
-	cfg, err := loadConfig(args, stderr)
+	cfg, err := loadConfig(p.mode, args, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return ExitOK
 	}
@@ -86,7 +87,12 @@ func Main(args []string, stderr io.Writer) int {
 	return ExitOK
 }
 
-func loadConfig(args []string, stderr io.Writer) (*config.Config, error) {
+func loadConfig(mode string, args []string, stderr io.Writer) (*config.Config, error) {
+	if mode == "namesrv" {
+		fs := flag.NewFlagSet("comet namesrv", flag.ContinueOnError)
+		fs.SetOutput(stderr)
+		return config.LoadNamesrv(fs, args)
+	}
 	fs := flag.NewFlagSet("comet", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	return config.Load(fs, args)
@@ -197,6 +203,18 @@ func (p *process) status() any {
 	return st
 }
 
+// recoveryAttrs summarises how the store opened, as flat fields.
+func recoveryAttrs(r persist.RecoveryReport) []any {
+	switch {
+	case r.Fresh:
+		return []any{"store", "new"}
+	case r.Clean:
+		return []any{"store", "clean", "logEnd", r.LogEnd}
+	default:
+		return []any{"store", "recovered", "logEnd", r.LogEnd, "cutBytes", r.CutBytes, "recoveryTook", r.Duration}
+	}
+}
+
 func (p *process) announceReady() {
 	attrs := []any{"mode", p.mode}
 	status := "serving"
@@ -204,8 +222,8 @@ func (p *process) announceReady() {
 		attrs = append(attrs, "namesrv", ns.Addr())
 	}
 	if b := p.broker.Load(); b != nil {
-		attrs = append(attrs, "broker", b.Addr(), "advertise", b.Advertise(), "dataDir", p.cfg.DataDir, "flush", p.cfg.Flush,
-			"recovered", fmt.Sprintf("%+v", b.Store().Recovery()))
+		attrs = append(attrs, "broker", b.Addr(), "advertise", b.Advertise(), "dataDir", p.cfg.DataDir, "flush", p.cfg.Flush)
+		attrs = append(attrs, recoveryAttrs(b.Store().Recovery())...)
 		status = "serving on " + b.Addr()
 	}
 	if p.http != nil {
@@ -223,7 +241,7 @@ func (p *process) announceReady() {
 func (p *process) reload() {
 	_ = p.notifier.Reloading()
 	defer func() { _ = p.notifier.Ready("serving") }()
-	next, err := loadConfig(p.args, io.Discard)
+	next, err := loadConfig(p.mode, p.args, io.Discard)
 	if err != nil {
 		p.log.Error("comet: reload rejected; keeping the running configuration", "err", err)
 		return

@@ -278,3 +278,43 @@ func TestMainRejectsBadConfigNamingTheKey(t *testing.T) {
 		t.Fatalf("-h: exit %d, stderr %q", code, errOut.String())
 	}
 }
+
+// TestFirstLogLinesAreClear checks what a new user reads: a fresh data
+// directory says it is new, the ready line is flat fields, each listener is
+// announced once, and a clean shutdown logs no dead letters.
+func TestFirstLogLinesAreClear(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the comet binary")
+	}
+	bin := buildComet(t)
+	dataDir := t.TempDir()
+	args := []string{"-data-dir", dataDir, "-listen", "127.0.0.1:0", "-namesrv-listen", "127.0.0.1:0", "-http-listen", ""}
+	run := func() string {
+		c := startChild(t, bin, nil, args...)
+		c.signal(t, syscall.SIGTERM)
+		if code := c.waitExit(t, 20*time.Second); code != 0 {
+			t.Fatalf("exit code %d:\n%s", code, c.stderr.String())
+		}
+		return c.stderr.String()
+	}
+	first := run()
+	for _, want := range []string{`msg="persist: new store"`, ` store=new`, `msg="comet: stopped cleanly"`} {
+		if !strings.Contains(first, want) {
+			t.Errorf("first start: no %q in:\n%s", want, first)
+		}
+	}
+	second := run()
+	if !strings.Contains(second, " store=clean") {
+		t.Errorf("second start after a clean stop: no store=clean in:\n%s", second)
+	}
+	for i, out := range []string{first, second} {
+		for _, bad := range []string{"DeadLetter", `recovered="{`, "gnet:", "actor system started"} {
+			if strings.Contains(out, bad) {
+				t.Errorf("start %d logs %q:\n%s", i+1, bad, out)
+			}
+		}
+		if n := strings.Count(out, "msg=listening server=broker"); n != 1 {
+			t.Errorf("start %d: broker listener announced %d times:\n%s", i+1, n, out)
+		}
+	}
+}

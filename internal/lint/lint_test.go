@@ -49,7 +49,7 @@ var layers = map[string][]string{
 	// Wiring above the core.
 	"internal/config":     {"actors"},
 	"internal/ctl":        {"internal/adminwire", "netio/remoting", "routing"},
-	"internal/daemon":     {"actors", "internal/config", "internal/ops", "namesrv"},
+	"internal/daemon":     {"actors", "internal/config", "internal/ops", "namesrv", "persist"},
 	"internal/testbroker": {"actors", "internal/config", "namesrv"},
 	"perf":                {"actors", "client", "internal/config", "namesrv"},
 
