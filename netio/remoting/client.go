@@ -244,6 +244,7 @@ type clientConn struct {
 	netConn net.Conn
 	done    chan struct{} // closed when the connection is broken
 	wake    chan struct{} // signals the write loop; capacity 1
+	serving chan struct{} // one token per peer request being served
 
 	mu struct {
 		sync.Mutex
@@ -272,11 +273,12 @@ const asyncSweepInterval = 50 * time.Millisecond
 
 func newClientConn(c *Client, addr string) *clientConn {
 	cc := &clientConn{
-		client: c,
-		addr:   addr,
-		ready:  make(chan struct{}),
-		done:   make(chan struct{}),
-		wake:   make(chan struct{}, 1),
+		client:  c,
+		addr:    addr,
+		ready:   make(chan struct{}),
+		done:    make(chan struct{}),
+		wake:    make(chan struct{}, 1),
+		serving: make(chan struct{}, maxServedRequests),
 	}
 	cc.mu.pending = make(map[int32]pendingCall)
 	return cc
@@ -497,7 +499,7 @@ func (cc *clientConn) readLoop() {
 		if cmd.IsResponse() {
 			cc.complete(cmd)
 		} else {
-			go cc.serveRequest(cmd)
+			cc.dispatchRequest(cmd)
 		}
 	}
 }
@@ -538,6 +540,33 @@ func (cc *clientConn) complete(resp *Command) {
 	}
 }
 
+// maxServedRequests bounds the peer-initiated requests one connection
+// serves at once; past it a request is answered SYSTEM_BUSY (a oneway one is
+// dropped) rather than given another goroutine.
+const maxServedRequests = 64
+
+// dispatchRequest serves a peer-initiated request on its own goroutine,
+// owned by the client (Close waits for it), at most maxServedRequests at a
+// time per connection.
+func (cc *clientConn) dispatchRequest(req *Command) {
+	select {
+	case cc.serving <- struct{}{}:
+	default:
+		cc.client.opts.Logger.Warn("remoting: too many requests from the peer in flight", "addr", cc.addr,
+			"request", RequestName(req.Code), "limit", maxServedRequests)
+		if !req.IsOneway() {
+			cc.reply(req, NewResponse(req, ResponseSystemBusy, "too many requests in flight on this connection"))
+		}
+		return
+	}
+	cc.client.loops.Add(1)
+	go func() {
+		defer cc.client.loops.Done()
+		defer func() { <-cc.serving }()
+		cc.serveRequest(req)
+	}()
+}
+
 func (cc *clientConn) serveRequest(req *Command) {
 	var resp *Command
 	if h := cc.client.handler.Load(); h != nil {
@@ -546,9 +575,12 @@ func (cc *clientConn) serveRequest(req *Command) {
 		resp = NewResponse(req, ResponseRequestCodeNotSupported,
 			fmt.Sprintf(" request type %d not supported", req.Code))
 	}
-	if resp == nil {
-		return
+	if resp != nil {
+		cc.reply(req, resp)
 	}
+}
+
+func (cc *clientConn) reply(req, resp *Command) {
 	resp.Opaque = req.Opaque
 	resp.Flag |= FlagResponse
 	if err := cc.send(resp); err != nil {

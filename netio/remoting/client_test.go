@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -345,5 +346,54 @@ func TestClientDialFailure(t *testing.T) {
 	defer c.Close()
 	if _, err := c.Invoke(context.Background(), addr, NewRequest(RequestHeartbeat)); err == nil {
 		t.Fatal("dial to a closed port succeeded")
+	}
+}
+
+func TestClientBoundsPeerRequestsInFlight(t *testing.T) {
+	srv := newTestServer(t, echo)
+	c := NewClient(ClientOptions{})
+	defer c.Close()
+	release := make(chan struct{})
+	var entered atomic.Int32
+	c.SetRequestHandler(func(addr string, req *Command) *Command {
+		entered.Add(1)
+		<-release
+		return NewResponse(req, ResponseSuccess, "handled")
+	})
+	if _, err := c.Invoke(context.Background(), srv.addr(), NewRequest(RequestHeartbeat)); err != nil {
+		t.Fatal(err)
+	}
+	sc := srv.connection(t)
+	for i := 0; i < maxServedRequests+10; i++ {
+		if err := sc.write(NewRequest(RequestGetConsumerRunningInfo)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	busy := 0
+	deadline := time.After(5 * time.Second)
+	for busy < 10 {
+		select {
+		case resp := <-sc.replies:
+			if resp.Code != ResponseSystemBusy {
+				t.Fatalf("reply before release: code %d %q", resp.Code, resp.Remark)
+			}
+			busy++
+		case <-deadline:
+			t.Fatalf("%d SYSTEM_BUSY replies, want 10", busy)
+		}
+	}
+	if n := entered.Load(); n > maxServedRequests {
+		t.Fatalf("%d requests served at once, limit %d", n, maxServedRequests)
+	}
+	close(release)
+	for served := 0; served < maxServedRequests; served++ {
+		select {
+		case resp := <-sc.replies:
+			if resp.Code != ResponseSuccess {
+				t.Fatalf("reply after release: code %d", resp.Code)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%d of %d held requests answered", served, maxServedRequests)
+		}
 	}
 }
