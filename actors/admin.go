@@ -51,7 +51,9 @@ func (b *Broker) offLoop(gate *adminGate, h func(cmd *remoting.Command) *remotin
 			return
 		}
 		req.Detach()
+		b.background.Add(1)
 		go func() {
+			defer b.background.Done()
 			defer gate.inFlight.Add(-1)
 			resp := h(&req.Cmd)
 			req.Reply(resp)

@@ -161,6 +161,13 @@ type Broker struct {
 	metrics   *brokerMetrics
 	advertise string
 	cancel    context.CancelFunc
+	// background holds the goroutines the broker starts besides the writer
+	// and the actors (the long-poll sweeper, admin requests); stop waits
+	// for them before it closes the store.
+	background sync.WaitGroup
+	// queuedEndTxn counts END_TRANSACTION requests in the transaction
+	// actor's mailbox, the one control-plane mailbox clients feed.
+	queuedEndTxn atomic.Int64
 }
 
 // NewBroker opens the store and prepares the broker; Start serves.
@@ -227,7 +234,11 @@ func (b *Broker) Start() error {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	b.cancel = cancel
-	go b.hold.run(ctx)
+	b.background.Add(1)
+	go func() {
+		defer b.background.Done()
+		b.hold.run(ctx)
+	}()
 	b.startControlPlane()
 	if err := b.startRegistrar(ctx); err != nil {
 		b.Stop(context.Background())
@@ -370,6 +381,7 @@ func (b *Broker) stop(ctx context.Context) error {
 	if b.cancel != nil {
 		b.cancel()
 	}
+	b.background.Wait()
 	keep(b.offsets.persist())
 	if b.store != nil {
 		keep(b.store.Close())

@@ -432,9 +432,18 @@ func (b *Broker) storeInternal(req *netio.Request, msg persist.Message) {
 
 // handleEndTransaction hands a producer's decision to the transaction
 // actor, which answers (when the request is not oneway) once it is stored.
+// At most maxQueuedEndTxn decisions wait in the actor's mailbox; past that a
+// decision is refused SYSTEM_BUSY at once (the producer retries, or the
+// check-back asks again).
 func (b *Broker) handleEndTransaction(req *netio.Request) {
+	if b.queuedEndTxn.Add(1) > maxQueuedEndTxn {
+		b.queuedEndTxn.Add(-1)
+		b.reply(req, remoting.ResponseSystemBusy, "too many transaction decisions queued")
+		return
+	}
 	req.Detach()
 	if !b.sendTxns(&endTxn{req: req}) {
+		b.queuedEndTxn.Add(-1)
 		if !req.Cmd.IsOneway() {
 			req.Reply(remoting.NewResponse(&req.Cmd, remoting.ResponseSystemBusy, "broker starting or stopping"))
 		}

@@ -56,6 +56,10 @@ const (
 
 	txnTickInterval   = 100 * time.Millisecond
 	txnClockSkewGrace = time.Minute
+
+	// maxQueuedEndTxn bounds the END_TRANSACTION requests waiting for the
+	// transaction actor.
+	maxQueuedEndTxn = 10000
 )
 
 // TxnStats are the transaction actor's counters.
@@ -566,6 +570,7 @@ func (a *txnActor) Receive(ctx actor.Context) {
 	case *txnTick:
 		a.svc.tick()
 	case *endTxn:
+		a.svc.b.queuedEndTxn.Add(-1)
 		a.svc.end(msg)
 	case *txnStored:
 		a.svc.decisionStored(msg.decision)

@@ -74,3 +74,28 @@ func TestTransactionDecisionsTakeEffectOnce(t *testing.T) {
 		t.Fatalf("stats: committed %d rolled back %d pending %d ignored %d", st.Committed.Load(), st.RolledBack.Load(), st.Pending.Load(), st.Ignored.Load())
 	}
 }
+
+func TestEndTransactionRefusedWhenTheActorsMailboxIsFull(t *testing.T) {
+	b := startTestBroker(t, t.TempDir(), nil)
+	defer b.Stop(context.Background())
+	c := remoting.NewClient(remoting.ClientOptions{})
+	defer c.Close()
+	half := sendRaw(t, c, b.Addr(), "TxFull", "held", halfProps("g", "ID-F"))
+	if half.Code != remoting.ResponseSuccess {
+		t.Fatalf("half send: %d %s", half.Code, half.Remark)
+	}
+	b.queuedEndTxn.Add(maxQueuedEndTxn) // as if that many decisions were waiting
+	if r := endTransaction(t, c, b.Addr(), "g", half, endTxnCommit); r.Code != remoting.ResponseSystemBusy {
+		t.Fatalf("decision past the mailbox bound: code %d %s, want SYSTEM_BUSY", r.Code, r.Remark)
+	}
+	b.queuedEndTxn.Add(-maxQueuedEndTxn)
+	if r := endTransaction(t, c, b.Addr(), "g", half, endTxnCommit); r.Code != remoting.ResponseSuccess {
+		t.Fatalf("decision within the bound: code %d %s", r.Code, r.Remark)
+	}
+	if got := queueBodies(t, b, "TxFull", 0); len(got) != 1 || got[0] != "held" {
+		t.Fatalf("real topic holds %q after the commit", got)
+	}
+	if n := b.queuedEndTxn.Load(); n != 0 {
+		t.Fatalf("%d decisions counted as queued after all were handled", n)
+	}
+}
