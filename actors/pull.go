@@ -118,7 +118,7 @@ func pullResponse(reqCmd *remoting.Command, res *pullResult) *remoting.Command {
 }
 
 // pullOnce reads up to q.maxMsgs matching records from the queue, following
-// RocketMQ's offset rules (protocol §3.6).
+// RocketMQ's offset rules for PULL_MESSAGE.
 func (b *Broker) pullOnce(q *pullQuery) pullResult {
 	cq := b.store.ConsumeQueue(q.topic, q.queueID)
 	if cq == nil {

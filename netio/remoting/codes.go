@@ -3,7 +3,7 @@ package remoting
 import "strconv"
 
 // Request codes: the one table of request codes the project uses (RocketMQ
-// 4.9.8 RequestCode; client v2.1.2 sends the subset listed in protocol.md §3).
+// 4.9.8 RequestCode; client v2.1.2 sends a subset of them).
 // Part of the format: do not change.
 const (
 	RequestSendMessage                      int16 = 10

@@ -1,6 +1,6 @@
 package remoting
 
-// Ext keys used by the requests and responses of protocol.md §3, §4 and §10.
+// Ext keys used by the requests and responses clients, brokers and name servers exchange.
 // Decoding maps these to the constant strings, so well-known keys cost no
 // allocation.
 const (

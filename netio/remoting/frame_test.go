@@ -11,7 +11,7 @@ import (
 )
 
 // goClientRouteQuery is the exact header the Go client v2.1.2 sends for
-// GET_ROUTEINFO_BY_TOPIC (protocol.md §1.3).
+// GET_ROUTEINFO_BY_TOPIC (a JSON header).
 const goClientRouteQuery = `{"code":105,"language":"GO","version":317,"opaque":1,"flag":0,"remark":"","extFields":{"topic":"T1"}}`
 
 func jsonFrame(header string, body []byte) []byte {

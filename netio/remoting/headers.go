@@ -9,7 +9,7 @@ import (
 // (310), SEND_BATCH_MESSAGE (320) and SEND_REPLY_MESSAGE (324/325).
 //
 // Codes 310, 320 and 325 carry it with the short v2 keys a..m, the others
-// with the v1 long names (protocol.md §3.4, §3.5):
+// with the v1 long names:
 //
 //	+---------------------------+----+---------------------------+
 //	| v1 key                    | v2 | required                  |
@@ -121,7 +121,7 @@ func (h *SendHeader) Apply(cmd *Command) {
 	e.Set(k.batch, strconv.FormatBool(h.Batch))
 }
 
-// PullHeader is the request header of PULL_MESSAGE (11), protocol.md §3.6.
+// PullHeader is the request header of PULL_MESSAGE (11).
 // All eleven keys are sent by the Go client; subscription and
 // expressionType are optional for Java and here.
 type PullHeader struct {

@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-// goClientSendExt is the v1 header the Go client sends (protocol.md §3.4).
+// goClientSendExt is the v1 header the Go client sends.
 var goClientSendExt = []Field{
 	{"producerGroup", "pg"}, {"topic", "T"}, {"queueId", "1"}, {"sysFlag", "0"},
 	{"bornTimestamp", "1700000000000"}, {"flag", "0"}, {"properties", "TAGS\x01x\x02UNIQ_KEY\x01u\x02"},
@@ -14,7 +14,7 @@ var goClientSendExt = []Field{
 	{"defaultTopic", "TBW102"}, {"defaultTopicQueueNums", "4"},
 }
 
-// goClientBatchExt is the v2 header of SEND_BATCH_MESSAGE (protocol.md §3.5).
+// goClientBatchExt is the v2 header of SEND_BATCH_MESSAGE.
 var goClientBatchExt = []Field{
 	{"a", "pg"}, {"b", "T"}, {"c", "TBW102"}, {"d", "4"}, {"e", "1"}, {"f", "0"}, {"g", "1700000000000"},
 	{"h", "0"}, {"i", ""}, {"j", "0"}, {"k", "false"}, {"l", "0"}, {"m", "true"},

@@ -23,7 +23,7 @@ const (
 // message Java accepts.
 const maxInflatedBodySize = 4 * DefaultMaxMessageBodySize
 
-// MessageExt is one stored message as a consumer sees it (protocol.md §5.1).
+// MessageExt is one stored message as a consumer sees it.
 // After DecodeMessages, Body aliases the decoded buffer unless the body was
 // inflated; Topic, Properties and the ids are independent strings.
 type MessageExt struct {
@@ -261,7 +261,7 @@ func appendHost(dst []byte, h netip.AddrPort) []byte {
 	return binary.BigEndian.AppendUint32(dst, uint32(h.Port()))
 }
 
-// Batch element of a SEND_BATCH_MESSAGE body (protocol.md §5.4):
+// Batch element of a SEND_BATCH_MESSAGE body:
 //
 //	+--------+------------+----------------------------------+
 //	| size   | field      | notes                            |

@@ -114,8 +114,9 @@ func TestAppendMessageLimits(t *testing.T) {
 	}
 }
 
-// TestBatchGolden decodes and re-encodes the probed example of protocol.md
-// §5.4: body "abc", TAGS=x.
+// TestBatchGolden decodes and re-encodes a batch element as the Go client
+// v2.1.2 encodes it:
+// body "abc", TAGS=x.
 func TestBatchGolden(t *testing.T) {
 	golden, _ := hex.DecodeString("00000020" + "00000000" + "00000000" + "00000000" + "00000003" + "616263" + "0007" + "54414753" + "01" + "78" + "02")
 	var got [][2]string

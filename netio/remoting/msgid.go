@@ -6,7 +6,7 @@ import (
 	"net"
 )
 
-// Offset message ids (protocol.md §5.7): the upper-case hex of the store
+// Offset message ids: the upper-case hex of the store
 // host's address, its port and the record's commit-log offset.
 //
 //	+---------+----------+---------------------------+

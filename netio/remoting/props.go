@@ -5,13 +5,13 @@ import (
 	"strings"
 )
 
-// Property string separators (protocol.md §5.5): key \x01 value \x02 …
+// Property string separators: key \x01 value \x02 …
 const (
 	PropertyNameValueSeparator = '\x01'
 	PropertySeparator          = '\x02'
 )
 
-// Reserved property keys (protocol.md §5.8). The values are exact.
+// Reserved property keys (RocketMQ 4.x MessageConst). The values are exact.
 const (
 	PropertyKeys                       = "KEYS"
 	PropertyTags                       = "TAGS"
@@ -58,7 +58,7 @@ const (
 // KeySeparator joins several message keys inside PropertyKeys.
 const KeySeparator = " "
 
-// Message sysFlag bits (protocol.md §5.2), stored in SYSFLAG and sent in the
+// Message sysFlag bits (RocketMQ MessageSysFlag), stored in SYSFLAG and sent in the
 // sysFlag ext. Part of the format: do not change.
 const (
 	SysFlagCompressed          int32 = 0x1
@@ -75,7 +75,7 @@ const (
 	SysFlagCompressionMask     int32 = 0x700
 )
 
-// Pull request sysFlag bits (protocol.md §3.6).
+// Pull request sysFlag bits (PULL_MESSAGE).
 const (
 	PullFlagCommitOffset int32 = 0x1
 	PullFlagSuspend      int32 = 0x2
@@ -84,14 +84,14 @@ const (
 	PullFlagLitePull     int32 = 0x10
 )
 
-// END_TRANSACTION commitOrRollback values (protocol.md §3.12).
+// END_TRANSACTION commitOrRollback values (RocketMQ remoting).
 const (
 	TransactionNotType  int32 = 0
 	TransactionCommit   int32 = 8
 	TransactionRollback int32 = 12
 )
 
-// Topic permission bits (protocol.md §5.3).
+// Topic permission bits (RocketMQ PermName).
 const (
 	PermPriority int32 = 0x8
 	PermRead     int32 = 0x4
@@ -101,7 +101,7 @@ const (
 	PermReadWrite = PermRead | PermWrite
 )
 
-// System topic names and prefixes (protocol.md §7.1).
+// System topic names and prefixes.
 const (
 	RetryGroupTopicPrefix     = "%RETRY%"
 	DLQGroupTopicPrefix       = "%DLQ%"
