@@ -35,6 +35,10 @@ type BrokerOptions struct {
 	MaxMessageSize   int   // body bytes; default 4 MiB
 	MaxFrameSize     int   // default 16 MiB
 
+	// FS is the file system the store and the metadata files live on;
+	// default the real one (tests inject faults through it).
+	FS persist.FS
+
 	SegmentSize      int64
 	CQEntriesPerFile int64
 	RetentionAge     time.Duration
@@ -56,6 +60,9 @@ type BrokerOptions struct {
 }
 
 func (o *BrokerOptions) setDefaults() {
+	if o.FS == nil {
+		o.FS = persist.OSFS{}
+	}
 	if o.ClusterName == "" {
 		o.ClusterName = "DefaultCluster"
 	}
@@ -187,7 +194,7 @@ func NewBroker(opts BrokerOptions) (*Broker, error) {
 	if b.topics, err = loadTopicTable(opts.DataDir); err != nil {
 		return nil, err
 	}
-	if b.offsets, err = loadOffsetTable(opts.DataDir); err != nil {
+	if b.offsets, err = loadOffsetTable(opts.FS, opts.DataDir); err != nil {
 		return nil, err
 	}
 	b.server, err = netio.NewServer(netio.Options{Name: "broker", Addr: opts.Listen, MaxFrameSize: opts.MaxFrameSize, Logger: opts.Logger})
@@ -216,7 +223,7 @@ func (b *Broker) Start() error {
 	}
 	b.storeHost = host
 	b.store, err = persist.Open(persist.Options{
-		Dir: filepath.Join(b.opts.DataDir, "store"), StoreHost: host,
+		Dir: filepath.Join(b.opts.DataDir, "store"), FS: b.opts.FS, StoreHost: host,
 		SegmentSize: b.opts.SegmentSize, CQEntriesPerFile: b.opts.CQEntriesPerFile,
 		RetentionAge: b.opts.RetentionAge, Logger: b.log, RecoverTagsCode: b.timers.recoverTagsCode,
 		MappedWrites: b.opts.Flush == FlushAsync, // see persist.Options.MappedWrites

@@ -4,19 +4,20 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
+	"io/fs"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 
-	"github.com/cometmq/comet/internal/atomicfile"
+	"github.com/cometmq/comet/persist"
 )
 
 // offsetTable holds committed consumer offsets per (topic, group, queue),
 // persisted to config/consumerOffset.json by the housekeeper and at
 // shutdown (RocketMQ's layout: {"offsetTable":{"topic@group":{"0":12}}}).
 type offsetTable struct {
+	fs   persist.FS
 	path string
 	mu   struct {
 		sync.Mutex
@@ -31,11 +32,11 @@ type offsetFile struct {
 
 func offsetKey(topic, group string) string { return topic + "@" + group }
 
-func loadOffsetTable(dir string) (*offsetTable, error) {
-	t := &offsetTable{path: filepath.Join(dir, "config", "consumerOffset.json")}
+func loadOffsetTable(fsys persist.FS, dir string) (*offsetTable, error) {
+	t := &offsetTable{fs: fsys, path: filepath.Join(dir, "config", "consumerOffset.json")}
 	t.mu.offsets = map[string]map[int32]int64{}
-	data, err := os.ReadFile(t.path)
-	if errors.Is(err, os.ErrNotExist) {
+	data, err := persist.ReadFile(fsys, t.path)
+	if errors.Is(err, fs.ErrNotExist) {
 		return t, nil
 	}
 	if err != nil {
@@ -111,7 +112,7 @@ func (t *offsetTable) persist() error {
 	t.mu.Unlock()
 	data, err := json.Marshal(f)
 	if err == nil {
-		err = atomicfile.Write(t.path, data)
+		err = persist.WriteFileAtomic(t.fs, t.path, data)
 	}
 	if err != nil {
 		t.mu.Lock()
