@@ -43,6 +43,12 @@ type BrokerOptions struct {
 	MaxPullSuspend   time.Duration // longest long poll; default 20 s
 	RegisterInterval time.Duration // name-server registration; default 30 s
 
+	// MaxParkedPulls bounds the long polls parked on the broker (default
+	// 100,000), MaxParkedPullsPerConn those of one connection (default
+	// 1,024); a pull beyond either is answered SYSTEM_BUSY at once.
+	MaxParkedPulls        int
+	MaxParkedPullsPerConn int
+
 	DelayLevels              string        // default DefaultDelayLevels
 	MaxTimerDelay            time.Duration // longest TIMER_* delay accepted; default 72 h
 	TransactionCheckInterval time.Duration // how often undecided halves are checked back; default 30 s
@@ -75,6 +81,12 @@ func (o *BrokerOptions) setDefaults() {
 	}
 	if o.MaxPullSuspend == 0 {
 		o.MaxPullSuspend = 20 * time.Second
+	}
+	if o.MaxParkedPulls == 0 {
+		o.MaxParkedPulls = defaultMaxParkedPulls
+	}
+	if o.MaxParkedPullsPerConn == 0 {
+		o.MaxParkedPullsPerConn = defaultMaxParkedPullsPerConn
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -146,6 +158,7 @@ type Broker struct {
 	offsets   *offsetTable
 	groups    *groupRegistry
 	hold      *pullHold
+	compiles  *compileQueue
 	registrar atomic.Pointer[routing.Registrar] // set while connections are already served
 	rmClient  *remoting.Client
 	system    *actor.ActorSystem
@@ -168,7 +181,7 @@ func NewBroker(opts BrokerOptions) (*Broker, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
-	b := &Broker{opts: opts, log: opts.Logger}
+	b := &Broker{opts: opts, log: opts.Logger, compiles: newCompileQueue(opts.Logger)}
 	b.groups = newGroupRegistry(opts.ConsumerExpiry, opts.OrderLockTTL)
 	levels, err := ParseDelayLevels(opts.DelayLevels)
 	if err != nil {
@@ -217,8 +230,8 @@ func (b *Broker) Start() error {
 		b.server.Stop(context.Background())
 		return err
 	}
-	b.hold = newPullHold(b)
-	b.writer = NewWriter(b.store, WriterOptions{Flush: b.opts.Flush, Logger: b.log, OnPublish: b.hold.notify, OnSync: b.onWriterSync})
+	b.hold = newPullHold(b, b.opts.MaxParkedPulls, b.opts.MaxParkedPullsPerConn)
+	b.writer = NewWriter(b.store, WriterOptions{Flush: b.opts.Flush, Logger: b.log, OnPublish: b.onPublish, OnSync: b.onWriterSync})
 	b.writer.Start()
 	if err := b.ensureSystemTopics(); err != nil {
 		b.Stop(context.Background())
@@ -227,6 +240,7 @@ func (b *Broker) Start() error {
 	ctx, cancel := context.WithCancel(context.Background())
 	b.cancel = cancel
 	go b.hold.run(ctx)
+	go b.compiles.run()
 	b.startControlPlane()
 	if err := b.startRegistrar(ctx); err != nil {
 		b.Stop(context.Background())
@@ -314,7 +328,16 @@ func (b *Broker) ensureSystemTopics() error {
 	return nil
 }
 
+// onPublish runs on the writer goroutine when a batch becomes visible.
+func (b *Broker) onPublish(batch []persist.Dispatched) {
+	b.metrics.countPublished(batch)
+	b.hold.notify(batch)
+}
+
 func (b *Broker) connClosed(c *netio.Conn) {
+	if b.hold != nil {
+		b.hold.connClosed(c.ID())
+	}
 	if changed := b.groups.removeConn(c.ID()); len(changed) > 0 {
 		b.notifyGroups(changed)
 	}
@@ -366,8 +389,12 @@ func (b *Broker) stop(ctx context.Context) error {
 		keep(b.writer.Stop(ctx))
 	}
 	keep(b.server.Stop(ctx))
+	// Then the goroutines that read the store: the compile worker finishes
+	// its queue, the pull hold answers what it holds.
 	if b.cancel != nil {
+		b.compiles.stop()
 		b.cancel()
+		<-b.hold.done
 	}
 	keep(b.offsets.persist())
 	if b.store != nil {
