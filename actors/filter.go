@@ -173,15 +173,26 @@ func (b *Broker) reusableSubscription(h *remoting.PullHeader) *Subscription {
 	return nil
 }
 
-// pullCompilesSQL reports whether serving the pull would compile an SQL92
-// expression (one its header carries, not registered and not in the
-// compile cache): such a pull is finished by the compile worker.
-func (b *Broker) pullCompilesSQL(h *remoting.PullHeader) bool {
-	if !h.HasSubscription() || normalizeExprType(h.ExpressionType) != ExprTypeSQL92 || b.reusableSubscription(h) != nil {
-		return false
+// loopSubscription is pullSubscription for an event loop: it never
+// compiles. When the header's SQL92 expression is neither registered nor
+// in the compile cache it reports compile instead (the compile worker then
+// serves the pull).
+func (b *Broker) loopSubscription(h *remoting.PullHeader) (sub *Subscription, compile bool) {
+	if !h.HasSubscription() {
+		sub, _ = b.groups.subscription(h.ConsumerGroup, h.Topic)
+		return sub, false
 	}
-	_, known := cachedSQL(h.Subscription)
-	return !known
+	if reg := b.reusableSubscription(h); reg != nil {
+		return reg, false
+	}
+	if normalizeExprType(h.ExpressionType) != ExprTypeSQL92 {
+		return NewTagSubscription(h.Topic, h.Subscription), false
+	}
+	c, known := cachedSQL(h.Subscription)
+	if !known {
+		return nil, true
+	}
+	return sqlSubscription(h.Topic, h.Subscription, c), false
 }
 
 // retryFilters returns, for a pull of group's retry topic, the group's

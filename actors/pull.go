@@ -84,19 +84,20 @@ func (b *Broker) handlePull(req *netio.Request) {
 		b.reply(req, remoting.ResponseSystemError, "queueId out of range for topic "+h.Topic)
 		return
 	}
-	if b.pullCompilesSQL(&h) {
-		b.compileOffLoop(req, func() { b.servePull(req, &h) })
+	sub, compile := b.loopSubscription(&h)
+	if compile {
+		b.compileOffLoop(req, func() { b.servePull(req, &h, b.pullSubscription(&h)) })
 		return
 	}
-	b.servePull(req, &h)
+	b.servePull(req, &h, sub)
 }
 
-// servePull answers a pull, or parks it. It runs on the event loop, or on
-// the compile worker with req detached (then it releases req, or hands it
-// to the pull hold).
-func (b *Broker) servePull(req *netio.Request, h *remoting.PullHeader) {
-	q := pullQuery{group: h.ConsumerGroup, topic: h.Topic, queueID: h.QueueID, offset: h.QueueOffset, maxMsgs: int(h.MaxMsgNums)}
-	if q.sub = b.pullSubscription(h); q.sub == nil {
+// servePull answers a pull filtered with sub, or parks it. It runs on the
+// event loop, or on the compile worker with req detached (then it releases
+// req, or hands it to the pull hold).
+func (b *Broker) servePull(req *netio.Request, h *remoting.PullHeader, sub *Subscription) {
+	q := pullQuery{group: h.ConsumerGroup, topic: h.Topic, queueID: h.QueueID, offset: h.QueueOffset, maxMsgs: int(h.MaxMsgNums), sub: sub}
+	if q.sub == nil {
 		b.finish(req, remoting.ResponseSubscriptionNotExist, "group "+h.ConsumerGroup+" has no subscription for "+h.Topic)
 		return
 	}
