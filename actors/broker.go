@@ -48,6 +48,12 @@ type BrokerOptions struct {
 	MaxPullSuspend   time.Duration // longest long poll; default 20 s
 	RegisterInterval time.Duration // name-server registration; default 30 s
 
+	// MaxParkedPulls bounds the long polls parked on the broker (default
+	// 100,000), MaxParkedPullsPerConn those of one connection (default
+	// 1,024); a pull beyond either is answered SYSTEM_BUSY at once.
+	MaxParkedPulls        int
+	MaxParkedPullsPerConn int
+
 	DelayLevels              string        // default DefaultDelayLevels
 	MaxTimerDelay            time.Duration // longest TIMER_* delay accepted; default 72 h
 	TransactionCheckInterval time.Duration // how often undecided halves are checked back; default 30 s
@@ -83,6 +89,12 @@ func (o *BrokerOptions) setDefaults() {
 	}
 	if o.MaxPullSuspend == 0 {
 		o.MaxPullSuspend = 20 * time.Second
+	}
+	if o.MaxParkedPulls == 0 {
+		o.MaxParkedPulls = defaultMaxParkedPulls
+	}
+	if o.MaxParkedPullsPerConn == 0 {
+		o.MaxParkedPullsPerConn = defaultMaxParkedPullsPerConn
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -154,6 +166,7 @@ type Broker struct {
 	offsets   *offsetTable
 	groups    *groupRegistry
 	hold      *pullHold
+	compiles  *compileQueue
 	registrar atomic.Pointer[namesrv.Registrar] // set while connections are already served
 	rmClient  *remoting.Client
 	system    *actor.ActorSystem
@@ -183,7 +196,7 @@ func NewBroker(opts BrokerOptions) (*Broker, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
-	b := &Broker{opts: opts, log: opts.Logger}
+	b := &Broker{opts: opts, log: opts.Logger, compiles: newCompileQueue(opts.Logger)}
 	b.groups = newGroupRegistry(opts.ConsumerExpiry, opts.OrderLockTTL)
 	levels, err := ParseDelayLevels(opts.DelayLevels)
 	if err != nil {
@@ -232,8 +245,8 @@ func (b *Broker) Start() error {
 		b.server.Stop(context.Background())
 		return err
 	}
-	b.hold = newPullHold(b)
-	b.writer = NewWriter(b.store, WriterOptions{Flush: b.opts.Flush, Logger: b.log, OnPublish: b.hold.notify, OnSync: b.onWriterSync})
+	b.hold = newPullHold(b, b.opts.MaxParkedPulls, b.opts.MaxParkedPullsPerConn)
+	b.writer = NewWriter(b.store, WriterOptions{Flush: b.opts.Flush, Logger: b.log, OnPublish: b.onPublish, OnSync: b.onWriterSync})
 	b.writer.Start()
 	if err := b.ensureSystemTopics(); err != nil {
 		b.Stop(context.Background())
@@ -246,6 +259,7 @@ func (b *Broker) Start() error {
 		defer b.background.Done()
 		b.hold.run(ctx)
 	}()
+	go b.compiles.run()
 	b.startControlPlane()
 	if err := b.startRegistrar(ctx); err != nil {
 		b.Stop(context.Background())
@@ -333,7 +347,16 @@ func (b *Broker) ensureSystemTopics() error {
 	return nil
 }
 
+// onPublish runs on the writer goroutine when a batch becomes visible.
+func (b *Broker) onPublish(batch []persist.Dispatched) {
+	b.metrics.countPublished(batch)
+	b.hold.notify(batch)
+}
+
 func (b *Broker) connClosed(c *netio.Conn) {
+	if b.hold != nil {
+		b.hold.connClosed(c.ID())
+	}
 	if changed := b.groups.removeConn(c.ID()); len(changed) > 0 {
 		b.notifyGroups(changed)
 	}
@@ -385,8 +408,12 @@ func (b *Broker) stop(ctx context.Context) error {
 		keep(b.writer.Stop(ctx))
 	}
 	keep(b.server.Stop(ctx))
+	// Then the goroutines that read the store: the compile worker finishes
+	// its queue, the pull hold answers what it holds.
 	if b.cancel != nil {
+		b.compiles.stop()
 		b.cancel()
+		<-b.hold.done
 	}
 	b.background.Wait()
 	keep(b.offsets.persist())

@@ -2,10 +2,14 @@ package actors
 
 import (
 	"encoding/json"
+	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
+	"github.com/cespare/xxhash/v2"
 	"github.com/dgraph-io/ristretto/v2"
 
 	"github.com/cometmq/comet/netio"
@@ -26,6 +30,20 @@ import (
 // with the SQL92 expression of each message's original topic (its
 // RETRY_TOPIC property); RocketMQ does this only with filterSupportRetry.
 //
+// Compiling never runs on an event loop: a 4 KiB expression takes up to a
+// millisecond and hundreds of kilobytes. Outcomes, refusals included, are
+// kept in one bounded compile cache (ristretto, a hint: a dropped entry is
+// compiled again). A pull, heartbeat or CHECK_CLIENT_CONFIG that needs an
+// expression the cache does not hold is detached and finished by the
+// compile worker (compiles.go); when its queue is full the request is
+// answered SYSTEM_BUSY at once. Expressions longer than
+// sqlfilter.MaxExpressionBytes (SQL92, 4 KiB) or maxTagExpressionBytes
+// (tags, 16 KiB) are refused unread with SUBSCRIPTION_PARSE_FAILED, as
+// RocketMQ answers for an expression it cannot parse. A refusal is logged
+// at most once a minute per group, topic and expression, and the log shows
+// the expression as a 128-byte prefix, its length and its xxhash64, never
+// whole.
+//
 // A filtered pull examines at most filterScanLimit consume-queue entries.
 // When none of them matched it answers PULL_RETRY_IMMEDIATELY with the
 // offset after the last entry examined, so the client moves on at once
@@ -40,14 +58,23 @@ const (
 	minFilterScan = 4096
 	maxFilterScan = 32768
 
-	// The compile cache holds expressions by text; a cost unit is a byte
-	// of expression text (times compiledCostFactor for the tree).
+	// The compile cache holds expressions by text; its cost is an
+	// estimate of the bytes an entry keeps alive: a compiled expression
+	// retains 15 to 80 bytes per byte of text (measured on IN lists, OR
+	// chains and short mixed expressions), a refusal its text and error.
 	compileCacheMaxCost = 8 << 20
-	compiledCostFactor  = 16
+	compiledCostFactor  = 64
 	compiledBaseCost    = 256
+
+	// maxTagExpressionBytes caps a tag expression ("a || b || ..."): it is
+	// split into a set on the event loop. RocketMQ clients send a few tags.
+	maxTagExpressionBytes = 16 << 10
 
 	badFilterLogEvery = time.Minute
 	badFilterLogMax   = 4096
+	// exprLogPrefix is how much of a refused expression a log line shows;
+	// the rest is identified by its length and hash.
+	exprLogPrefix = 128
 )
 
 // filterScanLimit is how many consume-queue entries a pull wanting want
@@ -77,20 +104,40 @@ var compileCache = sync.OnceValue(func() *ristretto.Cache[string, *compiledFilte
 })
 
 // compileSQL compiles expr, or returns the cached outcome of an earlier
-// compile of the same text (failures are cached too).
+// compile of the same text (failures are cached too). An expression longer
+// than sqlfilter.MaxExpressionBytes is refused without being read or
+// cached. It may take a millisecond: event loops call cachedSQL instead and
+// leave misses to the compile worker (compileOffLoop).
 func compileSQL(expr string) *compiledFilter {
-	cache := compileCache()
-	if cache != nil {
-		if c, ok := cache.Get(expr); ok && c.src == expr {
-			return c
-		}
+	if c, ok := cachedSQL(expr); ok {
+		return c
 	}
 	e, err := sqlfilter.Compile(expr)
 	c := &compiledFilter{src: expr, expr: e, err: err}
-	if cache != nil {
-		cache.Set(expr, c, compiledBaseCost+compiledCostFactor*int64(len(expr)))
+	if cache := compileCache(); cache != nil {
+		cost := compiledBaseCost + compiledCostFactor*int64(len(expr))
+		if err != nil {
+			cost = compiledBaseCost + 2*int64(len(expr))
+		}
+		cache.Set(expr, c, cost)
 	}
 	return c
+}
+
+// cachedSQL is the outcome of compiling expr when it is known without
+// compiling: a cached outcome, or the refusal of an expression that is too
+// long. Cheap enough for an event loop.
+func cachedSQL(expr string) (*compiledFilter, bool) {
+	if len(expr) > sqlfilter.MaxExpressionBytes {
+		_, err := sqlfilter.Compile(expr) // refused by its length alone, unread
+		return &compiledFilter{expr: nil, err: err}, true
+	}
+	if cache := compileCache(); cache != nil {
+		if c, ok := cache.Get(expr); ok && c.src == expr {
+			return c, true
+		}
+	}
+	return nil, false
 }
 
 // pullSubscription is the subscription a pull is filtered with: the one
@@ -111,12 +158,41 @@ func (b *Broker) pullSubscription(h *remoting.PullHeader) *Subscription {
 // consumer with PostSubscriptionWhenPull, whose pulls send the SQL text
 // labelled "TAG".
 func (b *Broker) headerSubscription(h *remoting.PullHeader) *Subscription {
+	if reg := b.reusableSubscription(h); reg != nil {
+		return reg
+	}
+	return NewSubscription(h.Topic, h.ExpressionType, h.Subscription)
+}
+
+func (b *Broker) reusableSubscription(h *remoting.PullHeader) *Subscription {
 	typ := normalizeExprType(h.ExpressionType)
 	if reg, ok := b.groups.subscription(h.ConsumerGroup, h.Topic); ok && reg.Expr == h.Subscription &&
 		(reg.Type == typ || reg.Type == ExprTypeSQL92) {
 		return reg
 	}
-	return NewSubscription(h.Topic, typ, h.Subscription)
+	return nil
+}
+
+// loopSubscription is pullSubscription for an event loop: it never
+// compiles. When the header's SQL92 expression is neither registered nor
+// in the compile cache it reports compile instead (the compile worker then
+// serves the pull).
+func (b *Broker) loopSubscription(h *remoting.PullHeader) (sub *Subscription, compile bool) {
+	if !h.HasSubscription() {
+		sub, _ = b.groups.subscription(h.ConsumerGroup, h.Topic)
+		return sub, false
+	}
+	if reg := b.reusableSubscription(h); reg != nil {
+		return reg, false
+	}
+	if normalizeExprType(h.ExpressionType) != ExprTypeSQL92 {
+		return NewTagSubscription(h.Topic, h.Subscription), false
+	}
+	c, known := cachedSQL(h.Subscription)
+	if !known {
+		return nil, true
+	}
+	return sqlSubscription(h.Topic, h.Subscription, c), false
 }
 
 // retryFilters returns, for a pull of group's retry topic, the group's
@@ -161,20 +237,49 @@ func (q *pullQuery) matchesRecord(raw []byte, phys int64) bool {
 	return ok && q.sub.Tags[tag]
 }
 
-// refuseBadFilter answers a pull whose SQL92 subscription does not
-// compile with SUBSCRIPTION_PARSE_FAILED, and logs it (rate-limited per
-// group, topic and expression).
+// refuseBadFilter answers a pull whose subscription expression was
+// refused with SUBSCRIPTION_PARSE_FAILED, and logs it (rate-limited per
+// group, topic and expression; the expression as a prefix and a hash).
 func (b *Broker) refuseBadFilter(req *netio.Request, q *pullQuery) {
-	if badFilterLog.due(q.group + "\x00" + q.topic + "\x00" + q.sub.Expr) {
-		b.log.Warn("actors: SQL92 subscription does not compile; pulls are refused",
-			"group", q.group, "topic", q.topic, "expression", q.sub.Expr, "err", q.sub.ParseErr)
+	d := q.sub.refusedDigest
+	if badFilterLog.due(xxhash.Sum64String(q.group + "\x00" + q.topic + "\x00" + d.hashHex())) {
+		b.log.Warn("actors: subscription expression refused; pulls are refused",
+			"group", q.group, "topic", q.topic, "type", q.sub.Type, "expression", d, "err", q.sub.ParseErr)
 	}
-	b.reply(req, remoting.ResponseSubscriptionParseFailed,
-		"group "+q.group+" subscribes to "+q.topic+" with a bad SQL92 expression: "+q.sub.ParseErr.Error())
+	b.finish(req, remoting.ResponseSubscriptionParseFailed,
+		"group "+q.group+" subscribes to "+q.topic+" with a bad "+q.sub.Type+" expression: "+q.sub.ParseErr.Error())
 }
 
-// badFilterLog remembers when each bad subscription was last logged. It is
-// bounded: when full it forgets everything.
+// exprDigest identifies an expression in a log line without writing it
+// whole: its first exprLogPrefix bytes, its length and its xxhash64.
+type exprDigest struct {
+	prefix string
+	bytes  int
+	hash   uint64
+}
+
+func digestOf(expr string) exprDigest {
+	prefix := expr
+	if len(prefix) > exprLogPrefix {
+		cut := exprLogPrefix
+		for cut > 0 && !utf8.RuneStart(prefix[cut]) {
+			cut--
+		}
+		prefix = strings.Clone(prefix[:cut]) // do not pin the whole text
+	}
+	return exprDigest{prefix: prefix, bytes: len(expr), hash: xxhash.Sum64String(expr)}
+}
+
+func (d exprDigest) hashHex() string { return fmt.Sprintf("%016x", d.hash) }
+
+// LogValue logs the digest as a group: prefix, bytes, xxhash.
+func (d exprDigest) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("prefix", d.prefix), slog.Int("bytes", d.bytes), slog.String("xxhash", d.hashHex()))
+}
+
+// badFilterLog remembers when each refused subscription was last logged,
+// by a hash of group, topic and expression. It is bounded: when full it
+// forgets everything.
 var badFilterLog = &logLimiter{every: badFilterLogEvery, max: badFilterLogMax}
 
 type logLimiter struct {
@@ -182,12 +287,12 @@ type logLimiter struct {
 	max   int
 	mu    struct {
 		sync.Mutex
-		last map[string]time.Time
+		last map[uint64]time.Time
 	}
 }
 
 // due reports whether key should be logged now, and if so notes it.
-func (l *logLimiter) due(key string) bool {
+func (l *logLimiter) due(key uint64) bool {
 	now := time.Now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -195,7 +300,7 @@ func (l *logLimiter) due(key string) bool {
 		return false
 	}
 	if l.mu.last == nil || len(l.mu.last) >= l.max {
-		l.mu.last = map[string]time.Time{}
+		l.mu.last = map[uint64]time.Time{}
 	}
 	l.mu.last[key] = now
 	return true
@@ -212,27 +317,44 @@ type checkClientRequest struct {
 // handleCheckClientConfig answers CHECK_CLIENT_CONFIG: SUCCESS for tag
 // subscriptions and SQL92 expressions that compile, else
 // SUBSCRIPTION_PARSE_FAILED, so a Java consumer with a bad expression
-// fails at start.
+// fails at start. An expression that is not in the compile cache is
+// compiled by the compile worker, which runs this handler again.
 func (b *Broker) handleCheckClientConfig(req *netio.Request) {
-	code, remark, body := checkClientConfig(req.Cmd.Body)
-	if code == remoting.ResponseSubscriptionParseFailed {
-		sd := body.SubscriptionData
-		b.log.Warn("actors: SQL92 subscription does not compile", "group", body.Group, "topic", sd.Topic,
-			"client", body.ClientID, "expression", sd.SubString, "err", remark)
-	}
-	b.reply(req, code, remark)
-}
-
-// checkClientConfig decides a CHECK_CLIENT_CONFIG request.
-func checkClientConfig(raw []byte) (code int16, remark string, body checkClientRequest) {
-	if err := json.Unmarshal(raw, &body); err != nil {
-		return remoting.ResponseSystemError, "bad CHECK_CLIENT_CONFIG body: " + err.Error(), body
+	var body checkClientRequest
+	if err := json.Unmarshal(req.Cmd.Body, &body); err != nil {
+		b.finish(req, remoting.ResponseSystemError, "bad CHECK_CLIENT_CONFIG body: "+err.Error())
+		return
 	}
 	sd := body.SubscriptionData
-	if normalizeExprType(sd.ExpressionType) == ExprTypeSQL92 {
-		if c := compileSQL(sd.SubString); c.err != nil {
-			return remoting.ResponseSubscriptionParseFailed, c.err.Error(), body
-		}
+	if normalizeExprType(sd.ExpressionType) != ExprTypeSQL92 {
+		b.finish(req, remoting.ResponseSuccess, "")
+		return
 	}
-	return remoting.ResponseSuccess, "", body
+	c, known := cachedSQL(sd.SubString)
+	if !known && !req.Detached() {
+		b.compileOffLoop(req, func() { b.handleCheckClientConfig(req) })
+		return
+	}
+	if !known {
+		c = compileSQL(sd.SubString)
+	}
+	if c.err != nil {
+		d := digestOf(sd.SubString)
+		if badFilterLog.due(xxhash.Sum64String(body.Group + "\x00" + sd.Topic + "\x00" + d.hashHex())) {
+			b.log.Warn("actors: SQL92 subscription does not compile", "group", body.Group, "topic", sd.Topic,
+				"client", body.ClientID, "expression", d, "err", c.err)
+		}
+		b.finish(req, remoting.ResponseSubscriptionParseFailed, c.err.Error())
+		return
+	}
+	b.finish(req, remoting.ResponseSuccess, "")
+}
+
+// finish answers req with a code and remark, and releases it when it was
+// detached (a handler finished by another goroutine).
+func (b *Broker) finish(req *netio.Request, code int16, remark string) {
+	b.reply(req, code, remark)
+	if req.Detached() {
+		req.Release()
+	}
 }

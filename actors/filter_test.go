@@ -258,27 +258,10 @@ func TestLookupPropertyAgreesWithRemoting(t *testing.T) {
 
 func TestLogLimiter(t *testing.T) {
 	l := &logLimiter{every: time.Hour, max: 2}
-	if !l.due("a") || l.due("a") || !l.due("b") {
+	if !l.due(1) || l.due(1) || !l.due(2) {
 		t.Fatal("a key is logged once per period")
 	}
-	if !l.due("c") || !l.due("a") {
+	if !l.due(3) || !l.due(1) {
 		t.Fatal("a full limiter forgets and logs again")
-	}
-}
-
-func TestCheckClientConfig(t *testing.T) {
-	cases := []struct {
-		body string
-		want int16
-	}{
-		{`{"clientId":"c","group":"g","subscriptionData":{"topic":"T","subString":"a > 1","expressionType":"SQL92"}}`, remoting.ResponseSuccess},
-		{`{"clientId":"c","group":"g","subscriptionData":{"topic":"T","subString":"a >","expressionType":"SQL92"}}`, remoting.ResponseSubscriptionParseFailed},
-		{`{"clientId":"c","group":"g","subscriptionData":{"topic":"T","subString":"a || b","expressionType":"TAG"}}`, remoting.ResponseSuccess},
-		{`{not json`, remoting.ResponseSystemError},
-	}
-	for _, c := range cases {
-		if code, remark, _ := checkClientConfig([]byte(c.body)); code != c.want {
-			t.Errorf("%s: code %d (%s), want %d", c.body, code, remark, c.want)
-		}
 	}
 }

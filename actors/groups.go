@@ -2,6 +2,7 @@ package actors
 
 import (
 	"encoding/json"
+	"fmt"
 	"sort"
 	"strconv"
 	"strings"
@@ -49,18 +50,19 @@ const (
 // under its lock), so pulls read it without locking.
 type Subscription struct {
 	Topic   string
-	Type    string // ExprTypeTag or ExprTypeSQL92
-	Expr    string
+	Type    string          // ExprTypeTag or ExprTypeSQL92
+	Expr    string          // the expression; a placeholder naming its length and hash when it was refused as too long
 	All     bool            // "*" or empty: every message
 	Tags    map[string]bool // exact tags
 	Codes   map[int64]bool  // Java hash codes of Tags, matched against the consume queue
 	Version int64
 
 	// SQL is the compiled expression of an SQL92 subscription; ParseErr
-	// says why it did not compile (pulls then answer
-	// SUBSCRIPTION_PARSE_FAILED).
-	SQL      *sqlfilter.Expr
-	ParseErr error
+	// says why the expression was refused (pulls then answer
+	// SUBSCRIPTION_PARSE_FAILED), and refusedDigest identifies it in logs.
+	SQL           *sqlfilter.Expr
+	ParseErr      error
+	refusedDigest exprDigest
 }
 
 // NewSubscription builds the subscription for an expression type as sent
@@ -73,9 +75,14 @@ func NewSubscription(topic, exprType, expr string) *Subscription {
 	return NewTagSubscription(topic, expr)
 }
 
-// NewTagSubscription parses a tag expression ("*", "a || b").
+// NewTagSubscription parses a tag expression ("*", "a || b"). One longer
+// than maxTagExpressionBytes is refused unread (ParseErr).
 func NewTagSubscription(topic, expr string) *Subscription {
 	s := &Subscription{Topic: topic, Type: ExprTypeTag, Expr: expr, Tags: map[string]bool{}, Codes: map[int64]bool{}}
+	if len(expr) > maxTagExpressionBytes {
+		s.refuse(fmt.Errorf("actors: tag expression of %d bytes is longer than the %d-byte limit", len(expr), maxTagExpressionBytes))
+		return s
+	}
 	expr = strings.TrimSpace(expr)
 	if expr == "" || expr == "*" {
 		s.All = true
@@ -93,10 +100,30 @@ func NewTagSubscription(topic, expr string) *Subscription {
 
 // NewSQLSubscription compiles an SQL92 expression (through the shared
 // compile cache). A bad expression yields a subscription with ParseErr set.
+// It may compile: not for event loops (see filter.go).
 func NewSQLSubscription(topic, expr string) *Subscription {
-	c := compileSQL(expr)
-	return &Subscription{Topic: topic, Type: ExprTypeSQL92, Expr: expr, Tags: map[string]bool{}, Codes: map[int64]bool{},
-		SQL: c.expr, ParseErr: c.err}
+	return sqlSubscription(topic, expr, compileSQL(expr))
+}
+
+// sqlSubscription is the subscription for an expression already compiled.
+func sqlSubscription(topic, expr string, c *compiledFilter) *Subscription {
+	s := &Subscription{Topic: topic, Type: ExprTypeSQL92, Expr: expr, Tags: map[string]bool{}, Codes: map[int64]bool{},
+		SQL: c.expr}
+	if c.err != nil {
+		s.refuse(c.err)
+	}
+	return s
+}
+
+// refuse marks the subscription refused. An expression too long to be read
+// is not kept: Expr becomes a placeholder that no registration compares
+// equal to, so the text is not pinned in the group registry.
+func (s *Subscription) refuse(err error) {
+	s.ParseErr = err
+	s.refusedDigest = digestOf(s.Expr)
+	if len(s.Expr) > sqlfilter.MaxExpressionBytes {
+		s.Expr = fmt.Sprintf("\x00refused: %d bytes, xxhash %s", len(s.Expr), s.refusedDigest.hashHex())
+	}
 }
 
 // MatchesCode is the consume-queue check (tag hash code). SQL92
@@ -153,8 +180,10 @@ func newGroupRegistry(expiry, lockTTL time.Duration) *groupRegistry {
 }
 
 // heartbeat registers the connection under every group of hb and returns
-// the consumer groups whose membership or topic set changed.
-func (g *groupRegistry) heartbeat(conn *netio.Conn, hb *heartbeatData, now time.Time) (changed []string) {
+// the consumer groups whose membership or topic set changed. compiled
+// holds the SQL92 expressions of hb by text (heartbeatFilters); one
+// missing is compiled here.
+func (g *groupRegistry) heartbeat(conn *netio.Conn, hb *heartbeatData, compiled map[string]*compiledFilter, now time.Time) (changed []string) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	for _, p := range hb.ProducerDataSet {
@@ -166,14 +195,15 @@ func (g *groupRegistry) heartbeat(conn *netio.Conn, hb *heartbeatData, now time.
 		pg.channels[conn.ID()] = &clientChannel{conn: conn, clientID: hb.ClientID, lastSeen: now}
 	}
 	for i := range hb.ConsumerDataSet {
-		if g.registerConsumerLocked(conn, hb.ClientID, &hb.ConsumerDataSet[i], now) {
+		if g.registerConsumerLocked(conn, hb.ClientID, &hb.ConsumerDataSet[i], compiled, now) {
 			changed = append(changed, hb.ConsumerDataSet[i].GroupName)
 		}
 	}
 	return changed
 }
 
-func (g *groupRegistry) registerConsumerLocked(conn *netio.Conn, clientID string, cd *consumerData, now time.Time) bool {
+func (g *groupRegistry) registerConsumerLocked(conn *netio.Conn, clientID string, cd *consumerData,
+	compiled map[string]*compiledFilter, now time.Time) bool {
 	cg := g.mu.consumers[cd.GroupName]
 	if cg == nil {
 		cg = &consumerGroup{name: cd.GroupName, channels: map[uint64]*clientChannel{}, subs: map[string]*Subscription{}}
@@ -199,7 +229,7 @@ func (g *groupRegistry) registerConsumerLocked(conn *netio.Conn, clientID string
 		if old == nil {
 			changed = true
 		}
-		sub := NewSubscription(sd.Topic, sd.ExpressionType, sd.SubString)
+		sub := heartbeatSubscription(&sd, compiled)
 		sub.Version = sd.SubVersion
 		cg.subs[sd.Topic] = sub
 	}
@@ -210,6 +240,51 @@ func (g *groupRegistry) registerConsumerLocked(conn *netio.Conn, clientID string
 		}
 	}
 	return changed
+}
+
+// heartbeatSubscription builds a registered subscription, with the SQL92
+// expression compiled beforehand when there is one.
+func heartbeatSubscription(sd *subscriptionData, compiled map[string]*compiledFilter) *Subscription {
+	if normalizeExprType(sd.ExpressionType) != ExprTypeSQL92 {
+		return NewTagSubscription(sd.Topic, sd.SubString)
+	}
+	if c := compiled[sd.SubString]; c != nil {
+		return sqlSubscription(sd.Topic, sd.SubString, c)
+	}
+	return NewSQLSubscription(sd.Topic, sd.SubString)
+}
+
+// heartbeatFilters finds the SQL92 expressions of hb that are not
+// registered yet, by text, in the compile cache. On an event loop, when
+// one is missing, it hands the request to the compile worker, which runs
+// handleHeartbeat again, and reports deferred; on the worker it compiles
+// what is missing.
+func (b *Broker) heartbeatFilters(req *netio.Request, hb *heartbeatData) (compiled map[string]*compiledFilter, deferred bool) {
+	for i := range hb.ConsumerDataSet {
+		cd := &hb.ConsumerDataSet[i]
+		for j := range cd.SubscriptionDataSet {
+			sd := &cd.SubscriptionDataSet[j]
+			if normalizeExprType(sd.ExpressionType) != ExprTypeSQL92 || compiled[sd.SubString] != nil {
+				continue
+			}
+			if reg, ok := b.groups.subscription(cd.GroupName, sd.Topic); ok && reg.Type == ExprTypeSQL92 && reg.Expr == sd.SubString {
+				continue
+			}
+			c, known := cachedSQL(sd.SubString)
+			if !known && !req.Detached() {
+				b.compileOffLoop(req, func() { b.handleHeartbeat(req) })
+				return nil, true
+			}
+			if !known {
+				c = compileSQL(sd.SubString)
+			}
+			if compiled == nil {
+				compiled = map[string]*compiledFilter{}
+			}
+			compiled[sd.SubString] = c
+		}
+	}
+	return compiled, false
 }
 
 // normalizeExprType maps a client's expressionType to ExprTypeSQL92 or

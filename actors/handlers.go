@@ -46,6 +46,10 @@ func (b *Broker) handleHeartbeat(req *netio.Request) {
 		b.reply(req, remoting.ResponseSystemError, "bad heartbeat body: "+err.Error())
 		return
 	}
+	compiled, deferred := b.heartbeatFilters(req, hb)
+	if deferred {
+		return // the compile worker runs this handler again
+	}
 	now := time.Now()
 	for _, cd := range hb.ConsumerDataSet {
 		if strings.EqualFold(cd.MessageModel, "BROADCASTING") {
@@ -58,8 +62,8 @@ func (b *Broker) handleHeartbeat(req *netio.Request) {
 			b.topicsChanged()
 		}
 	}
-	changed := b.groups.heartbeat(req.Conn, hb, now)
-	b.reply(req, remoting.ResponseSuccess, "")
+	changed := b.groups.heartbeat(req.Conn, hb, compiled, now)
+	b.finish(req, remoting.ResponseSuccess, "")
 	if len(changed) > 0 {
 		b.notifyGroups(changed)
 	}
@@ -425,7 +429,8 @@ func (b *Broker) storeInternal(req *netio.Request, msg persist.Message) {
 	if err := b.writer.Submit(&sc.append); err != nil {
 		sc.req = nil
 		sc.recycle()
-		req.Reply(remoting.NewResponse(&req.Cmd, remoting.ResponseSystemBusy, "broker busy"))
+		code, remark := submitRefusal(err)
+		req.Reply(remoting.NewResponse(&req.Cmd, code, remark))
 		req.Release()
 	}
 }

@@ -19,6 +19,15 @@ import (
 // and gets, fsync observations). Everything else an operator asks about is
 // read from its owner (store, writer, network server, offset table) when
 // /metrics is scraped, so nothing is counted twice.
+//
+// Puts are counted where messages become visible to consumers: the writer
+// reports every batch it publishes (onPublish), whoever made it — a
+// producer, the timer ladder, a transaction commit, a consumer's send-back.
+// So a delayed message counts in SCHEDULE_TOPIC_XXXX when it is accepted
+// (and again at each hop of the ladder: each hop stores a copy), and in its
+// real topic when it is delivered there; a retried message counts in the
+// group's %RETRY% topic, and in comet_retry_messages_total, when its retry
+// delay ends and it is delivered to the group.
 type brokerMetrics struct {
 	bootTime time.Time
 	topics   atomic.Pointer[map[string]*topicCounters] // copy on write
@@ -83,25 +92,35 @@ func (m *brokerMetrics) topic(name string) *topicCounters {
 	return c
 }
 
-// countAppend records a completed append request (on the writer goroutine).
+// countAppend records a completed producer request (on the writer
+// goroutine): a failure is counted here; stored messages are counted when
+// they are published (countPublished).
 func (m *brokerMetrics) countAppend(a *AppendRequest) {
 	if a.Err != nil || len(a.Messages) == 0 {
 		m.putFailures.Add(1)
-		return
 	}
-	var bytes int64
-	for _, r := range a.Results {
-		bytes += int64(r.Size)
-	}
-	topic := a.Messages[0].Topic
-	c := m.topic(topic)
-	c.putMessages.Add(int64(len(a.Results)))
-	c.putBytes.Add(bytes)
-	switch {
-	case strings.HasPrefix(topic, RetryTopicPrefix):
-		m.retryMessages.Add(int64(len(a.Results)))
-	case strings.HasPrefix(topic, DLQTopicPrefix):
-		m.dlqMessages.Add(int64(len(a.Results)))
+}
+
+// countPublished counts the messages of a published batch by the topic they
+// are stored in (on the writer goroutine). Runs of one topic, the common
+// case, cost one look-up.
+func (m *brokerMetrics) countPublished(batch []persist.Dispatched) {
+	for i := 0; i < len(batch); {
+		topic := batch[i].Topic
+		var n, bytes int64
+		for ; i < len(batch) && batch[i].Topic == topic; i++ {
+			n++
+			bytes += int64(batch[i].Size)
+		}
+		c := m.topic(topic)
+		c.putMessages.Add(n)
+		c.putBytes.Add(bytes)
+		switch {
+		case strings.HasPrefix(topic, RetryTopicPrefix):
+			m.retryMessages.Add(n)
+		case strings.HasPrefix(topic, DLQTopicPrefix):
+			m.dlqMessages.Add(n)
+		}
 	}
 }
 
@@ -180,13 +199,15 @@ func desc(name, help string, labels ...string) *prometheus.Desc {
 }
 
 var (
-	descTopicPutMessages = desc("topic_put_messages_total", "Messages stored per topic.", "topic")
+	descTopicPutMessages = desc("topic_put_messages_total", "Messages stored per topic, counted when they become visible (a delayed message in its real topic when delivered).", "topic")
 	descTopicPutBytes    = desc("topic_put_bytes_total", "Stored record bytes written per topic.", "topic")
 	descTopicGetMessages = desc("topic_get_messages_total", "Messages served to pulls per topic.", "topic")
 	descTopicGetBytes    = desc("topic_get_bytes_total", "Stored record bytes served to pulls per topic.", "topic")
 	descPutFailures      = desc("put_failures_total", "Append requests the writer failed (nothing of them was acknowledged).")
-	descRetryMessages    = desc("retry_messages_total", "Messages sent back to a %RETRY% topic.")
+	descRetryMessages    = desc("retry_messages_total", "Messages delivered to a %RETRY% topic (counted when the retry delay ends).")
 	descDLQMessages      = desc("dlq_messages_total", "Messages moved to a %DLQ% topic.")
+	descPullParkRefused  = desc("pull_park_refused_total", "Long polls answered SYSTEM_BUSY at once because too many were parked, by limit.", "limit")
+	descCompileBusy      = desc("filter_compile_busy_total", "Requests answered SYSTEM_BUSY because the filter compile queue was full.")
 	descGroupLag         = desc("group_lag_messages", "Messages not yet consumed by a group (max offset minus committed offset, summed over queues).", "group", "topic")
 	descCommitLogBytes   = desc("commitlog_bytes", "Bytes between the commit log's min and max offsets.")
 	descCommitLogMax     = desc("commitlog_max_offset", "Commit-log offset published to consumers.")
@@ -214,7 +235,8 @@ var allDescs = []*prometheus.Desc{descTopicPutMessages, descTopicPutBytes, descT
 	descPutFailures, descRetryMessages, descDLQMessages, descGroupLag, descCommitLogBytes, descCommitLogMax,
 	descCommitLogDurable, descDataDirBytes, descDiskFree, descDiskTotal, descStoreCounter, descWriterCounter,
 	descRingDepth, descRingCapacity, descRingHighWater, descRingRejected, descConnections, descNetCounter,
-	descParkedPulls, descTimerBacklog, descTxBacklog, descTopics, descGroupsOnline, descUptime}
+	descParkedPulls, descTimerBacklog, descTxBacklog, descTopics, descGroupsOnline, descUptime,
+	descPullParkRefused, descCompileBusy}
 
 func (c *brokerCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range allDescs {
@@ -247,7 +269,10 @@ func (c *brokerCollector) Collect(ch chan<- prometheus.Metric) {
 	c.collectLag(ch)
 	if b.hold != nil {
 		gauge(ch, descParkedPulls, prometheus.GaugeValue, float64(b.hold.parked.Load()))
+		gauge(ch, descPullParkRefused, prometheus.CounterValue, float64(b.hold.refused.perConn.Load()), "connection")
+		gauge(ch, descPullParkRefused, prometheus.CounterValue, float64(b.hold.refused.total.Load()), "broker")
 	}
+	gauge(ch, descCompileBusy, prometheus.CounterValue, float64(b.compiles.busy.Load()))
 }
 
 func gauge(ch chan<- prometheus.Metric, d *prometheus.Desc, t prometheus.ValueType, v float64, labels ...string) {

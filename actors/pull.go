@@ -2,9 +2,13 @@ package actors
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/cespare/xxhash/v2"
 
 	"github.com/cometmq/comet/netio"
 	"github.com/cometmq/comet/netio/remoting"
@@ -80,9 +84,21 @@ func (b *Broker) handlePull(req *netio.Request) {
 		b.reply(req, remoting.ResponseSystemError, "queueId out of range for topic "+h.Topic)
 		return
 	}
-	q := pullQuery{group: h.ConsumerGroup, topic: h.Topic, queueID: h.QueueID, offset: h.QueueOffset, maxMsgs: int(h.MaxMsgNums)}
-	if q.sub = b.pullSubscription(&h); q.sub == nil {
-		b.reply(req, remoting.ResponseSubscriptionNotExist, "group "+h.ConsumerGroup+" has no subscription for "+h.Topic)
+	sub, compile := b.loopSubscription(&h)
+	if compile {
+		b.compileOffLoop(req, func() { b.servePull(req, &h, b.pullSubscription(&h)) })
+		return
+	}
+	b.servePull(req, &h, sub)
+}
+
+// servePull answers a pull filtered with sub, or parks it. It runs on the
+// event loop, or on the compile worker with req detached (then it releases
+// req, or hands it to the pull hold).
+func (b *Broker) servePull(req *netio.Request, h *remoting.PullHeader, sub *Subscription) {
+	q := pullQuery{group: h.ConsumerGroup, topic: h.Topic, queueID: h.QueueID, offset: h.QueueOffset, maxMsgs: int(h.MaxMsgNums), sub: sub}
+	if q.sub == nil {
+		b.finish(req, remoting.ResponseSubscriptionNotExist, "group "+h.ConsumerGroup+" has no subscription for "+h.Topic)
 		return
 	}
 	if q.sub.ParseErr != nil {
@@ -98,14 +114,37 @@ func (b *Broker) handlePull(req *netio.Request) {
 		res.release()
 		suspend := min(time.Duration(h.SuspendTimeoutMillis)*time.Millisecond, b.opts.MaxPullSuspend)
 		q.offset = res.next
-		req.Detach()
-		b.hold.park(&parkedPull{req: req, query: q, deadline: time.Now().Add(suspend)})
+		b.parkPull(req, &q, suspend)
 		return
 	}
 	b.metrics.countGet(q.topic, &res)
 	req.Reply(pullResponse(&req.Cmd, &res))
 	res.release()
+	if req.Detached() {
+		req.Release()
+	}
 }
+
+// parkPull hands a pull that found nothing to the pull hold, or answers it
+// SYSTEM_BUSY at once when too many pulls are parked already.
+func (b *Broker) parkPull(req *netio.Request, q *pullQuery, suspend time.Duration) {
+	if !req.Detached() {
+		req.Detach()
+	}
+	err := b.hold.park(&parkedPull{req: req, connID: req.Conn.ID(), query: *q, deadline: time.Now().Add(suspend)})
+	if err == nil {
+		return
+	}
+	if parkRefusalLog.due(xxhash.Sum64String(err.Error())) {
+		b.log.Warn("actors: long polls refused; answered SYSTEM_BUSY at once", "conn", req.Conn.RemoteAddr(),
+			"group", q.group, "topic", q.topic, "err", err, "refused_total", b.hold.refusedTotal())
+	}
+	b.finish(req, remoting.ResponseSystemBusy, "[PULL_PARK_LIMIT]"+err.Error()+"; pull again later")
+}
+
+// parkRefusalLog limits the log of refused long polls to one line a minute
+// per limit.
+var parkRefusalLog = &logLimiter{every: time.Minute, max: 16}
 
 func pullResponse(reqCmd *remoting.Command, res *pullResult) *remoting.Command {
 	resp := remoting.NewResponse(reqCmd, res.code, "")
@@ -215,6 +254,7 @@ func (b *Broker) collect(q *pullQuery, cq *persist.ConsumeQueue, res *pullResult
 // parkedPull is a long-poll request waiting for a message.
 type parkedPull struct {
 	req      *netio.Request
+	connID   uint64
 	query    pullQuery
 	deadline time.Time
 }
@@ -224,37 +264,142 @@ type holdKey struct {
 	queueID int32
 }
 
+// Limits of the pull hold. A parked pull costs about a kilobyte (its
+// request frame and bookkeeping), so the broker-wide default bounds the
+// hold near 100 MB; the per-connection limit keeps one client from taking
+// it all. RocketMQ clients keep one long poll per queue, so 1,024 is a
+// consumer process reading 1,024 queues of this broker over one connection.
+const (
+	defaultMaxParkedPulls        = 100_000
+	defaultMaxParkedPullsPerConn = 1024
+)
+
+// Why a long poll was not parked. Such a pull is answered SYSTEM_BUSY at
+// once: client v2.1.2 (and the Java client) then pulls that queue again
+// after 3 s. PULL_NOT_FOUND would make it pull again at once, a busy loop
+// for as long as the hold stays full.
+var (
+	errParkedPerConn = errors.New("actors: too many long polls parked on this connection")
+	errParkedTotal   = errors.New("actors: too many long polls parked on this broker")
+)
+
 // pullHold parks pulls that found nothing and answers them when a message
 // arrives for their queue (the writer notifies after each batch) or when
 // their suspend time ends. It runs on its own goroutine so neither the
-// writer nor an event loop ever waits for it.
+// writer nor an event loop ever waits for it. It holds at most maxTotal
+// pulls, at most maxPerConn of one connection; the pulls of a connection
+// that closes are dropped.
 type pullHold struct {
-	broker *Broker
-	parked atomic.Int64
-	wake   chan struct{}
-	mu     struct {
+	broker     *Broker
+	maxTotal   int64
+	maxPerConn int
+	parked     atomic.Int64 // parked, or taken out to be served
+	refused    struct{ perConn, total atomic.Int64 }
+	wake       chan struct{}
+	done       chan struct{}
+	mu         struct {
 		sync.Mutex
 		byQueue map[holdKey][]*parkedPull
 		arrived map[holdKey]struct{}
+		byConn  map[uint64]int // pulls counted in parked, by connection
+		closed  []uint64       // connections closed with pulls parked
 	}
 }
 
-func newPullHold(b *Broker) *pullHold {
-	h := &pullHold{broker: b, wake: make(chan struct{}, 1)}
+func newPullHold(b *Broker, maxTotal, maxPerConn int) *pullHold {
+	h := &pullHold{broker: b, maxTotal: int64(maxTotal), maxPerConn: maxPerConn,
+		wake: make(chan struct{}, 1), done: make(chan struct{})}
 	h.mu.byQueue = map[holdKey][]*parkedPull{}
 	h.mu.arrived = map[holdKey]struct{}{}
+	h.mu.byConn = map[uint64]int{}
 	return h
 }
 
-func (h *pullHold) park(p *parkedPull) {
-	h.mu.Lock()
+// park takes p, or refuses it (errParkedPerConn, errParkedTotal); p.req
+// must be detached.
+func (h *pullHold) park(p *parkedPull) error {
 	k := holdKey{p.query.topic, p.query.queueID}
+	h.mu.Lock()
+	if h.mu.byConn[p.connID] >= h.maxPerConn {
+		h.mu.Unlock()
+		h.refused.perConn.Add(1)
+		return fmt.Errorf("%w (%d)", errParkedPerConn, h.maxPerConn)
+	}
+	if h.parked.Load() >= h.maxTotal {
+		h.mu.Unlock()
+		h.refused.total.Add(1)
+		return fmt.Errorf("%w (%d)", errParkedTotal, h.maxTotal)
+	}
+	h.mu.byConn[p.connID]++
+	h.parked.Add(1)
 	h.mu.byQueue[k] = append(h.mu.byQueue[k], p)
 	h.mu.Unlock()
-	h.parked.Add(1)
 	// A message may have landed between the pull and the park.
 	if cq := h.broker.store.ConsumeQueue(k.topic, k.queueID); cq != nil && cq.MaxOffset() > p.query.offset {
 		h.markArrived(k)
+	}
+	return nil
+}
+
+// refusedTotal is the number of long polls refused by either limit.
+func (h *pullHold) refusedTotal() int64 { return h.refused.perConn.Load() + h.refused.total.Load() }
+
+// connClosed notes that a connection closed; the hold goroutine drops its
+// parked pulls. Safe from an event loop: it does not scan.
+func (h *pullHold) connClosed(connID uint64) {
+	h.mu.Lock()
+	if h.mu.byConn[connID] > 0 {
+		h.mu.closed = append(h.mu.closed, connID)
+	}
+	h.mu.Unlock()
+	h.signal()
+}
+
+// dropClosed releases, unanswered, the parked pulls of closed connections.
+func (h *pullHold) dropClosed() {
+	h.mu.Lock()
+	if len(h.mu.closed) == 0 {
+		h.mu.Unlock()
+		return
+	}
+	gone := make(map[uint64]bool, len(h.mu.closed))
+	for _, id := range h.mu.closed {
+		gone[id] = true
+	}
+	h.mu.closed = h.mu.closed[:0]
+	var dropped []*parkedPull
+	for k, list := range h.mu.byQueue {
+		keep := list[:0]
+		for _, p := range list {
+			if gone[p.connID] {
+				dropped = append(dropped, p)
+			} else {
+				keep = append(keep, p)
+			}
+		}
+		clear(list[len(keep):])
+		if len(keep) == 0 {
+			delete(h.mu.byQueue, k)
+		} else {
+			h.mu.byQueue[k] = keep
+		}
+	}
+	for _, p := range dropped {
+		h.forgetLocked(p)
+	}
+	h.mu.Unlock()
+	for _, p := range dropped {
+		p.req.Release()
+	}
+}
+
+// forgetLocked takes p out of the counts.
+func (h *pullHold) forgetLocked(p *parkedPull) {
+	h.parked.Add(-1)
+	if n := h.mu.byConn[p.connID] - 1; n > 0 {
+		h.mu.byConn[p.connID] = n
+	} else {
+		delete(h.mu.byConn, p.connID)
 	}
 }
 
@@ -301,6 +446,7 @@ func (h *pullHold) signal() {
 }
 
 func (h *pullHold) run(ctx context.Context) {
+	defer close(h.done)
 	t := time.NewTicker(pullHoldTick)
 	defer t.Stop()
 	for {
@@ -309,6 +455,7 @@ func (h *pullHold) run(ctx context.Context) {
 			h.expireAll()
 			return
 		case <-h.wake:
+			h.dropClosed()
 			h.serveArrivals()
 		case now := <-t.C:
 			h.expire(now)
@@ -368,7 +515,9 @@ func (h *pullHold) expireAll() {
 }
 
 func (h *pullHold) answer(p *parkedPull, res *pullResult) {
-	h.parked.Add(-1)
+	h.mu.Lock()
+	h.forgetLocked(p)
+	h.mu.Unlock()
 	h.broker.metrics.countGet(p.query.topic, res)
 	p.req.Reply(pullResponse(&p.req.Cmd, res))
 	res.release()

@@ -71,8 +71,8 @@ func (b *Broker) handleSend(req *netio.Request) {
 	if err := b.writer.Submit(&sc.append); err != nil {
 		sc.req = nil
 		sc.recycle()
-		resp := remoting.NewResponse(&req.Cmd, remoting.ResponseSystemBusy, "[OVERLOAD]broker busy, writer ring full")
-		req.Reply(resp)
+		code, remark := submitRefusal(err)
+		req.Reply(remoting.NewResponse(&req.Cmd, code, remark))
 		req.Release()
 	}
 }

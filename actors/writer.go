@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cometmq/comet/netio/remoting"
 	"github.com/cometmq/comet/persist"
 	"github.com/cometmq/comet/ringbuf"
 )
@@ -46,6 +47,21 @@ func (m FlushMode) String() string {
 
 // ErrBusy is returned by Submit when the writer's ring is full.
 var ErrBusy = errors.New("actors: writer busy")
+
+// ErrStopping is returned by Submit once Stop has begun: the writer takes
+// nothing more, it only drains what it holds.
+var ErrStopping = errors.New("actors: writer stopping")
+
+// submitRefusal is the answer to a request Submit refused: SYSTEM_BUSY
+// when the ring is full; SERVICE_NOT_AVAILABLE while the broker stops,
+// which RocketMQ also answers once its store is shut down and which the
+// Java producer retries on another broker (it does not retry SYSTEM_BUSY).
+func submitRefusal(err error) (code int16, remark string) {
+	if errors.Is(err, ErrStopping) {
+		return remoting.ResponseServiceNotAvailable, "broker is stopping"
+	}
+	return remoting.ResponseSystemBusy, "[OVERLOAD]broker busy, writer ring full"
+}
 
 // Completion receives the outcome of an AppendRequest on the writer's
 // goroutine. It must not block.
@@ -116,6 +132,7 @@ type Writer struct {
 	ring  *ringbuf.MPSC[*AppendRequest]
 
 	stopOnce sync.Once
+	stopping atomic.Bool // set before the ring closes
 	done     chan struct{}
 
 	// mu is the writer's role: its holder owns the store's tail and the
@@ -158,9 +175,13 @@ func (w *Writer) Stats() *WriterStats { return &w.stats }
 func (w *Writer) Mode() FlushMode { return w.opts.Flush }
 
 // Submit hands a request to the writer without blocking. It returns
-// ErrBusy when the ring is full (the caller answers SYSTEM_BUSY).
+// ErrBusy when the ring is full and ErrStopping once Stop has begun (the
+// caller answers with submitRefusal).
 func (w *Writer) Submit(req *AppendRequest) error {
 	if !w.ring.TryPush(req) {
+		if w.stopping.Load() {
+			return ErrStopping
+		}
 		w.stats.Rejected.Add(1)
 		return ErrBusy
 	}
@@ -210,7 +231,10 @@ func (w *Writer) Start() { go w.loop() }
 // Stop stops accepting, drains the ring, makes everything durable and
 // completes every request. It returns when the loop has ended.
 func (w *Writer) Stop(ctx context.Context) error {
-	w.stopOnce.Do(w.ring.Close)
+	w.stopOnce.Do(func() {
+		w.stopping.Store(true)
+		w.ring.Close()
+	})
 	select {
 	case <-w.done:
 		return nil

@@ -52,6 +52,10 @@
 //   - An integer literal with a leading zero (007) is rejected with its
 //     own message; RocketMQ reads it as 0 followed by a trailing token.
 //   - Nesting deeper than 1000 levels is rejected.
+//   - An expression longer than MaxExpressionBytes (4 KiB) is rejected
+//     before it is read. Clients send short expressions; a longer one
+//     costs milliseconds and megabytes to parse, so it is refused without
+//     being parsed.
 //   - Strings compare by their UTF-8 bytes. For valid UTF-8 this is
 //     Java's String.equals; RocketMQ decodes invalid UTF-8 to U+FFFD first.
 //

@@ -3,6 +3,8 @@ package sqlfilter
 import (
 	"errors"
 	"fmt"
+	"runtime"
+	"strings"
 	"testing"
 )
 
@@ -355,11 +357,8 @@ func TestNestingIsBounded(t *testing.T) {
 	if _, err := Compile(deep + "a = 'x'"); !errors.Is(err, ErrParse) {
 		t.Fatalf("deep nesting: %v", err)
 	}
-	chain := "a = '0'"
-	for i := range maxDepth + 10 {
-		chain += fmt.Sprintf(" AND a = '%d'", i)
-	}
-	if _, err := Compile(chain); !errors.Is(err, ErrParse) {
+	chain := "a" + strings.Repeat("=a", maxDepth+10) // within MaxExpressionBytes: the depth check rejects it
+	if _, err := Compile(chain); !errors.Is(err, ErrParse) || !strings.Contains(err.Error(), "nested deeper") {
 		t.Fatalf("long chain: %v", err)
 	}
 	ok := "a = '0'"
@@ -368,6 +367,24 @@ func TestNestingIsBounded(t *testing.T) {
 	}
 	if got := outcome(ok, p("a", "99")); got != "TRUE" {
 		t.Fatalf("100-term OR: %s", got)
+	}
+}
+
+func TestLongExpressionIsRefusedUnread(t *testing.T) {
+	atLimit := "a = '" + strings.Repeat("x", MaxExpressionBytes-6) + "'"
+	if _, err := Compile(atLimit); err != nil {
+		t.Fatalf("an expression of exactly %d bytes: %v", len(atLimit), err)
+	}
+	huge := strings.Repeat("(", 1<<20) + "a = 'x'"
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, err := Compile(huge)
+	runtime.ReadMemStats(&after)
+	if !errors.Is(err, ErrParse) || !strings.Contains(err.Error(), "longer than") {
+		t.Fatalf("a 1 MiB expression: %v", err)
+	}
+	if allocated := after.TotalAlloc - before.TotalAlloc; allocated > 64<<10 {
+		t.Fatalf("refusing a 1 MiB expression allocated %d bytes: it was read", allocated)
 	}
 }
 

@@ -11,6 +11,11 @@ import (
 // limit on hostile input.
 const maxDepth = 1000
 
+// MaxExpressionBytes is the longest expression Compile reads. RocketMQ
+// clients send expressions of a few dozen bytes; 4 KiB is generous, and
+// compiling it takes at most about a millisecond.
+const MaxExpressionBytes = 4096
+
 // maxResolved is how many distinct properties an evaluation over raw
 // properties locates in its single pass; later ones are searched for on
 // each use.
@@ -20,9 +25,13 @@ const maxResolved = 8
 const inSetThreshold = 8
 
 // Compile parses expr and applies RocketMQ's compile-time checks. Errors
-// wrap ErrParse. Unlike RocketMQ, any token left after a complete
+// wrap ErrParse; an expression longer than MaxExpressionBytes is refused
+// without being read. Unlike RocketMQ, any token left after a complete
 // expression is an error (see the package doc).
 func Compile(expr string) (*Expr, error) {
+	if len(expr) > MaxExpressionBytes {
+		return nil, parseErrorf(MaxExpressionBytes, "expression of %d bytes is longer than the %d-byte limit", len(expr), MaxExpressionBytes)
+	}
 	toks, err := tokenize(expr)
 	if err != nil {
 		return nil, err
