@@ -50,10 +50,12 @@
 // checked after every write. Everything sent
 // from other goroutines (detached replies, Conn.Send, Conn.Invoke) goes
 // through the connection's outbox: frames queue up while one AsyncWritev is in
-// flight, and the whole queue leaves as the next single AsyncWritev when the
+// flight, and the queue leaves as the next single AsyncWritev when the
 // previous one completes, so a connection never has more than one write task
-// on its loop. Buffers come from a bytebufferpool and return to it in the
-// write callback.
+// on its loop. One write carries at most 1,024 frames (gnet hands them to one
+// writev(2), which fails past IOV_MAX and would cost the connection); the
+// rest leave in the writes that follow. Buffers come from a bytebufferpool
+// and return to it in the write callback.
 //
 // gnet cannot pause reading, so backpressure is enforced by bytes: a
 // connection whose not-yet-written outbound bytes (outbox queue, write in
