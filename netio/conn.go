@@ -23,6 +23,9 @@ type Conn struct {
 	attachment atomic.Pointer[any]
 	closed     atomic.Bool // set once OnClose ran or a close was requested
 	slowClosed atomic.Bool // closed as a slow consumer (counted once)
+	// closeReason is the CloseReason recorded by the code that closed the
+	// connection (markClose); CloseOther until then.
+	closeReason atomic.Uint32
 
 	// outboundBuffered mirrors gnet's OutboundBuffered, sampled on the loop.
 	outboundBuffered atomic.Int64
@@ -177,6 +180,7 @@ func (c *Conn) PendingBytes() int {
 // Close closes the connection. Outbound bytes already handed to the loop are
 // written on a best-effort basis first. Close is idempotent.
 func (c *Conn) Close() error {
+	c.markClose(CloseRequested)
 	if c.closed.Swap(true) {
 		return nil
 	}
@@ -323,7 +327,8 @@ func (c *Conn) closeSlowConsumer(why string, args ...any) {
 		return
 	}
 	c.server.stats.slowConsumerCloses.Add(1)
-	args = append(args, "conn", c.id, "remote", c.remoteAddr, "pendingBytes", c.PendingBytes(),
+	c.markClose(CloseSlowConsumer)
+	args = append(args, "reason", CloseSlowConsumer.String(), "conn", c.id, "remote", c.remoteAddr, "pendingBytes", c.PendingBytes(),
 		"maxPendingBytes", c.server.opts.MaxPendingBytes)
 	c.server.logLimited(&c.server.slowLog, "closing slow consumer: "+why, args...)
 	_ = c.Close()

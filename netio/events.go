@@ -72,7 +72,7 @@ func addrString(a net.Addr) string {
 
 // OnClose unregisters the connection, fails its Invokes and drops its
 // outbox. Called by gnet on the loop.
-func (e *loopEvents) OnClose(gc gnet.Conn, _ error) gnet.Action {
+func (e *loopEvents) OnClose(gc gnet.Conn, err error) gnet.Action {
 	s := e.server
 	c, ok := gc.Context().(*Conn)
 	if !ok {
@@ -91,6 +91,7 @@ func (e *loopEvents) OnClose(gc gnet.Conn, _ error) gnet.Action {
 	}
 	s.stats.closed.Add(1)
 	s.stats.connections.Add(-1)
+	s.countClose(c, err)
 	if s.onClose != nil {
 		s.onClose(c)
 	}
@@ -200,7 +201,7 @@ func (s *Server) readFrames(c *Conn, gc gnet.Conn) (action gnet.Action, spent bo
 	for {
 		frame, err := s.peekFrame(gc)
 		if err != nil {
-			s.rejectConn(c, "bad frame", err)
+			s.rejectConn(c, CloseBadFrame, err)
 			return gnet.Close, false
 		}
 		if frame == nil {
@@ -213,7 +214,7 @@ func (s *Server) readFrames(c *Conn, gc gnet.Conn) (action gnet.Action, spent bo
 		bytesIn += uint64(len(frame))
 		before := c.loopReplyBytes()
 		if err := s.dispatch(c, buf); err != nil {
-			s.rejectConn(c, "bad header", err)
+			s.rejectConn(c, CloseBadHeader, err)
 			return gnet.Close, false
 		}
 		replied += c.loopReplyBytes() - before
@@ -290,10 +291,16 @@ const (
 	frameWordsSize   = 8
 )
 
-// rejectConn counts and logs (rate-limited) a protocol violation.
-func (s *Server) rejectConn(c *Conn, what string, err error) {
+// rejectConn counts and logs (rate-limited) a protocol violation; the
+// caller closes the connection.
+func (s *Server) rejectConn(c *Conn, reason CloseReason, err error) {
 	s.stats.decodeErrors.Add(1)
+	c.markClose(reason)
 	c.closed.Store(true)
+	what := "bad frame"
+	if reason == CloseBadHeader {
+		what = "bad header"
+	}
 	s.logLimited(&s.decodeLog, "closing connection: "+what,
-		"conn", c.id, "remote", c.remoteAddr, "err", err)
+		"reason", reason.String(), "conn", c.id, "remote", c.remoteAddr, "err", err)
 }

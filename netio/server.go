@@ -45,6 +45,7 @@ type Server struct {
 	slowLog    logLimiter
 	unknownLog logLimiter
 	panicLog   logLimiter
+	closeLog   logLimiter
 
 	conns struct {
 		sync.Mutex
