@@ -42,6 +42,15 @@ type Conn struct {
 	// so a connection has at most one on its way; reads meanwhile only
 	// buffer. Loop-only.
 	resumeQueued bool
+	// inputCharged is what this connection counts in the server's
+	// buffered-input total. Loop-only.
+	inputCharged int64
+	// partialSince is when the first byte of the incomplete frame at the
+	// front of the inbound buffer arrived (unix nanoseconds), 0 when there
+	// is none. Written on the loop, read by the frame sweeper.
+	partialSince atomic.Int64
+	// expiryQueued is set while an expiry check is on its way to the loop.
+	expiryQueued atomic.Bool
 
 	invokes struct {
 		sync.Mutex

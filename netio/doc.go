@@ -77,4 +77,41 @@
 // replies never reach the budgets. While passes are deferred gnet keeps reading, so the requests
 // waiting for a pass are capped too: past MaxPendingBytes (at least one
 // MaxFrameSize) the connection is closed as a slow consumer.
+//
+// # Inbound limits
+//
+// Bytes a client sends are buffered (in gnet's inbound buffer) until they
+// form whole frames, and whole frames wait there while passes are deferred.
+// Three limits bound what a client can make the server hold:
+//
+//   - Per frame: a length prefix over MaxFrameSize closes the connection
+//     before the frame's bytes arrive.
+//   - Per connection, in time: a frame must be complete FrameReadTimeout
+//     (default 30 s) after its first byte arrived, however the bytes
+//     trickle in. One sweeper goroutine per server checks the clocks
+//     (every quarter timeout, at most every second), not a timer per
+//     connection; idle connections holding no partial frame have no
+//     deadline.
+//   - Per server, in bytes: the bytes buffered over all connections are
+//     counted against MaxBufferedInput (default 256 MiB). gnet cannot pause
+//     reading a socket, so new frames cannot be made to wait: a connection
+//     whose buffered bytes, or the frame it is receiving once complete,
+//     would take the total past the budget is closed, logged and counted.
+//     The check uses the declared frame length, so a large frame is refused
+//     on its first read rather than after it filled memory. A connection
+//     holding at most 64 KiB, frame included, is never closed for the
+//     budget: clients sending ordinary requests are not cut off by one
+//     that hoards. Memory for input therefore stays under the budget plus
+//     64 KiB per connection.
+//
+// Per connection, requests waiting for a pass are also capped by
+// MaxPendingBytes (above).
+//
+// # Closes
+//
+// Every close is counted by CloseReason (Stats.ClosedBy): the peer went
+// away, the server stopped, a bad frame or header, a slow consumer, a frame
+// timeout, the input budget, a socket write or read error, or Conn.Close.
+// Every close but the peer's and the server's stop is logged with its
+// reason, rate-limited.
 package netio

@@ -83,6 +83,7 @@ func (e *loopEvents) OnClose(gc gnet.Conn, err error) gnet.Action {
 	s.conns.Lock()
 	delete(s.conns.byID, c.id)
 	s.conns.Unlock()
+	c.uncharge()
 	c.failInvokes()
 	c.abandonOutbox()
 	if c.replyBuf != nil {
@@ -111,7 +112,7 @@ func (e *loopEvents) OnTraffic(gc gnet.Conn) gnet.Action {
 		// The resume pass on its way serves what this read added, in
 		// order; serving it here as well would give the connection two
 		// passes per turn of the loop.
-		if c.capInboundBacklog(gc) {
+		if c.capInboundBacklog(gc) || c.trackInput(gc, false) {
 			return gnet.Close
 		}
 		return gnet.None
@@ -130,17 +131,22 @@ func (e *loopEvents) OnTraffic(gc gnet.Conn) gnet.Action {
 // resume pass serves them later, after other connections on the loop had
 // their turn. Loop-only.
 func (s *Server) servePass(c *Conn, gc gnet.Conn) gnet.Action {
-	action, spent := s.readFrames(c, gc)
+	action, spent, served := s.readFrames(c, gc)
 	if !c.flushLoopReplies(gc) {
 		return gnet.Close
 	}
 	c.framesDeferred = false
-	if action != gnet.None || !spent || gc.InboundBuffered() == 0 {
+	if action != gnet.None {
 		return action
 	}
-	c.framesDeferred = true
-	s.passes.deferred.Add(1)
-	if c.capInboundBacklog(gc) {
+	if spent && gc.InboundBuffered() > 0 {
+		c.framesDeferred = true
+		s.passes.deferred.Add(1)
+		if c.capInboundBacklog(gc) {
+			return gnet.Close
+		}
+	}
+	if c.trackInput(gc, served > 0) {
 		return gnet.Close
 	}
 	return gnet.None
@@ -189,9 +195,9 @@ func (c *Conn) flushLoopReplies(gc gnet.Conn) bool {
 // readFrames handles whole frames until the buffered bytes run out or the
 // pass has produced passReplyBudget bytes of replies or run for
 // passTimeBudget; spent reports the latter, in which case frames may be
-// left buffered.
-func (s *Server) readFrames(c *Conn, gc gnet.Conn) (action gnet.Action, spent bool) {
-	var frames, bytesIn uint64
+// left buffered. frames is how many it handled.
+func (s *Server) readFrames(c *Conn, gc gnet.Conn) (action gnet.Action, spent bool, frames uint64) {
+	var bytesIn uint64
 	replied := 0
 	start := time.Now()
 	defer func() {
@@ -202,10 +208,10 @@ func (s *Server) readFrames(c *Conn, gc gnet.Conn) (action gnet.Action, spent bo
 		frame, err := s.peekFrame(gc)
 		if err != nil {
 			s.rejectConn(c, CloseBadFrame, err)
-			return gnet.Close, false
+			return gnet.Close, false, frames
 		}
 		if frame == nil {
-			return gnet.None, false
+			return gnet.None, false, frames
 		}
 		buf := inboundPool.Get()
 		buf.B = append(buf.B[:0], frame...)
@@ -215,14 +221,14 @@ func (s *Server) readFrames(c *Conn, gc gnet.Conn) (action gnet.Action, spent bo
 		before := c.loopReplyBytes()
 		if err := s.dispatch(c, buf); err != nil {
 			s.rejectConn(c, CloseBadHeader, err)
-			return gnet.Close, false
+			return gnet.Close, false, frames
 		}
 		replied += c.loopReplyBytes() - before
 		if c.loopReplyBytes() >= replyFlushBytes && !c.flushLoopReplies(gc) {
-			return gnet.Close, false
+			return gnet.Close, false, frames
 		}
 		if replied >= passReplyBudget || time.Since(start) >= passTimeBudget {
-			return gnet.None, true
+			return gnet.None, true, frames
 		}
 	}
 }

@@ -27,6 +27,9 @@ type Stats struct {
 	// ClosedBy counts closed connections by CloseReason; the entries sum
 	// to Closed.
 	ClosedBy [NumCloseReasons]uint64
+	// BufferedInputBytes is the request bytes buffered now across all
+	// connections: incomplete frames and frames waiting for a read pass.
+	BufferedInputBytes int64
 }
 
 type serverStats struct {
@@ -63,6 +66,7 @@ func (s *Server) Stats() Stats {
 		OutboxWrites:       st.outboxWrites.Load(),
 		HandlerPanics:      st.handlerPanics.Load(),
 	}
+	out.BufferedInputBytes = s.bufferedInput.Load()
 	for r := range out.ClosedBy {
 		out.ClosedBy[r] = st.closedBy[r].Load()
 	}
