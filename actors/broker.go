@@ -39,6 +39,9 @@ type BrokerOptions struct {
 	// default the real one (tests inject faults through it).
 	FS persist.FS
 
+	FrameReadTimeout time.Duration // time to complete a frame once begun; default netio.DefaultFrameReadTimeout
+	MaxBufferedInput int           // request bytes buffered over all connections; default netio.DefaultMaxBufferedInput
+
 	SegmentSize      int64
 	CQEntriesPerFile int64
 	RetentionAge     time.Duration
@@ -210,7 +213,8 @@ func NewBroker(opts BrokerOptions) (*Broker, error) {
 	if b.offsets, err = loadOffsetTable(opts.FS, opts.DataDir); err != nil {
 		return nil, err
 	}
-	b.server, err = netio.NewServer(netio.Options{Name: "broker", Addr: opts.Listen, MaxFrameSize: opts.MaxFrameSize, Logger: opts.Logger})
+	b.server, err = netio.NewServer(netio.Options{Name: "broker", Addr: opts.Listen, MaxFrameSize: opts.MaxFrameSize,
+		FrameReadTimeout: opts.FrameReadTimeout, MaxBufferedInput: opts.MaxBufferedInput, Logger: opts.Logger})
 	if err != nil {
 		return nil, err
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sys/unix"
 
+	"github.com/cometmq/comet/netio"
 	"github.com/cometmq/comet/persist"
 	"github.com/cometmq/comet/ringbuf"
 )
@@ -223,6 +224,8 @@ var (
 	descRingRejected     = desc("ring_rejected_total", "Pushes refused because a ring was full.", "ring")
 	descConnections      = desc("connections", "Open client connections.")
 	descNetCounter       = desc("network_events_total", "Network server events by kind.", "event")
+	descConnsClosed      = desc("connections_closed_total", "Client connections closed, by reason (netio.CloseReason).", "reason")
+	descBufferedInput    = desc("network_buffered_input_bytes", "Request bytes buffered over all connections: incomplete frames and frames waiting to be served.")
 	descParkedPulls      = desc("pull_parked", "Long-polling pulls waiting for a message.")
 	descTimerBacklog     = desc("timer_backlog_messages", "Delayed messages not yet due (0 until the timer service reports).")
 	descTxBacklog        = desc("transaction_half_messages", "Half messages awaiting commit or rollback (0 until the transaction service reports).")
@@ -236,7 +239,7 @@ var allDescs = []*prometheus.Desc{descTopicPutMessages, descTopicPutBytes, descT
 	descCommitLogDurable, descDataDirBytes, descDiskFree, descDiskTotal, descStoreCounter, descWriterCounter,
 	descRingDepth, descRingCapacity, descRingHighWater, descRingRejected, descConnections, descNetCounter,
 	descParkedPulls, descTimerBacklog, descTxBacklog, descTopics, descGroupsOnline, descUptime,
-	descPullParkRefused, descCompileBusy}
+	descPullParkRefused, descCompileBusy, descConnsClosed, descBufferedInput}
 
 func (c *brokerCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range allDescs {
@@ -350,6 +353,10 @@ func (c *brokerCollector) collectNetwork(ch chan<- prometheus.Metric) {
 		"passes_deferred": ps.Deferred, "passes_resumed": ps.Resumed, "resume_queue_full": ps.ResumeQueueFull} {
 		gauge(ch, descNetCounter, prometheus.CounterValue, float64(v), event)
 	}
+	for reason, n := range st.ClosedBy {
+		gauge(ch, descConnsClosed, prometheus.CounterValue, float64(n), netio.CloseReason(reason).String())
+	}
+	gauge(ch, descBufferedInput, prometheus.GaugeValue, float64(st.BufferedInputBytes))
 }
 
 func (c *brokerCollector) collectLag(ch chan<- prometheus.Metric) {

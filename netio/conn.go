@@ -23,6 +23,9 @@ type Conn struct {
 	attachment atomic.Pointer[any]
 	closed     atomic.Bool // set once OnClose ran or a close was requested
 	slowClosed atomic.Bool // closed as a slow consumer (counted once)
+	// closeReason is the CloseReason recorded by the code that closed the
+	// connection (markClose); CloseOther until then.
+	closeReason atomic.Uint32
 
 	// outboundBuffered mirrors gnet's OutboundBuffered, sampled on the loop.
 	outboundBuffered atomic.Int64
@@ -39,6 +42,15 @@ type Conn struct {
 	// so a connection has at most one on its way; reads meanwhile only
 	// buffer. Loop-only.
 	resumeQueued bool
+	// inputCharged is what this connection counts in the server's
+	// buffered-input total. Loop-only.
+	inputCharged int64
+	// partialSince is when the first byte of the incomplete frame at the
+	// front of the inbound buffer arrived (unix nanoseconds), 0 when there
+	// is none. Written on the loop, read by the frame sweeper.
+	partialSince atomic.Int64
+	// expiryQueued is set while an expiry check is on its way to the loop.
+	expiryQueued atomic.Bool
 
 	invokes struct {
 		sync.Mutex
@@ -53,11 +65,11 @@ type invokeResult struct {
 
 // outbox queues frames written from outside the loop. At most one AsyncWritev
 // is in flight per connection; frames queued meanwhile leave together in the
-// next one.
+// next one, up to maxWriteIovecs frames per write.
 type outbox struct {
 	mu struct {
 		sync.Mutex
-		queued   writeBatch
+		queued   frameQueue
 		inFlight writeBatch
 		writing  bool // inFlight was handed to AsyncWritev and its callback has not run
 		closed   bool
@@ -76,6 +88,57 @@ func (b *writeBatch) add(buf *bytebufferpool.ByteBuffer) {
 	b.bufs = append(b.bufs, buf)
 	b.iov = append(b.iov, buf.B)
 	b.bytes += len(buf.B)
+}
+
+// maxWriteIovecs caps the frames of one AsyncWritev. gnet hands its iovec
+// to one writev(2), which fails with EINVAL past IOV_MAX (1,024 on Linux)
+// and the connection is closed with every reply in it lost; frames beyond
+// the cap stay queued for the next write.
+const maxWriteIovecs = 1024
+
+// frameQueue is the outbox's FIFO of frames waiting for a write. The front
+// is bufs[head]; the slice keeps its capacity across writes.
+type frameQueue struct {
+	bufs  []*bytebufferpool.ByteBuffer
+	head  int
+	bytes int
+}
+
+func (q *frameQueue) push(buf *bytebufferpool.ByteBuffer) {
+	q.bufs = append(q.bufs, buf)
+	q.bytes += len(buf.B)
+}
+
+func (q *frameQueue) empty() bool { return q.head == len(q.bufs) }
+
+// moveTo moves up to maxWriteIovecs frames from the front of q into the
+// empty batch b.
+func (q *frameQueue) moveTo(b *writeBatch) {
+	n := min(len(q.bufs)-q.head, maxWriteIovecs)
+	front := q.bufs[q.head : q.head+n]
+	for _, buf := range front {
+		b.add(buf)
+	}
+	clear(front)
+	q.head += n
+	q.bytes -= b.bytes
+	switch {
+	case q.head == len(q.bufs):
+		q.bufs, q.head = q.bufs[:0], 0
+	case q.head > len(q.bufs)/2:
+		// Slide the rest down so a queue that never empties does not grow.
+		rest := copy(q.bufs, q.bufs[q.head:])
+		clear(q.bufs[rest:])
+		q.bufs, q.head = q.bufs[:rest], 0
+	}
+}
+
+func (q *frameQueue) release() {
+	for i, buf := range q.bufs[q.head:] {
+		outboundPool.Put(buf)
+		q.bufs[q.head+i] = nil
+	}
+	q.bufs, q.head, q.bytes = q.bufs[:0], 0, 0
 }
 
 func (b *writeBatch) release() {
@@ -126,6 +189,7 @@ func (c *Conn) PendingBytes() int {
 // Close closes the connection. Outbound bytes already handed to the loop are
 // written on a best-effort basis first. Close is idempotent.
 func (c *Conn) Close() error {
+	c.markClose(CloseRequested)
 	if c.closed.Swap(true) {
 		return nil
 	}
@@ -162,12 +226,12 @@ func (c *Conn) enqueue(buf *bytebufferpool.ByteBuffer) error {
 		outboundPool.Put(buf)
 		return ErrClosed
 	}
-	ob.mu.queued.add(buf)
+	ob.mu.queued.push(buf)
 	ob.pendingBytes.Add(int64(size))
 	startWrite := !ob.mu.writing
 	if startWrite {
 		ob.mu.writing = true
-		ob.mu.queued, ob.mu.inFlight = ob.mu.inFlight, ob.mu.queued
+		ob.mu.queued.moveTo(&ob.mu.inFlight)
 	}
 	ob.mu.Unlock()
 	c.server.stats.framesOut.Add(1)
@@ -197,9 +261,9 @@ func (c *Conn) onAsyncWritten(gc gnet.Conn, err error) error {
 	written := ob.mu.inFlight.bytes
 	ob.mu.inFlight.release()
 	ob.pendingBytes.Add(-int64(written))
-	next := err == nil && !ob.mu.closed && ob.mu.queued.bytes > 0
+	next := err == nil && !ob.mu.closed && !ob.mu.queued.empty()
 	if next {
-		ob.mu.queued, ob.mu.inFlight = ob.mu.inFlight, ob.mu.queued
+		ob.mu.queued.moveTo(&ob.mu.inFlight)
 	} else {
 		ob.mu.writing = false
 	}
@@ -236,7 +300,7 @@ func (c *Conn) outboxIdle() bool {
 	ob := &c.outbox
 	ob.mu.Lock()
 	defer ob.mu.Unlock()
-	return ob.mu.closed || (!ob.mu.writing && ob.mu.queued.bytes == 0)
+	return ob.mu.closed || (!ob.mu.writing && ob.mu.queued.empty())
 }
 
 // sampleOutbound records gnet's outbound buffer size and closes the
@@ -272,7 +336,8 @@ func (c *Conn) closeSlowConsumer(why string, args ...any) {
 		return
 	}
 	c.server.stats.slowConsumerCloses.Add(1)
-	args = append(args, "conn", c.id, "remote", c.remoteAddr, "pendingBytes", c.PendingBytes(),
+	c.markClose(CloseSlowConsumer)
+	args = append(args, "reason", CloseSlowConsumer.String(), "conn", c.id, "remote", c.remoteAddr, "pendingBytes", c.PendingBytes(),
 		"maxPendingBytes", c.server.opts.MaxPendingBytes)
 	c.server.logLimited(&c.server.slowLog, "closing slow consumer: "+why, args...)
 	_ = c.Close()

@@ -72,7 +72,7 @@ func addrString(a net.Addr) string {
 
 // OnClose unregisters the connection, fails its Invokes and drops its
 // outbox. Called by gnet on the loop.
-func (e *loopEvents) OnClose(gc gnet.Conn, _ error) gnet.Action {
+func (e *loopEvents) OnClose(gc gnet.Conn, err error) gnet.Action {
 	s := e.server
 	c, ok := gc.Context().(*Conn)
 	if !ok {
@@ -83,6 +83,7 @@ func (e *loopEvents) OnClose(gc gnet.Conn, _ error) gnet.Action {
 	s.conns.Lock()
 	delete(s.conns.byID, c.id)
 	s.conns.Unlock()
+	c.uncharge()
 	c.failInvokes()
 	c.abandonOutbox()
 	if c.replyBuf != nil {
@@ -91,6 +92,7 @@ func (e *loopEvents) OnClose(gc gnet.Conn, _ error) gnet.Action {
 	}
 	s.stats.closed.Add(1)
 	s.stats.connections.Add(-1)
+	s.countClose(c, err)
 	if s.onClose != nil {
 		s.onClose(c)
 	}
@@ -110,7 +112,7 @@ func (e *loopEvents) OnTraffic(gc gnet.Conn) gnet.Action {
 		// The resume pass on its way serves what this read added, in
 		// order; serving it here as well would give the connection two
 		// passes per turn of the loop.
-		if c.capInboundBacklog(gc) {
+		if c.capInboundBacklog(gc) || c.trackInput(gc, false) {
 			return gnet.Close
 		}
 		return gnet.None
@@ -129,17 +131,22 @@ func (e *loopEvents) OnTraffic(gc gnet.Conn) gnet.Action {
 // resume pass serves them later, after other connections on the loop had
 // their turn. Loop-only.
 func (s *Server) servePass(c *Conn, gc gnet.Conn) gnet.Action {
-	action, spent := s.readFrames(c, gc)
+	action, spent, served := s.readFrames(c, gc)
 	if !c.flushLoopReplies(gc) {
 		return gnet.Close
 	}
 	c.framesDeferred = false
-	if action != gnet.None || !spent || gc.InboundBuffered() == 0 {
+	if action != gnet.None {
 		return action
 	}
-	c.framesDeferred = true
-	s.passes.deferred.Add(1)
-	if c.capInboundBacklog(gc) {
+	if spent && gc.InboundBuffered() > 0 {
+		c.framesDeferred = true
+		s.passes.deferred.Add(1)
+		if c.capInboundBacklog(gc) {
+			return gnet.Close
+		}
+	}
+	if c.trackInput(gc, served > 0) {
 		return gnet.Close
 	}
 	return gnet.None
@@ -188,9 +195,9 @@ func (c *Conn) flushLoopReplies(gc gnet.Conn) bool {
 // readFrames handles whole frames until the buffered bytes run out or the
 // pass has produced passReplyBudget bytes of replies or run for
 // passTimeBudget; spent reports the latter, in which case frames may be
-// left buffered.
-func (s *Server) readFrames(c *Conn, gc gnet.Conn) (action gnet.Action, spent bool) {
-	var frames, bytesIn uint64
+// left buffered. frames is how many it handled.
+func (s *Server) readFrames(c *Conn, gc gnet.Conn) (action gnet.Action, spent bool, frames uint64) {
+	var bytesIn uint64
 	replied := 0
 	start := time.Now()
 	defer func() {
@@ -200,11 +207,11 @@ func (s *Server) readFrames(c *Conn, gc gnet.Conn) (action gnet.Action, spent bo
 	for {
 		frame, err := s.peekFrame(gc)
 		if err != nil {
-			s.rejectConn(c, "bad frame", err)
-			return gnet.Close, false
+			s.rejectConn(c, CloseBadFrame, err)
+			return gnet.Close, false, frames
 		}
 		if frame == nil {
-			return gnet.None, false
+			return gnet.None, false, frames
 		}
 		buf := inboundPool.Get()
 		buf.B = append(buf.B[:0], frame...)
@@ -213,15 +220,15 @@ func (s *Server) readFrames(c *Conn, gc gnet.Conn) (action gnet.Action, spent bo
 		bytesIn += uint64(len(frame))
 		before := c.loopReplyBytes()
 		if err := s.dispatch(c, buf); err != nil {
-			s.rejectConn(c, "bad header", err)
-			return gnet.Close, false
+			s.rejectConn(c, CloseBadHeader, err)
+			return gnet.Close, false, frames
 		}
 		replied += c.loopReplyBytes() - before
 		if c.loopReplyBytes() >= replyFlushBytes && !c.flushLoopReplies(gc) {
-			return gnet.Close, false
+			return gnet.Close, false, frames
 		}
 		if replied >= passReplyBudget || time.Since(start) >= passTimeBudget {
-			return gnet.None, true
+			return gnet.None, true, frames
 		}
 	}
 }
@@ -290,10 +297,16 @@ const (
 	frameWordsSize   = 8
 )
 
-// rejectConn counts and logs (rate-limited) a protocol violation.
-func (s *Server) rejectConn(c *Conn, what string, err error) {
+// rejectConn counts and logs (rate-limited) a protocol violation; the
+// caller closes the connection.
+func (s *Server) rejectConn(c *Conn, reason CloseReason, err error) {
 	s.stats.decodeErrors.Add(1)
+	c.markClose(reason)
 	c.closed.Store(true)
+	what := "bad frame"
+	if reason == CloseBadHeader {
+		what = "bad header"
+	}
 	s.logLimited(&s.decodeLog, "closing connection: "+what,
-		"conn", c.id, "remote", c.remoteAddr, "err", err)
+		"reason", reason.String(), "conn", c.id, "remote", c.remoteAddr, "err", err)
 }

@@ -79,6 +79,13 @@ func FuzzSplitFrames(f *testing.F) {
 				t.Fatalf("leftover %d bytes hold a frame (n=%d err=%v) that was not split",
 					len(input)-consumed, n, ferr)
 			}
+			// The input budget's claim for the incomplete frame covers what
+			// arrived and never exceeds one largest frame.
+			left := len(input) - consumed
+			claim := frontFrameSize(&streamSource{arrived: input[consumed:]})
+			if claim < left || claim > maxFrame && left >= lengthPrefixSize {
+				t.Fatalf("frontFrameSize %d for %d leftover bytes (max frame %d)", claim, left, maxFrame)
+			}
 		}
 	})
 }

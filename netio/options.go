@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"runtime"
+	"time"
 
 	"github.com/cometmq/comet/netio/remoting"
 )
@@ -14,6 +15,17 @@ import (
 // not yet written to the socket, and on its requests read but not yet
 // served.
 const DefaultMaxPendingBytes = 64 << 20
+
+// DefaultFrameReadTimeout is the default time a client has to complete a
+// frame once its first byte arrived.
+const DefaultFrameReadTimeout = 30 * time.Second
+
+// DefaultMaxBufferedInput is the default budget for request bytes buffered
+// across all connections of a server.
+const DefaultMaxBufferedInput = 256 << 20
+
+// minFrameReadTimeout keeps the sweep that enforces FrameReadTimeout cheap.
+const minFrameReadTimeout = 10 * time.Millisecond
 
 // Errors returned by netio. Test for them with errors.Is.
 var (
@@ -35,7 +47,17 @@ type Options struct {
 	NumEventLoops   int    // default: GOMAXPROCS
 	MaxFrameSize    int    // default remoting.DefaultMaxFrameSize
 	MaxPendingBytes int    // per-connection outbound bytes not yet written, and requests read but not yet served (at least one MaxFrameSize); default 64 MiB
-	Logger          *slog.Logger
+	// FrameReadTimeout is how long a connection may take to complete a
+	// frame once its first byte arrived; past it the connection is closed.
+	// Idle connections (no partial frame) are not affected. Default 30 s.
+	FrameReadTimeout time.Duration
+	// MaxBufferedInput is the budget for request bytes buffered across all
+	// connections (incomplete frames and frames waiting for a read pass).
+	// A connection whose buffered input, or the frame it is receiving,
+	// would take the total past it is closed (see the package doc). At
+	// least MaxFrameSize; default 256 MiB.
+	MaxBufferedInput int
+	Logger           *slog.Logger
 }
 
 // Validate fills in defaults and reports the first invalid field.
@@ -70,8 +92,35 @@ func (o *Options) Validate() error {
 	if o.MaxPendingBytes == 0 {
 		o.MaxPendingBytes = DefaultMaxPendingBytes
 	}
+	if err := o.validateInputLimits(); err != nil {
+		return err
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return nil
+}
+
+// validateInputLimits fills in and checks FrameReadTimeout and
+// MaxBufferedInput. MaxFrameSize must be set already.
+func (o *Options) validateInputLimits() error {
+	if o.FrameReadTimeout < 0 {
+		return fmt.Errorf("%w: FrameReadTimeout %s is negative", ErrInvalidOptions, o.FrameReadTimeout)
+	}
+	if o.FrameReadTimeout == 0 {
+		o.FrameReadTimeout = DefaultFrameReadTimeout
+	}
+	if o.FrameReadTimeout < minFrameReadTimeout {
+		return fmt.Errorf("%w: FrameReadTimeout %s is below %s", ErrInvalidOptions, o.FrameReadTimeout, minFrameReadTimeout)
+	}
+	if o.MaxBufferedInput < 0 {
+		return fmt.Errorf("%w: MaxBufferedInput %d is negative", ErrInvalidOptions, o.MaxBufferedInput)
+	}
+	if o.MaxBufferedInput == 0 {
+		o.MaxBufferedInput = max(DefaultMaxBufferedInput, o.MaxFrameSize)
+	}
+	if o.MaxBufferedInput < o.MaxFrameSize {
+		return fmt.Errorf("%w: MaxBufferedInput %d is below MaxFrameSize %d", ErrInvalidOptions, o.MaxBufferedInput, o.MaxFrameSize)
 	}
 	return nil
 }

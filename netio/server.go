@@ -45,6 +45,12 @@ type Server struct {
 	slowLog    logLimiter
 	unknownLog logLimiter
 	panicLog   logLimiter
+	closeLog   logLimiter
+	inputLog   logLimiter
+
+	// bufferedInput is the request bytes buffered across all connections,
+	// bounded by Options.MaxBufferedInput (see Conn.trackInput).
+	bufferedInput atomic.Int64
 
 	conns struct {
 		sync.Mutex
@@ -93,6 +99,7 @@ func (s *Server) Start() error {
 	}
 	go s.run()
 	go s.runResumer()
+	go s.runFrameSweeper()
 	select {
 	case <-s.booted:
 		return nil

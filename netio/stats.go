@@ -24,6 +24,12 @@ type Stats struct {
 	UnknownCodes       uint64 // requests answered with REQUEST_CODE_NOT_SUPPORTED
 	OutboxWrites       uint64 // AsyncWritev batches submitted from outboxes
 	HandlerPanics      uint64 // handler panics recovered (answered SYSTEM_ERROR)
+	// ClosedBy counts closed connections by CloseReason; the entries sum
+	// to Closed.
+	ClosedBy [NumCloseReasons]uint64
+	// BufferedInputBytes is the request bytes buffered now across all
+	// connections: incomplete frames and frames waiting for a read pass.
+	BufferedInputBytes int64
 }
 
 type serverStats struct {
@@ -39,12 +45,13 @@ type serverStats struct {
 	unknownCodes       atomic.Uint64
 	outboxWrites       atomic.Uint64
 	handlerPanics      atomic.Uint64
+	closedBy           [NumCloseReasons]atomic.Uint64
 }
 
 // Stats returns a snapshot of the server's counters.
 func (s *Server) Stats() Stats {
 	st := &s.stats
-	return Stats{
+	out := Stats{
 		Name:               s.opts.Name,
 		Connections:        st.connections.Load(),
 		Accepted:           st.accepted.Load(),
@@ -59,6 +66,11 @@ func (s *Server) Stats() Stats {
 		OutboxWrites:       st.outboxWrites.Load(),
 		HandlerPanics:      st.handlerPanics.Load(),
 	}
+	out.BufferedInputBytes = s.bufferedInput.Load()
+	for r := range out.ClosedBy {
+		out.ClosedBy[r] = st.closedBy[r].Load()
+	}
+	return out
 }
 
 // logLimiter lets through at most logBurstPerSecond lines per second for one

@@ -25,6 +25,8 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/cometmq/comet/actors"
+	"github.com/cometmq/comet/netio"
+	"github.com/cometmq/comet/netio/remoting"
 )
 
 // ErrInvalid is the class of every configuration error.
@@ -55,6 +57,9 @@ type Config struct {
 	HTTPListen      string
 	Pprof           bool
 	ShutdownTimeout time.Duration
+
+	FrameReadTimeout time.Duration
+	MaxBufferedInput int
 
 	DelayLevels              string
 	MaxTimerDelay            time.Duration
@@ -92,6 +97,8 @@ func defineFlags(fs *flag.FlagSet, c *Config) {
 	fs.DurationVar(&c.TransactionCheckInterval, "transaction-check-interval", 30*time.Second, "how often undecided transactions are checked back")
 	fs.DurationVar(&c.TransactionTimeout, "transaction-timeout", 6*time.Second, "age of a half message before its first check-back")
 	fs.IntVar(&c.TransactionCheckMax, "transaction-check-max", 15, "check-backs before an undecided half message is discarded")
+	fs.DurationVar(&c.FrameReadTimeout, "frame-read-timeout", netio.DefaultFrameReadTimeout, "close a connection that leaves a request frame incomplete this long")
+	fs.IntVar(&c.MaxBufferedInput, "max-buffered-input", netio.DefaultMaxBufferedInput, "bytes of incomplete or unserved requests buffered over all connections")
 	fs.StringVar(&c.File, "config", "", "TOML config file (keys are the flag names)")
 }
 
@@ -264,7 +271,7 @@ func tomlType(v any) string {
 
 // Validate reports the first invalid setting, naming its key.
 func (c *Config) Validate() error {
-	checks := []func() error{c.validateAddrs, c.validateStore, c.validateLogs}
+	checks := []func() error{c.validateAddrs, c.validateStore, c.validateLogs, c.validateNetwork}
 	for _, check := range checks {
 		if err := check(); err != nil {
 			return err
@@ -357,6 +364,16 @@ func (c *Config) validateLogs() error {
 	return nil
 }
 
+func (c *Config) validateNetwork() error {
+	if c.FrameReadTimeout < 100*time.Millisecond {
+		return invalid("frame-read-timeout", "%s: want at least 100ms", c.FrameReadTimeout)
+	}
+	if c.MaxBufferedInput < remoting.DefaultMaxFrameSize {
+		return invalid("max-buffered-input", "%d: want at least one largest frame, %d bytes", c.MaxBufferedInput, remoting.DefaultMaxFrameSize)
+	}
+	return nil
+}
+
 // Level is the parsed log level.
 func (c *Config) Level() (slog.Level, error) {
 	var lvl slog.Level
@@ -433,5 +450,6 @@ func (c *Config) BrokerOptions(log *slog.Logger) actors.BrokerOptions {
 		RetentionAge: time.Duration(c.RetentionHours) * time.Hour, Logger: log, ConfigView: c.Values,
 		DelayLevels: c.DelayLevels, MaxTimerDelay: c.MaxTimerDelay, TransactionCheckInterval: c.TransactionCheckInterval,
 		TransactionTimeout: c.TransactionTimeout, TransactionCheckMax: c.TransactionCheckMax,
+		FrameReadTimeout: c.FrameReadTimeout, MaxBufferedInput: c.MaxBufferedInput,
 	}
 }

@@ -99,6 +99,8 @@ func TestValidationNamesTheKey(t *testing.T) {
 		{args: []string{"-max-message-size", "10"}, key: "max-message-size"},
 		{args: []string{"-shutdown-timeout", "10ms"}, key: "shutdown-timeout"},
 		{args: []string{"-namesrv", "a;b:1"}, key: "namesrv"},
+		{args: []string{"-frame-read-timeout", "1ms"}, key: "frame-read-timeout"},
+		{args: []string{"-max-buffered-input", "1024"}, key: "max-buffered-input"},
 		{env: map[string]string{"COMET_RETENTION_HOURS": "soon"}, key: "retention-hours"},
 		{file: `retention-hours = "72"`, key: "retention-hours"},
 		{file: `auto-create-topic = "yes"`, key: "auto-create-topic"},

@@ -151,6 +151,8 @@ func TestMetricsExposition(t *testing.T) {
 		{"comet_ring_capacity", []string{"ring", "writer.appends"}, func(v float64) bool { return v > 0 }},
 		{"comet_topics", nil, func(v float64) bool { return v >= 2 }},
 		{"comet_network_events_total", []string{"event", "passes_deferred"}, func(v float64) bool { return v == 0 }},
+		{"comet_connections_closed_total", []string{"reason", "bad_frame"}, func(v float64) bool { return v == 0 }},
+		{"comet_network_buffered_input_bytes", nil, func(v float64) bool { return v == 0 }},
 		{"comet_writer_events_total", []string{"event", "inline_requests"}, func(v float64) bool { return v == 0 }}, // sync flush: never inline
 	}
 	for _, c := range checks {
