@@ -61,10 +61,11 @@ func TestHostilePipelinedSendsAllAcknowledged(t *testing.T) {
 
 // TestHostileParkedPullsExpireTogether parks 1,100 long polls on one
 // connection with the same suspend timeout; they expire together and every
-// one must be answered.
+// one must be answered. The per-connection park limit is raised past them,
+// so that more replies than IOV_MAX go out at once.
 func TestHostileParkedPullsExpireTogether(t *testing.T) {
 	const pulls = 1100
-	env := testbroker.Start(t, nil)
+	env := testbroker.Start(t, func(o *actors.BrokerOptions) { o.MaxParkedPullsPerConn = 2 * pulls })
 	raw := newRawClient(t)
 	const topic = "Parked"
 	if resp := invoke(t, raw, env.BrokerAddr, rawSend(topic, 0, 0, []byte("one"))); resp.Code != remoting.ResponseSuccess {
