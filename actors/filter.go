@@ -18,40 +18,6 @@ import (
 	"github.com/cometmq/comet/sqlfilter"
 )
 
-// Message filtering on the pull path. SQL92 filtering is always on
-// (RocketMQ needs enablePropertyFilter=true for it).
-//
-// A tag subscription is checked against the consume queue's tag hash
-// first and then against the record's TAGS property, so colliding hashes
-// are not delivered. An SQL92 subscription is compiled once, when it
-// arrives (heartbeat or pull header), and evaluated against the
-// properties of each candidate record read straight from the commit log,
-// without copying or allocating. Retry topics (%RETRY%group) are filtered
-// with the SQL92 expression of each message's original topic (its
-// RETRY_TOPIC property); RocketMQ does this only with filterSupportRetry.
-//
-// Compiling never runs on an event loop: a 4 KiB expression takes up to a
-// millisecond and hundreds of kilobytes. Outcomes, refusals included, are
-// kept in one bounded compile cache (ristretto, a hint: a dropped entry is
-// compiled again). A pull, heartbeat or CHECK_CLIENT_CONFIG that needs an
-// expression the cache does not hold is detached and finished by the
-// compile worker (compiles.go); when its queue is full the request is
-// answered SYSTEM_BUSY at once. Expressions longer than
-// sqlfilter.MaxExpressionBytes (SQL92, 4 KiB) or maxTagExpressionBytes
-// (tags, 16 KiB) are refused unread with SUBSCRIPTION_PARSE_FAILED, as
-// RocketMQ answers for an expression it cannot parse. A refusal is logged
-// at most once a minute per group, topic and expression, and the log shows
-// the expression as a 128-byte prefix, its length and its xxhash64, never
-// whole.
-//
-// A filtered pull examines at most filterScanLimit consume-queue entries.
-// When none of them matched it answers PULL_RETRY_IMMEDIATELY with the
-// offset after the last entry examined, so the client moves on at once
-// (client v2.1.2 treats it as "no match, pull again from nextBeginOffset";
-// PULL_OFFSET_MOVED would make it drop the queue for 10 s). A pull whose
-// scan reached the end of the queue without a match is parked like an
-// empty pull, from the new offset.
-
 const (
 	// Consume-queue entries one filtered pull may examine: enough to fill a
 	// batch at a 1% match rate, small enough to answer within milliseconds.

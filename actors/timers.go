@@ -16,28 +16,6 @@ import (
 	"github.com/cometmq/comet/persist"
 )
 
-// Delayed and timed delivery.
-//
-// A message sent for later (DELAY level, TIMER_DELIVER_MS, TIMER_DELAY_SEC,
-// TIMER_DELAY_MS, or a consumer send-back) is stored in SCHEDULE_TOPIC_XXXX
-// with its real topic and queue in REAL_TOPIC/REAL_QID and its absolute due
-// time in TIMER_OUT_MS. The schedule topic's queues form a ladder of rungs:
-// every message in a rung waits the same duration, so each rung is FIFO and
-// its consume-queue tag code holds the rung's due time (store time + rung
-// duration). Queue 0..63 are the configured delay levels (level N is queue
-// N-1, as in RocketMQ), queue 64+ are geometric rungs of d×16^k ms.
-//
-// The timer actor watches the head of every rung. When a head is due it
-// either delivers the message to its real topic (TIMER_OUT_MS reached) or
-// moves it, as a fresh copy, to the largest rung that does not overshoot
-// the remaining time. A delay level takes exactly one hop; an arbitrary
-// delay takes at most one hop per base-16 digit. Memory is one cursor per
-// rung, whatever the number of pending timers: the schedule itself lives
-// in the commit log and consume queues, so it survives kill -9 with them.
-// Cursors are kept in the offset table under group CID_RMQ_SYS_TIMER;
-// after a crash the hops since the last persisted cursor run again
-// (at-least-once, never lost, never early).
-
 // PropertyTimerOutMS carries a scheduled message's absolute due time.
 const PropertyTimerOutMS = "TIMER_OUT_MS"
 

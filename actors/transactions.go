@@ -16,30 +16,6 @@ import (
 	"github.com/cometmq/comet/persist"
 )
 
-// Transactional messages.
-//
-// A half message (TRAN_MSG=true) is stored hidden in queue 0 of
-// RMQ_SYS_TRANS_HALF_TOPIC with its real topic and queue in REAL_TOPIC and
-// REAL_QID. The decision log is RMQ_SYS_TRANS_OP_HALF_TOPIC: one op record
-// per decided transaction (tag "d", body the half queue offset, property
-// __transactionId__ the transaction's UNIQ_KEY). A commit stores the real
-// message (sysFlag commit type, PREPARED_TX_OFFSET set) and its op record
-// in one writer request; a rollback stores the op record only.
-//
-// The transaction actor owns the undecided set, keyed by transaction id,
-// so a decision takes effect exactly once however many copies of the half
-// message a check-back made and however often the producer answers. It
-// checks back undecided halves older than the transaction timeout with
-// CHECK_TRANSACTION_STATE on a live connection of the producer group: each
-// check first re-appends the half with TRANSACTION_CHECK_TIMES+1 (so the
-// count survives a restart); after MaxChecks checks the half is moved to
-// TRANS_CHECK_MAX_TIME_TOPIC, logged, and decided as discarded.
-//
-// After a restart the undecided set is rebuilt from the half queue (from
-// the persisted cursor: the oldest undecided copy) and the op records
-// written since; a commit whose op record a crash cut off is found through
-// the key index (real topic + UNIQ_KEY) and completed.
-
 // Transaction constants of the wire and the store.
 const (
 	TopicTransactionCheckMax = "TRANS_CHECK_MAX_TIME_TOPIC"
