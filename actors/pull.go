@@ -415,7 +415,8 @@ func (h *pullHold) repark(p *parkedPull) {
 	}
 }
 
-// notify runs on the writer goroutine after a batch is published.
+// notify runs on whoever holds the writer's role (the writer goroutine, or
+// an event loop appending inline) after a batch is published.
 func (h *pullHold) notify(batch []persist.Dispatched) {
 	if h.parked.Load() == 0 {
 		return

@@ -1,6 +1,8 @@
 // Package ringbuf owns Comet's bounded in-memory rings: the queues that carry
-// hot data from the network event loops to the single commit-log writer, and
-// from the writer to the stages after it.
+// hot data from the network event loops to the single commit-log writer
+// (MPSC). The SPSC ring is for one stage feeding the next; the broker has no
+// such stage today (the writer completes its batch itself), so only its
+// tests and benchmarks use it.
 //
 // Two kinds share one API:
 //
@@ -65,8 +67,8 @@
 //     where the mutex queue degrades (≈50 ns at 4 and 16 producers) and,
 //     worse, can park an event loop goroutine in the mutex slow path while
 //     the holder is descheduled. The ring cannot block a producer.
-//   - One producer → one consumer (writer → ack/dispatch stages, or one
-//     ring per event loop): the SPSC ring, the cheapest design measured.
+//   - One producer → one consumer (a pipeline stage, or one ring per event
+//     loop): the SPSC ring, the cheapest design measured.
 //   - Uncontended, the mutex slice queue is as fast as the MPSC ring and its
 //     drain-everything pop is simple; it remains a fine choice for cold,
 //     single-producer control paths. Buffered channels lose everywhere and
