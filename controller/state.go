@@ -187,7 +187,8 @@ func (s *State) heartbeat(c *Command) Result {
 }
 
 // alterSyncStateSet replaces the in-sync set: only the current master, at
-// the current master and set epochs, may change it.
+// the current master and set epochs, may change it, and a member joins it
+// only if the leader heard it lately (Alive).
 func (s *State) alterSyncStateSet(c *Command) Result {
 	g, res := s.existing(c)
 	if g == nil {
@@ -212,6 +213,11 @@ func (s *State) alterSyncStateSet(c *Command) Result {
 	}
 	if slices.Equal(set, g.SyncStateSet) {
 		return refuse(remoting.ResponseControllerAlterSyncStateSetFailed, "the in-sync set is unchanged")
+	}
+	for _, id := range set {
+		if !g.InSync(id) && !slices.ContainsFunc(c.Alive, func(r Report) bool { return r.ID == id }) {
+			return refuse(remoting.ResponseControllerBrokerNotAlive, "member %d is not alive and cannot join the in-sync set", id)
+		}
 	}
 	g.SyncStateSet = set
 	g.SyncStateSetEpoch++
