@@ -53,7 +53,7 @@ func TestControllerFailover(t *testing.T) {
 	bs := setUpGroup(t, tc, "broker-a", 4, 3)
 	bs[1].offset.Store(1000)
 	bs[2].offset.Store(2000)
-	bs[3].offset.Store(9000) // not in the in-sync set
+	bs[3].offset.Store(9000)      // not in the in-sync set
 	time.Sleep(2 * testHeartbeat) // offsets reach the leader (their effect is asserted below)
 
 	stopped := time.Now()
