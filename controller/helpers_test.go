@@ -34,6 +34,17 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 	}
 }
 
+// holdFor checks that cond stays true for d, polling every 10 ms: how a
+// test asserts that something does not happen.
+func holdFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(d); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if !cond() {
+			t.Fatalf("%s: broken after %v", what, d-time.Until(deadline))
+		}
+	}
+}
+
 func testLogger(t *testing.T) *slog.Logger {
 	if os.Getenv("COMET_TEST_LOG") != "" {
 		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
