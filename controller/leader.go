@@ -47,27 +47,27 @@ type Metrics struct {
 
 // GroupStats are one group's gauges.
 type GroupStats struct {
-	Cluster           string
-	Group             string
-	MasterID          int64
-	Epoch             int32
-	SyncStateSetSize  int
-	SyncStateSetEpoch int32
-	Members           int
+	Cluster           string `json:"cluster"`
+	Group             string `json:"group"`
+	MasterID          int64  `json:"masterId"`
+	Epoch             int32  `json:"epoch"`
+	SyncStateSetSize  int    `json:"syncStateSetSize"`
+	SyncStateSetEpoch int32  `json:"syncStateSetEpoch"`
+	Members           int    `json:"members"`
 }
 
 // Stats is a snapshot of the counters and per-group gauges.
 type Stats struct {
-	IsLeader     bool
-	LeaderTerms  int64
-	Elections    int64
-	Handovers    int64
-	MastersLost  int64
-	SetChanges   int64
-	FencedAsks   int64
-	RoleNotices  int64
-	ProposeFails int64
-	Groups       []GroupStats
+	IsLeader     bool         `json:"isLeader"`
+	LeaderTerms  int64        `json:"leaderTerms"`
+	Elections    int64        `json:"elections"`
+	Handovers    int64        `json:"handovers"`
+	MastersLost  int64        `json:"mastersLost"`
+	SetChanges   int64        `json:"setChanges"`
+	FencedAsks   int64        `json:"fencedAsks"`
+	RoleNotices  int64        `json:"roleNotices"`
+	ProposeFails int64        `json:"proposeFails"`
+	Groups       []GroupStats `json:"groups"`
 }
 
 // Stats returns the counters and the gauges of every group.
@@ -75,7 +75,8 @@ func (c *Controller) Stats() Stats {
 	m := &c.metrics
 	st := Stats{IsLeader: c.inOffice(), LeaderTerms: m.LeaderTerms.Load(), Elections: m.Elections.Load(),
 		Handovers: m.Handovers.Load(), MastersLost: m.MastersLost.Load(), SetChanges: m.SetChanges.Load(),
-		FencedAsks: m.FencedAsks.Load(), RoleNotices: m.RoleNotices.Load(), ProposeFails: m.ProposeFails.Load()}
+		FencedAsks: m.FencedAsks.Load(), RoleNotices: m.RoleNotices.Load(), ProposeFails: m.ProposeFails.Load(),
+		Groups: []GroupStats{}}
 	for _, g := range c.fsm.groups("") {
 		st.Groups = append(st.Groups, GroupStats{Cluster: g.Cluster, Group: g.Name, MasterID: g.MasterID, Epoch: g.Epoch,
 			SyncStateSetSize: len(g.SyncStateSet), SyncStateSetEpoch: g.SyncStateSetEpoch, Members: len(g.Members)})
