@@ -157,6 +157,7 @@ func (c *Client) call(ctx context.Context, code int16, body, out any) error {
 			if !errors.Is(err, ErrNotLeader) && !errors.Is(err, ErrUnavailable) {
 				return err
 			}
+			c.forgetLeader(addr)
 			last = err
 		}
 		select {
@@ -215,6 +216,16 @@ func (c *Client) order() []string {
 func (c *Client) setLeader(addr string) {
 	c.mu.Lock()
 	c.leader = addr
+	c.mu.Unlock()
+}
+
+// forgetLeader drops addr as the leader hint after it failed to answer
+// as leader, so the next round does not start with it.
+func (c *Client) forgetLeader(addr string) {
+	c.mu.Lock()
+	if c.leader == addr {
+		c.leader = ""
+	}
 	c.mu.Unlock()
 }
 
