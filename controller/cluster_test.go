@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -267,5 +269,35 @@ func TestControllerRedirect(t *testing.T) {
 	bad.Body = []byte(`{"clusterName":"a/b"}`)
 	if resp, err = rc.Invoke(context.Background(), tc.peers[lead].Addr, bad); err != nil || resp.Code != remoting.ResponseControllerInvalidRequest {
 		t.Fatalf("invalid body: %+v %v", resp, err)
+	}
+}
+
+// TestControllerStartErrors: bad options and a data directory another
+// member holds are refused at start, leaving nothing running.
+func TestControllerStartErrors(t *testing.T) {
+	peers := []Peer{{ID: "n0", Addr: "127.0.0.1:1"}, {ID: "n1", Addr: "127.0.0.1:2"}}
+	for _, o := range []Options{
+		{ID: "n9", Peers: peers, DataDir: t.TempDir()},
+		{ID: "n0", Peers: append(peers, Peer{ID: "n0", Addr: "127.0.0.1:3"}), DataDir: t.TempDir()},
+		{ID: "n0", Peers: []Peer{{ID: "n0", Addr: "nohost"}}, DataDir: t.TempDir()},
+		{ID: "n0", Peers: peers},
+		{ID: "n0", Peers: peers, DataDir: t.TempDir(), ElectionTimeout: time.Second, RaftTimeout: time.Second},
+	} {
+		if _, err := Start(o); !errors.Is(err, ErrInvalidOptions) {
+			t.Errorf("%+v: %v, want ErrInvalidOptions", o, err)
+		}
+	}
+	tc := newTestCluster(t, 1)
+	tc.leader(10 * time.Second)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Start(Options{ID: "n0", Listener: ln, Peers: []Peer{{ID: "n0", Addr: ln.Addr().String()}}, DataDir: tc.dirs[0]})
+	if err == nil || !strings.Contains(err.Error(), "raft.db") {
+		t.Fatalf("a second member on a held data dir: %v", err)
+	}
+	if _, err := net.Dial("tcp", ln.Addr().String()); err == nil {
+		t.Fatal("the failed member still listens")
 	}
 }

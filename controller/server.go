@@ -191,6 +191,9 @@ func Start(opts Options) (*Controller, error) {
 	}
 	c.mux = newMux(ln, c.addr, opts.MaxConns, c.log)
 	if err := c.startRaft(); err != nil {
+		if c.trans != nil {
+			_ = c.trans.Close()
+		}
 		c.mux.close()
 		if c.store != nil {
 			_ = c.store.Close()
@@ -237,7 +240,6 @@ func (c *Controller) startRaft() error {
 	}
 	r, err := raft.NewRaft(conf, c.fsm, store, store, snaps, c.trans)
 	if err != nil {
-		_ = c.trans.Close()
 		return fmt.Errorf("controller: start raft: %w", err)
 	}
 	c.raft = r
