@@ -45,6 +45,14 @@ type State struct {
 	Groups map[string]*Group `json:"groups"`
 }
 
+// Bounds on the state a registration may grow: a client cannot make it
+// hold more. Part of the format's rules: changing them changes what Apply
+// accepts, so only ever raise them.
+const (
+	MaxGroups          = 10000
+	MaxMembersPerGroup = 64
+)
+
 // NewState returns an empty state.
 func NewState() *State { return &State{Groups: map[string]*Group{}} }
 
@@ -137,6 +145,9 @@ func (s *State) register(c *Command) Result {
 		return refuse(remoting.ResponseControllerBrokerMetadataNotExist, "group %s has no member %d", key, c.BrokerID)
 	}
 	if g == nil {
+		if len(s.Groups) >= MaxGroups {
+			return refuse(remoting.ResponseControllerInvalidRequest, "already %d groups", len(s.Groups))
+		}
 		g = &Group{Cluster: c.Cluster, Name: c.Group, NextID: 1}
 		s.Groups[key] = g
 	}
@@ -151,6 +162,9 @@ func (s *State) register(c *Command) Result {
 		}
 	default:
 		if m = g.memberByCode(c.Code); m == nil {
+			if len(g.Members) >= MaxMembersPerGroup {
+				return refuse(remoting.ResponseControllerInvalidRequest, "group %s already has %d members", key, len(g.Members))
+			}
 			g.Members = append(g.Members, Member{ID: g.NextID, Code: c.Code})
 			g.NextID++
 			m = &g.Members[len(g.Members)-1]

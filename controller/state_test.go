@@ -154,3 +154,21 @@ func TestControllerFSMDeterministic(t *testing.T) {
 		}
 	}
 }
+
+// TestControllerStateBounds: registrations cannot grow the state past its
+// bounds.
+func TestControllerStateBounds(t *testing.T) {
+	st := NewState()
+	for i := range MaxMembersPerGroup + 1 {
+		res := st.Apply(&Command{Op: opRegister, Cluster: "c", Group: "g", Code: fmt.Sprintf("code-%04d", i), Addr: "10.0.0.1:1"})
+		if want := i < MaxMembersPerGroup; (res.Code == remoting.ResponseSuccess) != want {
+			t.Fatalf("member %d: %s %s", i, remoting.ResponseName(res.Code), res.Remark)
+		}
+	}
+	for i := 1; i < MaxGroups; i++ {
+		st.Groups[fmt.Sprintf("c/g%d", i)] = &Group{Cluster: "c", Name: fmt.Sprintf("g%d", i)}
+	}
+	if res := st.Apply(&Command{Op: opRegister, Cluster: "c", Group: "one-more", Code: "code-aaaa", Addr: "10.0.0.1:1"}); res.Code == remoting.ResponseSuccess {
+		t.Fatal("a group past MaxGroups was registered")
+	}
+}
