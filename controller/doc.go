@@ -33,7 +33,8 @@
 //	|                   | of the leader that last granted or reset it       |
 //	+-------------------+---------------------------------------------------+
 //
-// A snapshot is that state as JSON, {"format":1,"groups":{"cluster/name":
+// Registrations can create at most MaxGroups groups of MaxMembersPerGroup
+// members. A snapshot is that state as JSON, {"format":1,"groups":{"cluster/name":
 // Group}}; raft keeps the two newest. Part of the format: do not change.
 //
 // # Commands
