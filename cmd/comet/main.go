@@ -1,5 +1,7 @@
 // Command comet runs a RocketMQ-compatible broker with its embedded name
-// server, or (`comet namesrv`) a name server alone. Flags, a TOML config
+// server, (`comet namesrv`) a name server alone, or (`comet controller`)
+// one member of the controller quorum that fails broker groups over.
+// Flags, a TOML config
 // file (-config) and COMET_* environment variables configure it; see
 // deploy/comet.example.toml.
 package main

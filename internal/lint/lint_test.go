@@ -39,6 +39,10 @@ var layers = map[string][]string{
 	// registrar that keeps a broker registered with it.
 	"namesrv": {"netio", "netio/remoting", "routing"},
 
+	// The controller quorum (raft) that records each broker group's master,
+	// epoch and in-sync set.
+	"controller": {"netio/remoting"},
+
 	// The SDK: the wire and the routing data only, never the server.
 	"client": {"netio/remoting", "routing", "internal/atomicfile"},
 
@@ -47,9 +51,9 @@ var layers = map[string][]string{
 		"internal/adminwire", "internal/atomicfile"},
 
 	// Wiring above the core.
-	"internal/config":     {"actors"},
+	"internal/config":     {"actors", "controller", "netio", "netio/remoting"},
 	"internal/ctl":        {"internal/adminwire", "netio/remoting", "routing"},
-	"internal/daemon":     {"actors", "internal/config", "internal/ops", "namesrv", "persist"},
+	"internal/daemon":     {"actors", "controller", "internal/config", "internal/ops", "namesrv", "persist"},
 	"internal/testbroker": {"actors", "internal/config", "namesrv"},
 	"perf":                {"actors", "client", "internal/config", "namesrv"},
 

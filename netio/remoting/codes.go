@@ -94,6 +94,17 @@ const (
 	RequestSendReplyMessage                 int16 = 324
 	RequestSendReplyMessageV2               int16 = 325
 	RequestPushReplyMessageToClient         int16 = 326
+
+	// Controller requests (RocketMQ 5 RequestCode); Comet's controller
+	// package draws their bodies.
+	RequestBrokerHeartbeat             int16 = 904
+	RequestControllerAlterSyncStateSet int16 = 1001
+	RequestControllerElectMaster       int16 = 1002
+	RequestControllerRegisterBroker    int16 = 1003
+	RequestControllerGetReplicaInfo    int16 = 1004
+	RequestControllerGetMetadataInfo   int16 = 1005
+	RequestControllerGetSyncStateData  int16 = 1006
+	RequestNotifyBrokerRoleChanged     int16 = 1008
 )
 
 // Response codes: the one table of response codes the project sends.
@@ -132,6 +143,22 @@ const (
 	ResponseConsumerNotOnline          int16 = 206
 	ResponseConsumeMsgTimeout          int16 = 207
 	ResponseNoMessage                  int16 = 208
+
+	// Controller refusals (RocketMQ 5 ResponseCode).
+	ResponseControllerFencedMasterEpoch        int16 = 2000
+	ResponseControllerFencedSyncStateSetEpoch  int16 = 2001
+	ResponseControllerInvalidMaster            int16 = 2002
+	ResponseControllerInvalidReplicas          int16 = 2003
+	ResponseControllerMasterNotAvailable       int16 = 2004
+	ResponseControllerInvalidRequest           int16 = 2005
+	ResponseControllerBrokerNotAlive           int16 = 2006
+	ResponseControllerNotLeader                int16 = 2007
+	ResponseControllerBrokerMetadataNotExist   int16 = 2008
+	ResponseControllerBrokerNeedToBeRegistered int16 = 2010
+	ResponseControllerMasterStillExist         int16 = 2011
+	ResponseControllerElectMasterFailed        int16 = 2012
+	ResponseControllerAlterSyncStateSetFailed  int16 = 2013
+	ResponseControllerBrokerIDInvalid          int16 = 2014
 )
 
 var requestNames = map[int16]string{
@@ -223,6 +250,14 @@ var requestNames = map[int16]string{
 	RequestSendReplyMessage:                 "SEND_REPLY_MESSAGE",
 	RequestSendReplyMessageV2:               "SEND_REPLY_MESSAGE_V2",
 	RequestPushReplyMessageToClient:         "PUSH_REPLY_MESSAGE_TO_CLIENT",
+	RequestBrokerHeartbeat:                  "BROKER_HEARTBEAT",
+	RequestControllerAlterSyncStateSet:      "CONTROLLER_ALTER_SYNC_STATE_SET",
+	RequestControllerElectMaster:            "CONTROLLER_ELECT_MASTER",
+	RequestControllerRegisterBroker:         "CONTROLLER_REGISTER_BROKER",
+	RequestControllerGetReplicaInfo:         "CONTROLLER_GET_REPLICA_INFO",
+	RequestControllerGetMetadataInfo:        "CONTROLLER_GET_METADATA_INFO",
+	RequestControllerGetSyncStateData:       "CONTROLLER_GET_SYNC_STATE_DATA",
+	RequestNotifyBrokerRoleChanged:          "NOTIFY_BROKER_ROLE_CHANGED",
 }
 
 var responseNames = map[int16]string{
@@ -259,6 +294,21 @@ var responseNames = map[int16]string{
 	ResponseConsumerNotOnline:          "CONSUMER_NOT_ONLINE",
 	ResponseConsumeMsgTimeout:          "CONSUME_MSG_TIMEOUT",
 	ResponseNoMessage:                  "NO_MESSAGE",
+
+	ResponseControllerFencedMasterEpoch:        "CONTROLLER_FENCED_MASTER_EPOCH",
+	ResponseControllerFencedSyncStateSetEpoch:  "CONTROLLER_FENCED_SYNC_STATE_SET_EPOCH",
+	ResponseControllerInvalidMaster:            "CONTROLLER_INVALID_MASTER",
+	ResponseControllerInvalidReplicas:          "CONTROLLER_INVALID_REPLICAS",
+	ResponseControllerMasterNotAvailable:       "CONTROLLER_MASTER_NOT_AVAILABLE",
+	ResponseControllerInvalidRequest:           "CONTROLLER_INVALID_REQUEST",
+	ResponseControllerBrokerNotAlive:           "CONTROLLER_BROKER_NOT_ALIVE",
+	ResponseControllerNotLeader:                "CONTROLLER_NOT_LEADER",
+	ResponseControllerBrokerMetadataNotExist:   "CONTROLLER_BROKER_METADATA_NOT_EXIST",
+	ResponseControllerBrokerNeedToBeRegistered: "CONTROLLER_BROKER_NEED_TO_BE_REGISTERED",
+	ResponseControllerMasterStillExist:         "CONTROLLER_MASTER_STILL_EXIST",
+	ResponseControllerElectMasterFailed:        "CONTROLLER_ELECT_MASTER_FAILED",
+	ResponseControllerAlterSyncStateSetFailed:  "CONTROLLER_ALTER_SYNC_STATE_SET_FAILED",
+	ResponseControllerBrokerIDInvalid:          "CONTROLLER_BROKER_ID_INVALID",
 }
 
 // RequestName returns the RocketMQ name of a request code for logs, or
