@@ -269,15 +269,9 @@ func decodeConsumerList(body []byte) ([]string, error) {
 // lockBody is the LOCK_BATCH_MQ / UNLOCK_BATCH_MQ request body. Part of the
 // format: do not change the JSON names.
 type lockBody struct {
-	ConsumerGroup string      `json:"consumerGroup"`
-	ClientID      string      `json:"clientId"`
-	MQSet         []wireQueue `json:"mqSet"`
-}
-
-type wireQueue struct {
-	Topic      string `json:"topic"`
-	BrokerName string `json:"brokerName"`
-	QueueID    int    `json:"queueId"`
+	ConsumerGroup string         `json:"consumerGroup"`
+	ClientID      string         `json:"clientId"`
+	MQSet         []MessageQueue `json:"mqSet"`
 }
 
 // lockQueues asks the broker of mqs (all on one broker) to lock them for
@@ -310,10 +304,7 @@ func (c *Client) unlockQueues(ctx context.Context, group string, mqs []MessageQu
 }
 
 func encodeLockBody(group, clientID string, mqs []MessageQueue) []byte {
-	b := lockBody{ConsumerGroup: group, ClientID: clientID, MQSet: make([]wireQueue, len(mqs))}
-	for i, mq := range mqs {
-		b.MQSet[i] = wireQueue{Topic: mq.Topic, BrokerName: mq.BrokerName, QueueID: mq.QueueID}
-	}
+	b := lockBody{ConsumerGroup: group, ClientID: clientID, MQSet: mqs}
 	body, _ := json.Marshal(&b)
 	return body
 }
@@ -325,16 +316,12 @@ func decodeLockResponse(body []byte) ([]MessageQueue, error) {
 		return nil, nil
 	}
 	var resp struct {
-		LockOKMQSet []wireQueue `json:"lockOKMQSet"`
+		LockOKMQSet []MessageQueue `json:"lockOKMQSet"`
 	}
 	if err := json.Unmarshal(body, &resp); err != nil {
 		return nil, fmt.Errorf("%w: lock response: %v", ErrProtocol, err)
 	}
-	out := make([]MessageQueue, len(resp.LockOKMQSet))
-	for i, q := range resp.LockOKMQSet {
-		out[i] = MessageQueue{Topic: q.Topic, BrokerName: q.BrokerName, QueueID: q.QueueID}
-	}
-	return out, nil
+	return resp.LockOKMQSet, nil
 }
 
 // sendBack hands a message the handler failed on back to the broker, which

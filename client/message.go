@@ -93,7 +93,7 @@ func messageFromWire(w *remoting.MessageExt, brokerName string) *MessageExt {
 		},
 		MsgID:           w.MsgID,
 		OffsetMsgID:     w.OffsetMsgID,
-		Queue:           MessageQueue{Topic: w.Topic, BrokerName: brokerName, QueueID: int(w.QueueID)},
+		Queue:           MessageQueue{Topic: w.Topic, BrokerName: brokerName, QueueID: w.QueueID},
 		QueueOffset:     w.QueueOffset,
 		CommitLogOffset: w.CommitLogOffset,
 		BornTime:        time.UnixMilli(w.BornTimestamp),

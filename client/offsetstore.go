@@ -96,7 +96,7 @@ func decodeOffsetFile(data []byte) (map[string]int64, error) {
 }
 
 func offsetKey(mq MessageQueue) string {
-	return mq.Topic + "@" + mq.BrokerName + "@" + strconv.Itoa(mq.QueueID)
+	return mq.Topic + "@" + mq.BrokerName + "@" + strconv.Itoa(int(mq.QueueID))
 }
 
 // parseOffsetKey splits "<topic>@<brokerName>@<queueId>"; broker names may
@@ -107,11 +107,11 @@ func parseOffsetKey(key string) (MessageQueue, bool) {
 	if !ok || topic == "" || at <= 0 {
 		return MessageQueue{}, false
 	}
-	id, err := strconv.Atoi(rest[at+1:])
+	id, err := strconv.ParseInt(rest[at+1:], 10, 32)
 	if err != nil || id < 0 {
 		return MessageQueue{}, false
 	}
-	return MessageQueue{Topic: topic, BrokerName: rest[:at], QueueID: id}, true
+	return MessageQueue{Topic: topic, BrokerName: rest[:at], QueueID: int32(id)}, true
 }
 
 func (s *fileOffsets) read(_ context.Context, mq MessageQueue) (int64, bool, error) {

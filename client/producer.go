@@ -471,7 +471,7 @@ func parseSendResponse(resp *remoting.Command, addr string, mq MessageQueue, uni
 		return nil, brokerError(resp, addr, remoting.RequestSendMessage)
 	}
 	if qid, err := resp.ExtInt32(remoting.ExtQueueID); err == nil {
-		mq.QueueID = int(qid)
+		mq.QueueID = qid
 	}
 	offset, err := resp.ExtInt64(remoting.ExtQueueOffset)
 	if err != nil {

@@ -285,7 +285,7 @@ func TestQueueSelectors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	counts := map[int]int{}
+	counts := map[int32]int{}
 	for i := range 8 {
 		res, err := rr.SendSync(ctx, NewMessage(topic, fmt.Appendf(nil, "rr-%d", i)))
 		if err != nil {
@@ -301,7 +301,7 @@ func TestQueueSelectors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	byKey := map[string]int{}
+	byKey := map[string]int32{}
 	for i := range 40 {
 		key := fmt.Sprintf("order-%d", i%5)
 		msg := NewMessage(topic, []byte(key))

@@ -1,6 +1,7 @@
 package client
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -41,12 +42,12 @@ func buildTopicRoute(topic string, data *routing.TopicRouteData, maxQueues int32
 		}
 		if qd.Perm&routing.PermWrite != 0 && r.brokers[qd.BrokerName][routing.MasterID] != "" {
 			for id := range write {
-				r.publish = append(r.publish, MessageQueue{Topic: topic, BrokerName: qd.BrokerName, QueueID: int(id)})
+				r.publish = append(r.publish, MessageQueue{Topic: topic, BrokerName: qd.BrokerName, QueueID: int32(id)})
 			}
 		}
 		if qd.Perm&routing.PermRead != 0 {
 			for id := range read {
-				r.subscribe = append(r.subscribe, MessageQueue{Topic: topic, BrokerName: qd.BrokerName, QueueID: int(id)})
+				r.subscribe = append(r.subscribe, MessageQueue{Topic: topic, BrokerName: qd.BrokerName, QueueID: int32(id)})
 			}
 		}
 	}
@@ -62,7 +63,7 @@ func compareQueues(a, b MessageQueue) int {
 	if c := strings.Compare(a.BrokerName, b.BrokerName); c != 0 {
 		return c
 	}
-	return a.QueueID - b.QueueID
+	return cmp.Compare(a.QueueID, b.QueueID)
 }
 
 // masterAddr is the address of brokerName's master in this route.

@@ -1,6 +1,7 @@
 package routing
 
 import (
+	"cmp"
 	"crypto/md5"
 	"encoding/binary"
 	"slices"
@@ -9,18 +10,20 @@ import (
 	"strings"
 )
 
-// MessageQueue names one queue of a topic on one broker.
+// MessageQueue names one queue of a topic on one broker (Java's
+// MessageQueue). As JSON its keys are in fastjson's order, as Java writes
+// them; part of the format: do not change.
 type MessageQueue struct {
-	Topic      string
-	BrokerName string
-	QueueID    int
+	BrokerName string `json:"brokerName"`
+	QueueID    int32  `json:"queueId"`
+	Topic      string `json:"topic"`
 }
 
 // String is RocketMQ's MessageQueue.toString, the key consistent hashing
 // places a queue by.
 func (q MessageQueue) String() string {
 	return "MessageQueue [topic=" + q.Topic + ", brokerName=" + q.BrokerName +
-		", queueId=" + strconv.Itoa(q.QueueID) + "]"
+		", queueId=" + strconv.Itoa(int(q.QueueID)) + "]"
 }
 
 // AllocateStrategy computes currentCID's share of mqAll among the consumers
@@ -39,7 +42,7 @@ func compareQueues(a, b MessageQueue) int {
 	if c := strings.Compare(a.BrokerName, b.BrokerName); c != 0 {
 		return c
 	}
-	return a.QueueID - b.QueueID
+	return cmp.Compare(a.QueueID, b.QueueID)
 }
 
 // sortedInputs returns sorted copies of the queues and consumer ids and the

@@ -12,7 +12,7 @@ func queuesOf(topic string, brokers []string, perBroker int) []MessageQueue {
 	var queues []MessageQueue
 	for _, broker := range brokers {
 		for id := 0; id < perBroker; id++ {
-			queues = append(queues, MessageQueue{Topic: topic, BrokerName: broker, QueueID: id})
+			queues = append(queues, MessageQueue{Topic: topic, BrokerName: broker, QueueID: int32(id)})
 		}
 	}
 	return queues
@@ -30,7 +30,7 @@ func consumerIDs(count int) []string {
 func queueIDs(share []MessageQueue) []int {
 	out := make([]int, len(share))
 	for i, q := range share {
-		out[i] = q.QueueID
+		out[i] = int(q.QueueID)
 	}
 	return out
 }

@@ -8,15 +8,12 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/cometmq/comet/routing"
 )
 
-// MessageQueue names one queue of one broker (Java MessageQueue). Fields
-// are in fastjson's key order.
-type MessageQueue struct {
-	BrokerName string `json:"brokerName"`
-	QueueID    int32  `json:"queueId"`
-	Topic      string `json:"topic"`
-}
+// MessageQueue names one queue of one broker (Java MessageQueue).
+type MessageQueue = routing.MessageQueue
 
 func compareQueues(a, b MessageQueue) int {
 	return cmp.Or(cmp.Compare(a.Topic, b.Topic), cmp.Compare(a.BrokerName, b.BrokerName), cmp.Compare(a.QueueID, b.QueueID))

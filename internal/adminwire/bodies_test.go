@@ -27,7 +27,7 @@ func TestTopicStatsTableEncodeIsFastjson(t *testing.T) {
 
 func TestConsumeStatsRoundTrip(t *testing.T) {
 	in := &ConsumeStats{ConsumeTps: 1.5, OffsetTable: []QueueValue[OffsetWrapper]{
-		{Queue: MessageQueue{"b", 0, "T"}, Value: OffsetWrapper{BrokerOffset: 10, ConsumerOffset: 4, LastTimestamp: 7}},
+		{Queue: MessageQueue{BrokerName: "b", QueueID: 0, Topic: "T"}, Value: OffsetWrapper{BrokerOffset: 10, ConsumerOffset: 4, LastTimestamp: 7}},
 	}}
 	out, err := DecodeConsumeStats(in.Encode())
 	if err != nil {
@@ -43,8 +43,8 @@ func TestConsumeStatsRoundTrip(t *testing.T) {
 
 func TestResetOffsetBodyMatchesGoClientParser(t *testing.T) {
 	in := &ResetOffsetBody{OffsetTable: []QueueValue[int64]{
-		{Queue: MessageQueue{"broker-a", 0, "T"}, Value: 3},
-		{Queue: MessageQueue{"broker-a", 1, "T"}, Value: 4},
+		{Queue: MessageQueue{BrokerName: "broker-a", QueueID: 0, Topic: "T"}, Value: 3},
+		{Queue: MessageQueue{BrokerName: "broker-a", QueueID: 1, Topic: "T"}, Value: 4},
 	}}
 	body := string(in.Encode())
 	want := `{"offsetTable":{{"brokerName":"broker-a","queueId":0,"topic":"T"}:3,{"brokerName":"broker-a","queueId":1,"topic":"T"}:4}}`
