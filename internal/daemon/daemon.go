@@ -30,6 +30,7 @@ import (
 	"github.com/cometmq/comet/actors"
 	"github.com/cometmq/comet/internal/config"
 	"github.com/cometmq/comet/internal/ops"
+	"github.com/cometmq/comet/persist"
 )
 
 // Exit codes of Main.
@@ -50,6 +51,7 @@ type process struct {
 	notifier *ops.Notifier
 	namesrv  atomic.Pointer[config.Namesrv]
 	broker   atomic.Pointer[actors.Broker] // set once it serves; /status reads it
+	dirLock  *persist.DirLock              // the data dir's lock until the broker takes it
 	registry *prometheus.Registry
 	http     *ops.HTTPServer
 }
@@ -116,10 +118,19 @@ func (p *process) run() error {
 	}
 }
 
-// start brings everything up and announces readiness. The HTTP endpoint
-// comes first so /healthz answers (and /readyz says 503) during a long
-// recovery.
+// start brings everything up and announces readiness. A broker locks its
+// data dir before anything else, so a second process started with the
+// same settings is told the directory is in use (and by which pid) rather
+// than that a port is taken. The HTTP endpoint comes next so /healthz
+// answers (and /readyz says 503) during a long recovery.
 func (p *process) start() error {
+	if p.mode == "broker" {
+		lock, err := persist.LockDir(p.cfg.DataDir)
+		if err != nil {
+			return fmt.Errorf("comet: %w", err)
+		}
+		p.dirLock = lock
+	}
 	if err := p.startHTTP(); err != nil {
 		return err
 	}
@@ -144,6 +155,7 @@ func (p *process) startBroker() error {
 	if ns := p.namesrv.Load(); ns != nil {
 		opts.NamesrvAddrs = append([]string{ns.Addr()}, opts.NamesrvAddrs...)
 	}
+	opts.DataDirLock, p.dirLock = p.dirLock, nil // the broker owns it now
 	b, err := actors.NewBroker(opts)
 	if err != nil {
 		return err
@@ -270,6 +282,7 @@ func (p *process) shutdown() error {
 		keep("http", p.http.Shutdown(httpCtx))
 		cancel()
 	}
+	keep("data dir lock", p.dirLock.Release()) // held here only if the broker never started
 	if first == nil {
 		p.log.Info("comet: stopped cleanly")
 	}
