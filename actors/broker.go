@@ -37,6 +37,10 @@ type BrokerOptions struct {
 	SegmentSize      int64
 	CQEntriesPerFile int64
 	RetentionAge     time.Duration
+	// DiskEmergencyRatio lets retention delete data younger than
+	// RetentionAge while the disk is fuller than this fraction; 0 never
+	// does (persist.Options.DiskEmergencyRatio).
+	DiskEmergencyRatio float64
 
 	ConsumerExpiry   time.Duration // default 120 s
 	OrderLockTTL     time.Duration // default 60 s
@@ -244,7 +248,8 @@ func (b *Broker) start() error {
 	b.store, err = persist.Open(persist.Options{
 		Dir: filepath.Join(b.opts.DataDir, "store"), StoreHost: host,
 		SegmentSize: b.opts.SegmentSize, CQEntriesPerFile: b.opts.CQEntriesPerFile,
-		RetentionAge: b.opts.RetentionAge, Logger: b.log, RecoverTagsCode: b.timers.recoverTagsCode,
+		RetentionAge: b.opts.RetentionAge, DiskEmergencyRatio: b.opts.DiskEmergencyRatio,
+		Logger: b.log, RecoverTagsCode: b.timers.recoverTagsCode,
 		MappedWrites: b.opts.Flush == FlushAsync, // see persist.Options.MappedWrites
 	})
 	if err != nil {

@@ -200,6 +200,16 @@ func (q *ConsumeQueue) put(off int64, e CQEntry) error {
 	return nil
 }
 
+// unwrittenBytes is the preallocated space of the newest file past the
+// queue's end.
+func (q *ConsumeQueue) unwrittenBytes() int64 {
+	last := q.segs.Load().last()
+	if last == nil {
+		return 0
+	}
+	return last.end() - min(last.end(), max(last.base, q.maxOffset.Load()*CQEntrySize))
+}
+
 // reset deletes every file of the queue (recovery rebuilds it).
 func (q *ConsumeQueue) reset() error {
 	q.mu.Lock()

@@ -959,6 +959,15 @@ func (x *keyIndex) lastRecordHasKeyLocked(keyHash uint64, phyOffset int64) bool 
 	return false
 }
 
+// unwrittenBytes is the preallocated entry space no entry uses yet.
+func (x *keyIndex) unwrittenBytes() int64 {
+	var n int64
+	for _, f := range x.files.Load().files {
+		n += int64(f.capacity-min(f.capacity, f.count.Load())) * keyIndexEntrySize
+	}
+	return n
+}
+
 // indexedEnd is one past the largest phyOffset added (0 when empty).
 func (x *keyIndex) indexedEnd() int64 { return x.lastPhy.Load() + 1 }
 

@@ -137,10 +137,11 @@ func (l *segmentList) last() *segment {
 // period, so a reader holding a slice of the mapping (a pull response being
 // written out) never touches unmapped memory.
 type retirer struct {
-	mu      sync.Mutex
-	pending []retired
-	grace   time.Duration
-	closed  atomic.Bool
+	mu           sync.Mutex
+	pending      []retired
+	pendingBytes atomic.Int64 // sizes of the pending segments
+	grace        time.Duration
+	closed       atomic.Bool
 }
 
 type retired struct {
@@ -151,6 +152,7 @@ type retired struct {
 func (r *retirer) retire(s *segment, now time.Time) {
 	r.mu.Lock()
 	r.pending = append(r.pending, retired{seg: s, at: now})
+	r.pendingBytes.Add(s.size)
 	r.mu.Unlock()
 }
 
@@ -163,6 +165,7 @@ func (r *retirer) reap(now time.Time, force bool) {
 	for _, p := range r.pending {
 		if force || now.Sub(p.at) >= r.grace {
 			done = append(done, p.seg)
+			r.pendingBytes.Add(-p.seg.size)
 		} else {
 			keep = append(keep, p)
 		}

@@ -35,9 +35,16 @@ type Options struct {
 	// RetentionAge deletes whole commit-log segments whose newest record is
 	// older than it; default 72 h. Negative disables age-based deletion.
 	RetentionAge time.Duration
-	// DiskUsageRatio deletes the oldest segments while the file system is
-	// fuller than this fraction; default 0.75.
-	DiskUsageRatio float64
+	// DiskWarnRatio: while the file system is fuller than this fraction
+	// (the store's own reservations not counted, see DiskUsage), retention
+	// logs a warning once a minute; default 0.75. It deletes nothing.
+	DiskWarnRatio float64
+	// DiskEmergencyRatio opts into deleting segments younger than
+	// RetentionAge, oldest first, while the file system is fuller than
+	// this fraction (reservations not counted): acknowledged messages that
+	// no consumer has read yet are lost. 0, the default, never does;
+	// without it a full disk fails sends and keeps every message.
+	DiskEmergencyRatio float64
 	// RetentionInterval is how often retention runs; default 10 s.
 	RetentionInterval time.Duration
 	// ReadGrace keeps a deleted segment mapped this long for readers still
@@ -87,8 +94,8 @@ func (o *Options) setDefaults() {
 	if o.RetentionAge == 0 {
 		o.RetentionAge = 72 * time.Hour
 	}
-	if o.DiskUsageRatio == 0 {
-		o.DiskUsageRatio = 0.75
+	if o.DiskWarnRatio == 0 {
+		o.DiskWarnRatio = 0.75
 	}
 	if o.RetentionInterval == 0 {
 		o.RetentionInterval = 10 * time.Second
@@ -116,8 +123,10 @@ func (o *Options) Validate() error {
 		return fmt.Errorf("persist: Options.SegmentSize %d below 4096", o.SegmentSize)
 	case o.CQEntriesPerFile < 1:
 		return fmt.Errorf("persist: Options.CQEntriesPerFile %d below 1", o.CQEntriesPerFile)
-	case o.DiskUsageRatio <= 0 || o.DiskUsageRatio > 1:
-		return fmt.Errorf("persist: Options.DiskUsageRatio %v outside (0,1]", o.DiskUsageRatio)
+	case o.DiskWarnRatio <= 0 || o.DiskWarnRatio > 1:
+		return fmt.Errorf("persist: Options.DiskWarnRatio %v outside (0,1]", o.DiskWarnRatio)
+	case o.DiskEmergencyRatio < 0 || o.DiskEmergencyRatio >= 1:
+		return fmt.Errorf("persist: Options.DiskEmergencyRatio %v outside [0,1)", o.DiskEmergencyRatio)
 	case len(o.StoreHost.IP) != 4 && len(o.StoreHost.IP) != 16:
 		return fmt.Errorf("persist: Options.StoreHost IP of %d bytes", len(o.StoreHost.IP))
 	}
@@ -199,6 +208,8 @@ type Store struct {
 	indexWake     chan struct{}
 	indexLoggedAt atomic.Int64
 
+	diskWarnedAt atomic.Int64 // retention's last disk warning, Unix ns
+
 	// Owned by the writer.
 	next       map[queueKey]nextOffset
 	pending    []pendingRecord
@@ -214,6 +225,7 @@ type Store struct {
 type storeStats struct {
 	appends, appendBytes, syncs, syncNanos, rollbacks, diskFull atomic.Int64
 	deletedSegments, indexErrors, indexSkipped                  atomic.Int64
+	emergencyDeletes                                            atomic.Int64
 }
 
 // Open opens (creating if needed) the store in opts.Dir and recovers it.
@@ -703,6 +715,9 @@ type Stats struct {
 	MinOffset, MaxOffset, DurableOffset, IndexedOffset                      int64
 	IndexErrors, IndexSkipped                                               int64
 	Queues                                                                  int
+	// EmergencyDeletes counts segments deleted younger than RetentionAge
+	// because the disk passed DiskEmergencyRatio.
+	EmergencyDeletes int64
 }
 
 // Stats returns the store's counters.
@@ -714,7 +729,7 @@ func (s *Store) Stats() Stats {
 		SyncTime:  time.Duration(s.stats.syncNanos.Load()),
 		MinOffset: s.MinPhysicalOffset(), MaxOffset: s.MaxPhysicalOffset(), DurableOffset: s.DurableOffset(),
 		IndexedOffset: s.IndexedOffset(), IndexErrors: s.stats.indexErrors.Load(), IndexSkipped: s.stats.indexSkipped.Load(),
-		Queues: len(*s.queues.Load()),
+		Queues: len(*s.queues.Load()), EmergencyDeletes: s.stats.emergencyDeletes.Load(),
 	}
 }
 
