@@ -788,6 +788,9 @@ func (x *keyIndex) createFile() (*keyIndexFile, error) {
 	name := keyIndexFileName(seq)
 	path := filepath.Join(x.dir, name)
 	slots, capacity := uint32(x.opts.SlotsPerFile), uint32(x.opts.EntriesPerFile)
+	if err := haveRoom(x.fsys, x.dir, keyIndexFileSize(slots, capacity)); err != nil {
+		return nil, fmt.Errorf("persist: key index: new file %s: %w", name, err)
+	}
 	file, err := x.fsys.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
 	if errors.Is(err, fs.ErrExist) { // left behind by a failed removal
 		if err = x.fsys.Remove(path); err == nil {

@@ -184,3 +184,50 @@ func TestRetentionOnARealFullFilesystem(t *testing.T) {
 	verify(t, s, append(want, more...))
 	t.Logf("%d records of 64 KiB acknowledged before the disk was full", len(want))
 }
+
+// TestFullDiskFailsTheAppendNotThePublish: when the disk has no room for
+// a consume queue's next file, the append fails with ErrDiskFull (the
+// writer rolls back and refuses the send) instead of the record landing
+// in the log without a queue entry. DiskFull reports the condition until
+// the space is back.
+func TestFullDiskFailsTheAppendNotThePublish(t *testing.T) {
+	mem := NewMemFS()
+	s := mustOpen(t, testOptions(mem))
+	defer s.Close()
+	rng := rand.New(rand.NewSource(11))
+	want := appendBatch(t, s, rng, 0, 6)
+	if err := s.DiskFull(); err != nil {
+		t.Fatalf("DiskFull on a roomy disk: %v", err)
+	}
+	total, free, _ := mem.Usage(testDir)
+	mem.SetCapacity(int64(total-free) + 100) // the segment has room, no new file fits
+	m := &Message{Topic: "brand-new", Body: []byte("x"), BornHost: Host{IP: []byte{1, 2, 3, 4}}}
+	if _, err := s.Append(m, 1); !errors.Is(err, ErrDiskFull) {
+		t.Fatalf("append needing a new queue file on a full disk: %v, want ErrDiskFull", err)
+	}
+	if err := s.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DiskFull(); !errors.Is(err, ErrDiskFull) {
+		t.Fatalf("DiskFull after a disk-full append: %v", err)
+	}
+	more := appendBatch(t, s, rng, 6, 6) // queues with room still take appends
+	verify(t, s, append(want, more...))
+	mem.SetCapacity(0)
+	if err := s.DiskFull(); err != nil {
+		t.Fatalf("DiskFull once space is back: %v", err)
+	}
+	res, err := s.Append(m, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Publish(); err != nil {
+		t.Fatalf("publish: %v", err)
+	}
+	if e, ok := s.ConsumeQueue("brand-new", 0).Entry(0); !ok || e.CommitLogOffset != res.PhysicalOffset {
+		t.Fatalf("new queue entry %+v %v", e, ok)
+	}
+}

@@ -36,6 +36,9 @@ func parseSegmentName(name string) (int64, bool) {
 // reserved before the mapping exists, so a full disk surfaces here as
 // ErrDiskFull and never as SIGBUS on a mapped write.
 func createSegment(fsys FS, dir string, base, size int64) (*segment, error) {
+	if err := haveRoom(fsys, dir, size); err != nil {
+		return nil, fmt.Errorf("persist: segment %s: %w", segmentName(base), err)
+	}
 	path := filepath.Join(dir, segmentName(base))
 	f, err := fsys.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
@@ -51,6 +54,19 @@ func createSegment(fsys FS, dir string, base, size int64) (*segment, error) {
 		return nil, fmt.Errorf("persist: sync dir for segment %s: %w", segmentName(base), err)
 	}
 	return mapSegment(f, path, base, size)
+}
+
+// haveRoom fails with ErrDiskFull when the file system holding dir has
+// less than size bytes free. Checking first keeps a doomed fallocate from
+// taking the free space for the moment it runs, when another file's
+// creation (a commit-log roll beside a key-index file) would fail too.
+// An unknown usage passes: the allocation itself still decides.
+func haveRoom(fsys FS, dir string, size int64) error {
+	_, free, err := fsys.Usage(dir)
+	if err != nil || free >= uint64(size) {
+		return nil
+	}
+	return fmt.Errorf("persist: %d bytes free, a new file needs %d: %w", free, size, ErrDiskFull)
 }
 
 // openSegment maps an existing segment, extending it to size when a crash

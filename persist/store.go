@@ -209,6 +209,7 @@ type Store struct {
 	indexLoggedAt atomic.Int64
 
 	diskWarnedAt atomic.Int64 // retention's last disk warning, Unix ns
+	diskFullNeed atomic.Int64 // bytes of the file an append could not create; 0 once that much is free
 
 	// Owned by the writer.
 	next       map[queueKey]nextOffset
@@ -326,13 +327,17 @@ func (s *Store) Append(m *Message, storeTS int64) (AppendResult, error) {
 	if n, ok := s.next[key]; ok && n.queue == q {
 		qoff = n.offset
 	}
+	if !q.mapped(qoff) {
+		// The queue's next file is made here, where a full disk fails the
+		// append, rather than in Publish, after the record is in the log.
+		if err := q.ensureMapped(qoff); err != nil {
+			return AppendResult{}, s.noteAppendFailure(err, q.segSize)
+		}
+	}
 	size := RecordSize(m, s.opts.StoreHost)
 	buf, phys, err := s.cl.reserve(size)
 	if err != nil {
-		if errors.Is(err, ErrDiskFull) {
-			s.stats.diskFull.Add(1)
-		}
-		return AppendResult{}, err
+		return AppendResult{}, s.noteAppendFailure(err, s.opts.SegmentSize)
 	}
 	encodeRecord(buf, m, s.opts.StoreHost, qoff, phys, storeTS)
 	s.next[key] = nextOffset{queue: q, offset: qoff + 1}
@@ -344,6 +349,35 @@ func (s *Store) Append(m *Message, storeTS int64) (AppendResult, error) {
 	s.stats.appends.Add(1)
 	s.stats.appendBytes.Add(int64(size))
 	return AppendResult{PhysicalOffset: phys, Size: int32(size), QueueOffset: qoff, StoreTimestamp: storeTS}, nil
+}
+
+// noteAppendFailure counts a disk-full append and remembers how much
+// space the file it could not create needed (DiskFull).
+func (s *Store) noteAppendFailure(err error, need int64) error {
+	if errors.Is(err, ErrDiskFull) {
+		s.stats.diskFull.Add(1)
+		s.diskFullNeed.Store(need)
+	}
+	return err
+}
+
+// DiskFull reports, with an error wrapping ErrDiskFull, that appends are
+// failing for lack of space: the last append could not create the file it
+// needed and the file system still has less free space than that file.
+// Once that much is free again it reports nil (and forgets the failure):
+// the next append will try again.
+func (s *Store) DiskFull() error {
+	need := s.diskFullNeed.Load()
+	if need == 0 {
+		return nil
+	}
+	_, free, err := s.fs.Usage(s.opts.Dir)
+	if err == nil && free >= uint64(need) {
+		s.diskFullNeed.CompareAndSwap(need, 0)
+		return nil
+	}
+	return fmt.Errorf("persist: disk full: %d bytes free, the next file needs %d; sends are refused until space is freed: %w",
+		free, need, ErrDiskFull)
 }
 
 // FitsInPlace reports whether appending msgs and publishing them would

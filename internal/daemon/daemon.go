@@ -179,11 +179,21 @@ func (p *process) startHTTP() error {
 	if p.cfg.HTTPOffLoopback() {
 		p.log.Warn("comet: HTTP endpoint listens beyond loopback as configured", "http", p.cfg.HTTPListen)
 	}
-	srv, err := ops.StartHTTP(ops.HTTPOptions{Addr: p.cfg.HTTPListen, Pprof: p.cfg.Pprof, Gatherer: p.registry, Logger: p.log, Status: p.status})
+	srv, err := ops.StartHTTP(ops.HTTPOptions{Addr: p.cfg.HTTPListen, Pprof: p.cfg.Pprof, Gatherer: p.registry, Logger: p.log,
+		Status: p.status, Degraded: p.degraded})
 	if err != nil {
 		return err
 	}
 	p.http = srv
+	return nil
+}
+
+// degraded reports what keeps a running broker from taking sends (a full
+// disk); /readyz turns 503 with it.
+func (p *process) degraded() error {
+	if b := p.broker.Load(); b != nil {
+		return b.Store().DiskFull()
+	}
 	return nil
 }
 
