@@ -32,7 +32,10 @@ type RecoveryReport struct {
 	// IndexFrom is the log offset the key index resumes from: the records
 	// from there to LogEnd are indexed in the background after Open.
 	IndexFrom int64
-	Duration  time.Duration
+	// KeyIndexRebuilt: the key index lost files or entries (damage, a
+	// crash) and is re-indexed from IndexFrom, below the checkpoint.
+	KeyIndexRebuilt bool
+	Duration        time.Duration
 }
 
 // maxRecordProbe bounds how far past a bad record recovery looks for
@@ -69,12 +72,17 @@ func (s *Store) recover() error {
 	full := damaged || !ok || int(ck.queueCount) > len(*s.queues.Load())
 	// The index holds every record below the checkpoint and every record
 	// before its last entry; indexing resumes at the first record past both.
+	// An index that lost files or entries at load holds only what precedes
+	// its last entry: indexing resumes there.
 	indexFloor := s.index.indexedEnd() - 1
-	if ok {
+	if ok && !s.index.lostAtLoad {
 		indexFloor = max(indexFloor, ck.dispatched)
 	}
 	if err := s.scanLog(ck.dispatched, full, indexFloor); err != nil {
 		return err
+	}
+	if s.index.lostAtLoad {
+		s.reindexFrom(indexFloor)
 	}
 	if err := s.repairQueues(); err != nil {
 		return err
@@ -244,6 +252,23 @@ func (s *Store) finishScan(end int64) error {
 	return nil
 }
 
+// reindexFrom moves the indexer back to the record at floor (the last
+// one the key index kept, -1 for none) when the scan, which starts at the
+// checkpoint, began past it. The checkpoint follows the indexer down at
+// the flush that ends recovery, so a crash during the rebuild resumes it.
+func (s *Store) reindexFrom(floor int64) {
+	from := max(floor, s.cl.minOffset())
+	if from >= s.indexPos {
+		return
+	}
+	s.log.Warn("persist: key index lost entries; re-indexing them from the commit log",
+		"from", from, "to", s.recovery.LogEnd)
+	s.indexPos = from // recovery runs before the indexer starts
+	s.indexed.Store(from)
+	s.recovery.IndexFrom = from
+	s.recovery.KeyIndexRebuilt = true
+}
+
 // redispatch writes the consume-queue entry of a recovered record (the
 // background indexer re-indexes it if needed). It reports a hole when the queue ends before the record's queue
 // offset (its files were lost).
@@ -330,5 +355,5 @@ func (s *Store) logRecovery() {
 		"records", r.RecordsScanned, "cutBytes", r.CutBytes, "cutReason", r.CutReason,
 		"queueEntriesDropped", r.QueueEntriesDropped, "fullRescan", r.FullRescan,
 		"pageCacheIntact", r.PageCacheIntact, "keyIndexEntriesRead", r.KeyIndexEntriesRead,
-		"indexFrom", r.IndexFrom, "took", r.Duration)
+		"indexFrom", r.IndexFrom, "keyIndexRebuilt", r.KeyIndexRebuilt, "took", r.Duration)
 }
