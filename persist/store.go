@@ -208,7 +208,11 @@ type Store struct {
 	indexWake     chan struct{}
 	indexLoggedAt atomic.Int64
 
-	diskWarnedAt atomic.Int64 // retention's last disk warning, Unix ns
+	diskWarnedAt    atomic.Int64 // retention's last disk warning, Unix ns
+	corruptLoggedAt atomic.Int64 // last log of a damaged record read, Unix ns
+	// scrubMu is held shared by Verify while it reads the log and taken
+	// by Close before it unmaps anything.
+	scrubMu      sync.RWMutex
 	diskFullNeed atomic.Int64 // bytes of the file an append could not create; 0 once that much is free
 
 	// Owned by the writer.
@@ -226,7 +230,7 @@ type Store struct {
 type storeStats struct {
 	appends, appendBytes, syncs, syncNanos, rollbacks, diskFull atomic.Int64
 	deletedSegments, indexErrors, indexSkipped                  atomic.Int64
-	emergencyDeletes                                            atomic.Int64
+	emergencyDeletes, corruptRecords, verifyDamaged             atomic.Int64
 }
 
 // Open opens (creating if needed) the store in opts.Dir and recovers it.
@@ -540,29 +544,6 @@ func (s *Store) MinPhysicalOffset() int64 { return s.cl.minOffset() }
 // DurableOffset is the end of the commit log known to be on disk.
 func (s *Store) DurableOffset() int64 { return s.durableEnd.Load() }
 
-// ReadRecord returns the stored bytes of the record at phys, zero-copy.
-// The slice stays valid at least ReadGrace after retention deletes it.
-func (s *Store) ReadRecord(phys int64, size int32) ([]byte, error) {
-	return s.cl.read(phys, int(size))
-}
-
-// RecordAt validates (checksum included) and returns the record at phys.
-func (s *Store) RecordAt(phys int64) (RecordView, error) {
-	head, err := s.cl.read(phys, 8)
-	if err != nil {
-		return RecordView{}, err
-	}
-	size := int32(uint32(head[0])<<24 | uint32(head[1])<<16 | uint32(head[2])<<8 | uint32(head[3]))
-	if size < minRecordSize {
-		return RecordView{}, fmt.Errorf("persist: no record at %d: %w", phys, ErrOffsetOutOfRange)
-	}
-	raw, err := s.cl.read(phys, int(size))
-	if err != nil {
-		return RecordView{}, err
-	}
-	return ParseRecord(raw, phys)
-}
-
 // QueryByKey returns the records of topic whose KEYS contain key or whose
 // UNIQ_KEY is key, stored within [beginMs, endMs], newest first, at most
 // maxResults. Hash collisions are filtered out. It first indexes whatever
@@ -752,6 +733,9 @@ type Stats struct {
 	// EmergencyDeletes counts segments deleted younger than RetentionAge
 	// because the disk passed DiskEmergencyRatio.
 	EmergencyDeletes int64
+	// CorruptRecords counts reads refused because the record failed its
+	// checks; VerifyDamaged the damaged ranges Verify reported.
+	CorruptRecords, VerifyDamaged int64
 }
 
 // Stats returns the store's counters.
@@ -764,6 +748,7 @@ func (s *Store) Stats() Stats {
 		MinOffset: s.MinPhysicalOffset(), MaxOffset: s.MaxPhysicalOffset(), DurableOffset: s.DurableOffset(),
 		IndexedOffset: s.IndexedOffset(), IndexErrors: s.stats.indexErrors.Load(), IndexSkipped: s.stats.indexSkipped.Load(),
 		Queues: len(*s.queues.Load()), EmergencyDeletes: s.stats.emergencyDeletes.Load(),
+		CorruptRecords: s.stats.corruptRecords.Load(), VerifyDamaged: s.stats.verifyDamaged.Load(),
 	}
 }
 
@@ -795,6 +780,8 @@ func (s *Store) Close() error {
 	if err == nil {
 		err = s.fs.SyncDir(s.opts.Dir)
 	}
+	s.scrubMu.Lock() // a Verify in progress finishes its chunk and sees closed
+	defer s.scrubMu.Unlock()
 	if cerr := s.closeFiles(); err == nil {
 		err = cerr
 	}

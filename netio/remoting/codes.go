@@ -94,6 +94,12 @@ const (
 	RequestSendReplyMessage                 int16 = 324
 	RequestSendReplyMessageV2               int16 = 325
 	RequestPushReplyMessageToClient         int16 = 326
+
+	// Comet's own requests, far above RocketMQ's codes.
+
+	// RequestCometVerifyStore checks a range of the commit log and reports
+	// damaged records (body: internal/adminwire.VerifyReport).
+	RequestCometVerifyStore int16 = 20001
 )
 
 // Response codes: the one table of response codes the project sends.
@@ -223,6 +229,7 @@ var requestNames = map[int16]string{
 	RequestSendReplyMessage:                 "SEND_REPLY_MESSAGE",
 	RequestSendReplyMessageV2:               "SEND_REPLY_MESSAGE_V2",
 	RequestPushReplyMessageToClient:         "PUSH_REPLY_MESSAGE_TO_CLIENT",
+	RequestCometVerifyStore:                 "COMET_VERIFY_STORE",
 }
 
 var responseNames = map[int16]string{
