@@ -16,6 +16,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apache/rocketmq-client-go/v2/consumer"
+	"github.com/apache/rocketmq-client-go/v2/primitive"
+
 	"github.com/cometmq/comet/actors"
 	"github.com/cometmq/comet/internal/testutil"
 	"github.com/cometmq/comet/netio/remoting"
@@ -261,4 +264,80 @@ func httpGet(t *testing.T, addr, path string) (int, string) {
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(body)
+}
+
+// TestOfficialConsumerGetsPastADamagedRecord flips a body byte of one
+// stored message under a running broker (a bad sector, a stray write): an
+// official push consumer receives every other message, never the damaged
+// one, and its group's offsets reach the end of every queue: the damaged
+// record neither reaches the client nor stalls the queue. A raw view of
+// it is refused, and the refusals are counted.
+func TestOfficialConsumerGetsPastADamagedRecord(t *testing.T) {
+	dir := t.TempDir()
+	nsAddr, b := startComet(t, dir)
+	p := startProducer(t, nsAddr)
+	const topic = "DamagedBody"
+	var want []string
+	var damagedID string
+	for i := 0; i < 30; i++ {
+		body := fmt.Sprintf("intact-%02d-body-%s", i, strings.Repeat("x", 64))
+		res := sendSyncOK(t, p, primitive.NewMessage(topic, []byte(body)))
+		if i == 13 {
+			damagedID = res.OffsetMsgID
+			continue
+		}
+		want = append(want, body)
+	}
+	flipInCommitLog(t, dir, "intact-13-body")
+
+	group := uniqueName("damaged")
+	sink := &collector{}
+	startPushConsumer(t, nsAddr, group, topic, consumer.MessageSelector{}, sink)
+	requireExactly(t, sink, want, 20*time.Second)
+	raw := newRawClient(t)
+	waitUntil(t, 20*time.Second, "the group's offsets at the end of every queue", func() bool {
+		for q := int32(0); q < 4; q++ {
+			cq := b.Store().ConsumeQueue(topic, q)
+			resp := invoke(t, raw, b.Addr(), offsetRequest(remoting.RequestQueryConsumerOffset, group, topic, q))
+			off, err := resp.ExtInt64(remoting.ExtOffset)
+			if cq != nil && (err != nil || off < cq.MaxOffset()) {
+				return false
+			}
+		}
+		return true
+	})
+	_, _, phys, err := remoting.ParseOffsetMsgID(damagedID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	view := remoting.NewRequest(remoting.RequestViewMessageByID)
+	view.SetExtInt64("offset", phys)
+	if resp := invoke(t, raw, b.Addr(), view); resp.Code == remoting.ResponseSuccess || !strings.Contains(resp.Remark, "damaged record") {
+		t.Fatalf("view of the damaged record: code %d %q", resp.Code, resp.Remark)
+	}
+	if n := b.Store().Stats().CorruptRecords; n < 2 {
+		t.Fatalf("%d refused reads counted", n)
+	}
+}
+
+// flipInCommitLog flips one bit in the middle of the first occurrence of
+// marker in the first commit-log segment of the broker in dir, through
+// the file: the broker maps it shared and reads the flipped byte at once.
+func flipInCommitLog(t *testing.T, dir, marker string) {
+	t.Helper()
+	f, err := os.OpenFile(filepath.Join(dir, "store", "commitlog", "00000000000000000000"), os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	buf := make([]byte, 1<<20)
+	n, _ := f.ReadAt(buf, 0)
+	at := bytes.Index(buf[:n], []byte(marker))
+	if at < 0 {
+		t.Fatalf("%q not found in the commit log", marker)
+	}
+	at += len(marker) / 2
+	if _, err := f.WriteAt([]byte{buf[at] ^ 0x04}, int64(at)); err != nil {
+		t.Fatal(err)
+	}
 }
