@@ -397,3 +397,19 @@ func TestDamagedKeyIndexFileIsRebuiltFromTheLog(t *testing.T) {
 		mustFind(t, s, w, i)
 	}
 }
+
+// TestIndexerSkipsOnlyTheDamagedRecord: a damaged record in the middle of
+// a segment costs the key index that record, not the rest of the segment.
+func TestIndexerSkipsOnlyTheDamagedRecord(t *testing.T) {
+	s := mustOpen(t, manualIndexing(testOptions(NewMemFS())))
+	defer s.Close()
+	rng := rand.New(rand.NewSource(61))
+	want := appendBatch(t, s, rng, 0, 30)
+	flipByte(s, want[12].phys+offQueueOffset, 7) // the header: the record cannot be framed
+	for i, w := range want {
+		if i == 12 {
+			continue
+		}
+		mustFind(t, s, w, i)
+	}
+}

@@ -221,10 +221,11 @@ type Store struct {
 	batchStart int64
 	out        []Dispatched
 
-	stop     chan struct{}
-	bg       sync.WaitGroup
-	recovery RecoveryReport
-	stats    storeStats
+	stop       chan struct{}
+	bg         sync.WaitGroup
+	recovery   RecoveryReport
+	scanDamage scanDamage // recovery only
+	stats      storeStats
 }
 
 type storeStats struct {

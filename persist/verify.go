@@ -181,7 +181,11 @@ func (w *verifyWalk) startAt(from int64) int64 {
 	if seg == nil {
 		return minOff
 	}
-	return nextValidRecord(raw[:min(int64(len(raw)), w.rep.LogEnd-from)], from, 0)
+	raw = raw[:min(int64(len(raw)), w.rep.LogEnd-from)]
+	if n, ok := nextValidRecord(raw, from, 0); ok {
+		return n
+	}
+	return from + int64(len(raw))
 }
 
 // chunk checks about verifyChunk bytes from w.pos, under the store's
@@ -250,13 +254,25 @@ func (w *verifyWalk) damaged(seg *segment, length int64, why string) {
 
 // resync returns the offset of the first valid record after the damaged
 // one at the start of raw (stored at pos), or pos+len(raw) when none
-// follows in raw. It first trusts the damaged record's size field, then
-// searches byte by byte for a record that proves itself.
+// follows in raw.
 func resync(raw []byte, pos int64) int64 {
+	if n, ok := findResync(raw, pos); ok {
+		return n
+	}
+	return pos + int64(len(raw))
+}
+
+// findResync finds the first record after the damaged one at the start of
+// raw (stored at pos) that proves itself: its magic, its own offset in its
+// PHYSICALOFFSET field and a good checksum. It first trusts the damaged
+// record's size field, then searches byte by byte, giving up at the end of
+// raw or after maxRecordProbe zero bytes in a row (the end of what was
+// ever written: no record holds that many).
+func findResync(raw []byte, pos int64) (int64, bool) {
 	if len(raw) >= 8 {
 		if size := int64(binary.BigEndian.Uint32(raw)); size >= minRecordSize && size < int64(len(raw)) {
 			if _, st, _ := parseRecord(raw[size:], pos+size, true); st == recordOK || st == recordBlank {
-				return pos + size
+				return pos + size, true
 			}
 		}
 	}
@@ -264,20 +280,27 @@ func resync(raw []byte, pos int64) int64 {
 }
 
 // nextValidRecord returns the offset of the first record at or after
-// raw[from:] (raw stored at pos) that proves itself: its magic, its own
-// offset in its PHYSICALOFFSET field and a good checksum; pos+len(raw)
-// when there is none.
-func nextValidRecord(raw []byte, pos int64, from int) int64 {
+// raw[from:] (raw stored at pos) that proves itself; ok is false at the
+// end of raw or after maxRecordProbe zero bytes in a row.
+func nextValidRecord(raw []byte, pos int64, from int) (int64, bool) {
+	zeros := 0
 	for i := from; i+offPhysOffset+8 <= len(raw); i++ {
+		if raw[i] == 0 {
+			if zeros++; zeros >= maxRecordProbe {
+				return 0, false
+			}
+		} else {
+			zeros = 0
+		}
 		b := raw[i:]
 		if binary.BigEndian.Uint32(b[4:]) != MagicMessage || int64(binary.BigEndian.Uint64(b[offPhysOffset:])) != pos+int64(i) {
 			continue
 		}
 		if _, st, _ := parseRecord(b, pos+int64(i), true); st == recordOK {
-			return pos + int64(i)
+			return pos + int64(i), true
 		}
 	}
-	return pos + int64(len(raw))
+	return 0, false
 }
 
 // pace sleeps so that the bytes checked so far take at least

@@ -221,8 +221,8 @@ func TestUncleanRecoveryVerifiesBeforeTheCheckpoint(t *testing.T) {
 	s = mustOpen(t, testOptions(mem.ProcessCrash()))
 	defer s.Close()
 	rep := s.Recovery()
-	if rep.Clean || rep.CutBytes != 0 || rep.ScanFrom != more[0].phys || len(rep.DamagedBeforeCheckpoint) != 1 ||
-		rep.DamagedBeforeCheckpoint[0].Offset != want[10].phys {
+	if rep.Clean || rep.CutBytes != 0 || rep.ScanFrom != more[0].phys || len(rep.Damaged) != 1 ||
+		rep.Damaged[0].Offset != want[10].phys {
 		t.Fatalf("recovery %+v: want one damaged range at %d, nothing cut", rep, want[10].phys)
 	}
 	e, _ := s.ConsumeQueue(want[10].topic, want[10].queueID).Entry(want[10].qoff)
