@@ -8,8 +8,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/cometmq/comet/internal/adminwire"
 )
 
 // flipInSegment flips one bit of the first occurrence of marker in the
@@ -85,17 +83,4 @@ func TestVerifyPrintAndViewOfADamagedRecord(t *testing.T) {
 	if st := f.env.Broker.Store().Stats(); st.CorruptRecords < 2 {
 		t.Fatalf("damaged reads counted %d times", st.CorruptRecords)
 	}
-}
-
-func FuzzDecodeVerifyReport(f *testing.F) {
-	f.Add((&adminwire.VerifyReport{From: 1, To: 2, Damaged: []adminwire.DamagedRange{{Segment: "0", Offset: 1, Length: 2, Reason: "x"}}}).Encode())
-	f.Add([]byte(`{"damaged":null}`))
-	f.Fuzz(func(t *testing.T, body []byte) {
-		r, err := adminwire.DecodeVerifyReport(body)
-		if err == nil {
-			if _, err := adminwire.DecodeVerifyReport(r.Encode()); err != nil {
-				t.Fatalf("re-decode: %v", err)
-			}
-		}
-	})
 }

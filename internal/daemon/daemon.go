@@ -5,6 +5,10 @@
 // process's start and shutdown order and nothing else; cmd/comet only
 // calls Main.
 //
+// A broker process locks its data dir (persist.LockDir) before it binds
+// anything and holds the lock until it exits; /readyz also turns 503 while
+// a full disk refuses sends.
+//
 // Shutdown order: /readyz turns 503 and systemd hears STOPPING=1; the
 // broker stops accepting, drains its writer (final sync and acknowledgements)
 // and closes the store; the name server stops; the HTTP endpoint stops
