@@ -153,10 +153,12 @@ func (s *Store) ageBound(next *segment) time.Duration {
 }
 
 // warnIfDiskFilling logs, at most once per diskWarnLogInterval, that the
-// disk is fuller than DiskWarnRatio and what retention does about it.
+// disk is fuller than DiskWarnRatio and what retention does about it. The
+// warning counts the store's reservations (they are what the next file
+// creation finds missing); deletion never does.
 func (s *Store) warnIfDiskFilling() {
 	u, err := s.DiskUsage()
-	if err != nil || u.Ratio() <= s.opts.DiskWarnRatio {
+	if err != nil || u.Total == 0 || float64(u.Total-u.Free)/float64(u.Total) <= s.opts.DiskWarnRatio {
 		return
 	}
 	now := time.Now().UnixNano()
@@ -168,7 +170,8 @@ func (s *Store) warnIfDiskFilling() {
 	if s.opts.DiskEmergencyRatio > 0 {
 		policy = fmt.Sprintf("young segments are deleted above the emergency ratio %.1f%%", 100*s.opts.DiskEmergencyRatio)
 	}
-	s.log.Warn("persist: disk filling up", "usedPercent", fmt.Sprintf("%.1f", 100*u.Ratio()),
+	s.log.Warn("persist: disk filling up", "usedPercent", fmt.Sprintf("%.1f", 100*float64(u.Total-u.Free)/float64(u.Total)),
+		"dataPercent", fmt.Sprintf("%.1f", 100*u.Ratio()),
 		"warnPercent", fmt.Sprintf("%.1f", 100*s.opts.DiskWarnRatio), "freeBytes", u.Free,
 		"reservedBytes", u.Reserved, "retention", s.opts.RetentionAge.String(), "policy", policy)
 }

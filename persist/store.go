@@ -35,9 +35,9 @@ type Options struct {
 	// RetentionAge deletes whole commit-log segments whose newest record is
 	// older than it; default 72 h. Negative disables age-based deletion.
 	RetentionAge time.Duration
-	// DiskWarnRatio: while the file system is fuller than this fraction
-	// (the store's own reservations not counted, see DiskUsage), retention
-	// logs a warning once a minute; default 0.75. It deletes nothing.
+	// DiskWarnRatio: while the file system is fuller than this fraction,
+	// retention logs a warning once a minute; default 0.75. It deletes
+	// nothing.
 	DiskWarnRatio float64
 	// DiskEmergencyRatio opts into deleting segments younger than
 	// RetentionAge, oldest first, while the file system is fuller than
