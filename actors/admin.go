@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -13,6 +14,7 @@ import (
 	"github.com/cometmq/comet/internal/adminwire"
 	"github.com/cometmq/comet/netio"
 	"github.com/cometmq/comet/netio/remoting"
+	"github.com/cometmq/comet/persist"
 	"github.com/cometmq/comet/routing"
 )
 
@@ -21,7 +23,10 @@ import (
 const maxAdminInFlight = 8
 
 // adminGate counts admin requests in flight.
-type adminGate struct{ inFlight atomic.Int32 }
+type adminGate struct {
+	inFlight  atomic.Int32
+	verifying atomic.Bool // one COMET_VERIFY_STORE at a time
+}
 
 // registerAdminHandlers installs the operator-facing requests (broker
 // runtime info, topic and consumer statistics, offset reset) used by
@@ -40,6 +45,44 @@ func (b *Broker) registerAdminHandlers() {
 	s.Handle(remoting.RequestGetConsumerConnectionList, b.offLoop(gate, b.adminConsumerConnections))
 	s.Handle(remoting.RequestGetConsumeStats, b.offLoop(gate, b.adminConsumeStats))
 	s.Handle(remoting.RequestInvokeBrokerToResetOffset, b.offLoop(gate, b.adminResetOffset))
+	s.Handle(remoting.RequestCometVerifyStore, b.offLoop(gate, func(cmd *remoting.Command) *remoting.Command {
+		return b.adminVerifyStore(gate, cmd)
+	}))
+}
+
+// adminVerifyStore checks a bounded range of the commit log at a bounded
+// rate (COMET_VERIFY_STORE; fields and body in internal/adminwire) and
+// reports its damaged ranges. One runs at a time; another is answered
+// SYSTEM_BUSY.
+func (b *Broker) adminVerifyStore(gate *adminGate, req *remoting.Command) *remoting.Command {
+	if !gate.verifying.CompareAndSwap(false, true) {
+		return failure(req, remoting.ResponseSystemBusy, "a verify is already running")
+	}
+	defer gate.verifying.Store(false)
+	opts := persist.VerifyOptions{BytesPerSecond: adminwire.VerifyDefaultRate}
+	if v, err := req.ExtInt64("from"); err == nil {
+		opts.From = v
+	}
+	if v, err := req.ExtInt64("bytesPerSecond"); err == nil && v > 0 {
+		opts.BytesPerSecond = min(v, adminwire.VerifyMaxRate)
+	}
+	opts.MaxBytes = opts.BytesPerSecond * adminwire.VerifyMaxSeconds
+	if v, err := req.ExtInt64("maxBytes"); err == nil && v > 0 {
+		opts.MaxBytes = min(v, opts.MaxBytes)
+	}
+	rep, err := b.store.Verify(context.Background(), opts)
+	if err != nil {
+		return failure(req, remoting.ResponseSystemError, "verify: %v", err)
+	}
+	for _, d := range rep.Damaged {
+		b.log.Error("actors: verify found a damaged range", "segment", d.Segment, "offset", d.Offset, "bytes", d.Length, "reason", d.Reason)
+	}
+	out := adminwire.VerifyReport{From: rep.From, To: rep.To, LogEnd: rep.LogEnd, Records: rep.Records,
+		Damaged: []adminwire.DamagedRange{}, DamagedTruncated: rep.DamagedTruncated}
+	for _, d := range rep.Damaged {
+		out.Damaged = append(out.Damaged, adminwire.DamagedRange(d))
+	}
+	return success(req, out.Encode())
 }
 
 // offLoop runs an admin handler on its own goroutine.

@@ -45,6 +45,10 @@ type BrokerOptions struct {
 	SegmentSize      int64
 	CQEntriesPerFile int64
 	RetentionAge     time.Duration
+	// DiskEmergencyRatio lets retention delete data younger than
+	// RetentionAge while the disk is fuller than this fraction; 0 never
+	// does (persist.Options.DiskEmergencyRatio).
+	DiskEmergencyRatio float64
 
 	ConsumerExpiry   time.Duration // default 120 s
 	OrderLockTTL     time.Duration // default 60 s
@@ -64,6 +68,10 @@ type BrokerOptions struct {
 	TransactionCheckMax      int           // checks before a half is discarded; default 15
 
 	Logger *slog.Logger
+	// DataDirLock is a lock on DataDir the caller already holds (a process
+	// locks its data dir before it binds anything); the broker takes it
+	// over and releases it on Stop. Without it NewBroker locks DataDir.
+	DataDirLock *persist.DirLock
 	// ConfigView adds the process's settings to GET_BROKER_CONFIG.
 	ConfigView func() map[string]string
 }
@@ -191,41 +199,71 @@ type Broker struct {
 	// queuedEndTxn counts END_TRANSACTION requests in the transaction
 	// actor's mailbox, the one control-plane mailbox clients feed.
 	queuedEndTxn atomic.Int64
+	dirLock      *persist.DirLock // held from NewBroker until Stop
 }
 
 // NewBroker opens the store and prepares the broker; Start serves.
 func NewBroker(opts BrokerOptions) (*Broker, error) {
 	opts.setDefaults()
 	if err := opts.Validate(); err != nil {
+		opts.DataDirLock.Release()
 		return nil, err
 	}
 	b := &Broker{opts: opts, log: opts.Logger, compiles: newCompileQueue(opts.Logger)}
+	// The whole data dir is locked before anything in it is read:
+	// topics.json and the offsets live beside the store.
+	lock := opts.DataDirLock
+	if lock == nil {
+		var err error
+		if lock, err = persist.LockDir(opts.DataDir); err != nil {
+			return nil, fmt.Errorf("actors: %w", err)
+		}
+	}
+	b.dirLock = lock
+	if err := b.prepare(); err != nil {
+		lock.Release()
+		return nil, err
+	}
+	return b, nil
+}
+
+// prepare builds what NewBroker returns, under the data-dir lock.
+func (b *Broker) prepare() error {
+	opts := b.opts
 	b.groups = newGroupRegistry(opts.ConsumerExpiry, opts.OrderLockTTL)
 	levels, err := ParseDelayLevels(opts.DelayLevels)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	b.timers = newTimerService(b, levels)
 	b.txns = newTxnService(b)
 	if b.topics, err = loadTopicTable(opts.DataDir); err != nil {
-		return nil, err
+		return err
 	}
 	if b.offsets, err = loadOffsetTable(opts.FS, opts.DataDir); err != nil {
-		return nil, err
+		return err
 	}
 	b.server, err = netio.NewServer(netio.Options{Name: "broker", Addr: opts.Listen, MaxFrameSize: opts.MaxFrameSize,
 		FrameReadTimeout: opts.FrameReadTimeout, MaxBufferedInput: opts.MaxBufferedInput, Logger: opts.Logger})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	b.registerHandlers()
 	b.server.OnClose(b.connClosed)
-	return b, nil
+	return nil
 }
 
 // Start listens, opens the store and begins serving. The store is opened
 // after the listener is bound so STOREHOST can carry the real port.
 func (b *Broker) Start() error {
+	err := b.start()
+	if err != nil {
+		b.dirLock.Release() // a broker that failed to start is dead
+	}
+	return err
+}
+
+func (b *Broker) start() error {
 	if err := b.server.Start(); err != nil {
 		return err
 	}
@@ -242,7 +280,8 @@ func (b *Broker) Start() error {
 	b.store, err = persist.Open(persist.Options{
 		Dir: filepath.Join(b.opts.DataDir, "store"), FS: b.opts.FS, StoreHost: host,
 		SegmentSize: b.opts.SegmentSize, CQEntriesPerFile: b.opts.CQEntriesPerFile,
-		RetentionAge: b.opts.RetentionAge, Logger: b.log, RecoverTagsCode: b.timers.recoverTagsCode,
+		RetentionAge: b.opts.RetentionAge, DiskEmergencyRatio: b.opts.DiskEmergencyRatio,
+		Logger: b.log, RecoverTagsCode: b.timers.recoverTagsCode,
 		MappedWrites: b.opts.Flush == FlushAsync, // see persist.Options.MappedWrites
 	})
 	if err != nil {
@@ -427,5 +466,6 @@ func (b *Broker) stop(ctx context.Context) error {
 	if b.rmClient != nil {
 		b.rmClient.Close()
 	}
+	keep(b.dirLock.Release())
 	return first
 }

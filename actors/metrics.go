@@ -316,7 +316,9 @@ func (c *brokerCollector) collectStore(ch chan<- prometheus.Metric) {
 
 func storeEvents(st persist.Stats) map[string]int64 {
 	return map[string]int64{"appends": st.Appends, "append_bytes": st.AppendBytes, "syncs": st.Syncs,
-		"rollbacks": st.Rollbacks, "disk_full_errors": st.DiskFullErrors, "deleted_segments": st.DeletedSegments}
+		"rollbacks": st.Rollbacks, "disk_full_errors": st.DiskFullErrors, "deleted_segments": st.DeletedSegments,
+		"emergency_deleted_segments": st.EmergencyDeletes, "corrupt_records_refused": st.CorruptRecords,
+		"verify_damaged_ranges": st.VerifyDamaged}
 }
 
 // collectRings reports every live ring, summed by name (names repeat only

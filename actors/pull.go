@@ -219,6 +219,9 @@ func (b *Broker) collect(q *pullQuery, cq *persist.ConsumeQueue, res *pullResult
 			continue
 		}
 		raw, err := b.store.ReadRecord(e.CommitLogOffset, e.Size)
+		if errors.Is(err, persist.ErrCorruption) {
+			continue // never served: skipped like a filtered entry; persist counted and logged it
+		}
 		if err != nil {
 			b.log.Warn("actors: pull read", "topic", q.topic, "queue", q.queueID, "offset", off, "err", err)
 			break

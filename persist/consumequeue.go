@@ -183,12 +183,9 @@ func (q *ConsumeQueue) put(off int64, e CQEntry) error {
 		return fmt.Errorf("persist: queue %s-%d: entry %d outside 0..%d: %w", q.topic, q.queueID, off, end, ErrCorruption)
 	}
 	pos := off * CQEntrySize
-	seg := q.segs.Load().find(pos)
-	if seg == nil {
-		var err error
-		if seg, err = q.addSegment(pos - pos%q.segSize); err != nil {
-			return err
-		}
+	seg, err := q.segmentFor(pos)
+	if err != nil {
+		return err
 	}
 	b := seg.data[pos-seg.base:]
 	binary.BigEndian.PutUint64(b, uint64(e.CommitLogOffset))
@@ -198,6 +195,34 @@ func (q *ConsumeQueue) put(off int64, e CQEntry) error {
 		q.maxOffset.Store(off + 1)
 	}
 	return nil
+}
+
+// unwrittenBytes is the preallocated space of the newest file past the
+// queue's end.
+func (q *ConsumeQueue) unwrittenBytes() int64 {
+	last := q.segs.Load().last()
+	if last == nil {
+		return 0
+	}
+	return last.end() - min(last.end(), max(last.base, q.maxOffset.Load()*CQEntrySize))
+}
+
+// ensureMapped creates the file that will hold the entry of queue offset
+// off, if it is not there yet (writer only).
+func (q *ConsumeQueue) ensureMapped(off int64) error {
+	if off < 0 || off > maxQueueOffset {
+		return fmt.Errorf("persist: queue %s-%d: entry %d outside 0..%d: %w", q.topic, q.queueID, off, int64(maxQueueOffset), ErrCorruption)
+	}
+	_, err := q.segmentFor(off * CQEntrySize)
+	return err
+}
+
+// segmentFor returns the file holding byte pos, creating it if needed.
+func (q *ConsumeQueue) segmentFor(pos int64) (*segment, error) {
+	if seg := q.segs.Load().find(pos); seg != nil {
+		return seg, nil
+	}
+	return q.addSegment(pos - pos%q.segSize)
 }
 
 // reset deletes every file of the queue (recovery rebuilds it).

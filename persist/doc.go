@@ -16,8 +16,19 @@
 // index; QueryByKey catches up whatever is left before it answers
 // (indexer.go). The checkpoint records the log offset below which the
 // consume queues and the key index are durable; recovery rescans the log
-// from there, re-dispatches, cuts a torn or corrupt tail and says what it
-// cut (recovery.go). After a kill -9 on the same boot (the abort marker
-// carries the boot id) the key index is repaired from its last flush on,
-// not rebuilt (keyindex.go).
+// from there, re-dispatches, cuts a torn or zeroed tail and says what it
+// cut; damage in the middle of the log is reported and left in place, and
+// the records after it are kept (recovery.go). After a kill -9 on the
+// same boot (the abort marker carries the boot id) the key index is
+// repaired from its last flush on, not rebuilt; an index file found
+// damaged is dropped and re-indexed from the log (keyindex.go).
+//
+// No record that fails its checks reaches a reader: every read verifies
+// the record's structure and body CRC, and Verify scrubs the log at a
+// bounded rate (verify.go). Retention never deletes data younger than
+// RetentionAge because the disk is full unless DiskEmergencyRatio says so,
+// and does not count the store's own preallocation as usage
+// (retention.go). A full disk fails the append that needs a new file,
+// never a write into a mapping. LockDir keeps a second process out of a
+// data directory (dirlock.go).
 package persist

@@ -2,6 +2,7 @@ package persist
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"math/rand"
@@ -89,8 +90,9 @@ func faultWorkload(fsys FS, mapped bool) ([]stored, error) {
 	return acked, s.Close()
 }
 
-// checkAllReadable walks every queue and parses every record with its
-// checksum.
+// checkAllReadable walks every queue: every entry either reads as a
+// record that passes its checksum or is refused as corruption (a damaged
+// record recovery left in place).
 func checkAllReadable(t *testing.T, s *Store) {
 	t.Helper()
 	for _, q := range s.Queues() {
@@ -100,6 +102,9 @@ func checkAllReadable(t *testing.T, s *Store) {
 				t.Fatalf("queue %s-%d: hole at %d", q.Topic(), q.QueueID(), off)
 			}
 			raw, err := s.ReadRecord(e.CommitLogOffset, e.Size)
+			if errors.Is(err, ErrCorruption) {
+				continue
+			}
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -112,12 +117,13 @@ func checkAllReadable(t *testing.T, s *Store) {
 
 // FuzzRecovery corrupts bytes of a store's commit log and recovers it:
 // recovery must not panic, must never serve a record that fails its
-// checksum, and must keep in the log every record that lies wholly before
-// the corruption. (Queue membership is not asserted: the record format
-// checksums only the body, so a corrupted topic or queue-offset field
-// yields a well-formed record that recovery dispatches as it reads.)
-// The store image is built once; each run corrupts a copy of it, so a run
-// costs one recovery of a 64 KiB segment.
+// checksum, and must keep in the log every record the corruption does not
+// touch, before it and after it: damage in the middle of the log is left
+// in place and reported, only a tail is cut. (Queue membership is not
+// asserted: the record format checksums only the body, so a corrupted
+// topic field yields a well-formed record that recovery dispatches as it
+// reads.) The store image is built once; each run corrupts a copy of it,
+// so a run costs one recovery of a 64 KiB segment.
 func FuzzRecovery(f *testing.F) {
 	base, acked := recoveryFuzzImage(f)
 	f.Add(uint32(100), []byte{0xFF})
@@ -126,20 +132,24 @@ func FuzzRecovery(f *testing.F) {
 	f.Add(uint32(3590), []byte{0xFF}) // a queue-offset field
 	f.Fuzz(func(t *testing.T, at uint32, garbage []byte) {
 		img := base.ProcessCrash()
-		pos := corruptSegment(t, img, at, garbage)
+		pos := int64(corruptSegment(t, img, at, garbage))
 		s, err := Open(testOptions(img))
 		if err != nil {
 			return // a clean error is acceptable
 		}
 		defer s.Close()
 		checkAllReadable(t, s)
+		if _, err := s.Verify(context.Background(), VerifyOptions{}); err != nil {
+			t.Fatalf("verify after recovery: %v", err)
+		}
 		for _, a := range acked {
-			if a.end > int64(pos) {
-				continue
+			if a.end > pos && a.phys < pos+int64(len(garbage)) {
+				continue // touched
 			}
 			rv, err := s.RecordAt(a.phys)
 			if err != nil || !bytes.Equal(rv.Body(), a.body) {
-				t.Fatalf("record at %d, before the corruption at %d, lost: %v", a.phys, pos, err)
+				t.Fatalf("record at %d, untouched by the corruption at [%d,%d), lost: %v (%+v)",
+					a.phys, pos, pos+int64(len(garbage)), err, s.Recovery())
 			}
 		}
 	})
@@ -147,8 +157,9 @@ func FuzzRecovery(f *testing.F) {
 
 // TestRecoverCorruptQueueOffsetField flips the top byte of a record's
 // queue-offset field, which the body checksum does not cover: recovery
-// must treat the record as corrupt and cut there, not index it at an
-// offset whose consume-queue position overflows.
+// must treat the record as damaged (never index it at an offset whose
+// consume-queue position overflows), keep every other record, and never
+// serve it.
 func TestRecoverCorruptQueueOffsetField(t *testing.T) {
 	base, acked := recoveryFuzzImage(t)
 	bad := acked[10]
@@ -156,11 +167,13 @@ func TestRecoverCorruptQueueOffsetField(t *testing.T) {
 	corruptSegment(t, img, uint32(bad.phys+offQueueOffset), []byte{0xFF})
 	s := mustOpen(t, testOptions(img))
 	defer s.Close()
-	if rep := s.Recovery(); rep.CutReason != "corruption" || rep.LogEnd != bad.phys {
-		t.Fatalf("recovery %+v, want a corruption cut at %d", rep, bad.phys)
+	if rep := s.Recovery(); rep.CutBytes != 0 || len(rep.Damaged) != 1 || rep.Damaged[0].Offset != bad.phys {
+		t.Fatalf("recovery %+v, want the record at %d reported damaged and nothing cut", rep, bad.phys)
 	}
-	for _, a := range acked[:10] {
-		verify(t, s, []stored{a.stored})
+	for i, a := range acked {
+		if i != 10 {
+			verify(t, s, []stored{a.stored})
+		}
 	}
 	checkAllReadable(t, s)
 }

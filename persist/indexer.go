@@ -165,12 +165,16 @@ func (s *Store) collectKeysAt(pos int64, keys []keyIndexKey) (int64, []keyIndexK
 	case recordBlank:
 		return seg.end(), keys, nil
 	}
-	// The writer published it, so this is memory or disk corruption:
-	// nothing after it in the segment can be framed.
+	// Damage (recovery keeps it in place): index on from the next record
+	// that proves itself, or the next segment.
 	s.stats.indexSkipped.Add(1)
-	s.log.Error("persist: key indexer: unreadable published record; skipping the rest of its segment",
-		"at", pos, "segment", segmentName(seg.base), "detail", why)
-	return seg.end(), keys, nil
+	next, ok := findResync(raw[:min(int64(len(raw)), s.cl.published.Load()-pos)], pos)
+	if !ok {
+		next = seg.end()
+	}
+	s.logIndexProblem("persist: key indexer: damaged record not indexed", "at", pos, "segment", segmentName(seg.base),
+		"resumesAt", next, "detail", why)
+	return next, keys, nil
 }
 
 // recordFullyIndexed reports whether the key index lacks none of the keys

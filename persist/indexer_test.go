@@ -3,6 +3,7 @@ package persist
 import (
 	"fmt"
 	"math/rand"
+	"os"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -338,5 +339,77 @@ func TestIndexerRacesRetentionOnRealMappings(t *testing.T) {
 	}
 	if st := s.Stats(); st.DeletedSegments == 0 || st.IndexErrors != 0 || st.IndexSkipped != 0 {
 		t.Fatalf("stats %+v: want deletions and no indexing errors", st)
+	}
+}
+
+// TestDamagedKeyIndexFileIsRebuiltFromTheLog corrupts the header of the
+// first key-index file of a cleanly closed store: loading drops it and
+// every later file, and the records they covered, all below the
+// checkpoint, must be indexed again from the commit log, so that every key
+// is found after the restart.
+func TestDamagedKeyIndexFileIsRebuiltFromTheLog(t *testing.T) {
+	mem := NewMemFS()
+	opts := testOptions(mem)
+	s := mustOpen(t, opts)
+	rng := rand.New(rand.NewSource(31))
+	var want []stored
+	for b := 0; b < 10; b++ {
+		want = append(want, appendBatch(t, s, rng, len(want), 60)...)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	indexDir := filepath.Join(testDir, "index")
+	names, _ := mem.ReadDir(indexDir)
+	if len(names) < 3 {
+		t.Fatalf("want several key-index files, have %v", names)
+	}
+	f, err := mem.OpenFile(filepath.Join(indexDir, names[0]), os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteAt([]byte("JUNK"), 0) // the magic
+	f.Sync()
+	f.Close()
+
+	s = mustOpen(t, opts)
+	defer s.Close()
+	if rep := s.Recovery(); !rep.KeyIndexRebuilt || rep.IndexFrom != 0 {
+		t.Fatalf("recovery %+v: want the key index rebuilt from offset 0", rep)
+	}
+	waitIndexed(t, s)
+	for i, w := range want {
+		if !indexHolds(t, s, w.topic, w.keys, w.phys) {
+			t.Fatalf("record %d at %d not re-indexed under %s/%s", i, w.phys, w.topic, w.keys)
+		}
+		mustFind(t, s, w, i)
+	}
+	// The rebuilt index is flushed and trusted on the next open.
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = mustOpen(t, opts)
+	defer s.Close()
+	if s.Recovery().KeyIndexRebuilt {
+		t.Fatalf("index rebuilt again after a clean close: %+v", s.Recovery())
+	}
+	for i, w := range want {
+		mustFind(t, s, w, i)
+	}
+}
+
+// TestIndexerSkipsOnlyTheDamagedRecord: a damaged record in the middle of
+// a segment costs the key index that record, not the rest of the segment.
+func TestIndexerSkipsOnlyTheDamagedRecord(t *testing.T) {
+	s := mustOpen(t, manualIndexing(testOptions(NewMemFS())))
+	defer s.Close()
+	rng := rand.New(rand.NewSource(61))
+	want := appendBatch(t, s, rng, 0, 30)
+	flipByte(s, want[12].phys+offQueueOffset, 7) // the header: the record cannot be framed
+	for i, w := range want {
+		if i == 12 {
+			continue
+		}
+		mustFind(t, s, w, i)
 	}
 }

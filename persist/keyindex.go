@@ -205,6 +205,10 @@ type keyIndex struct {
 
 	// openScanned counts the entries read to repair open files at load.
 	openScanned int64
+	// lostAtLoad: loading dropped files or cut entries, so the index may
+	// lack records below anything the checkpoint says; the store
+	// re-indexes from the last entry kept (indexedEnd).
+	lostAtLoad bool
 }
 
 func keyIndexFileName(seq uint64) string { return fmt.Sprintf("%020d", seq) }
@@ -292,7 +296,9 @@ func (x *keyIndex) loadFiles() ([]*keyIndexFile, error) {
 	for i, seq := range seqs {
 		f, err := x.openFile(seq)
 		if errors.Is(err, ErrCorruption) {
-			x.log.Warn("key index: dropping unreadable file and its successors", "file", keyIndexFileName(seq), "err", err)
+			x.log.Warn("key index: dropping unreadable file and its successors; the store re-indexes them from the log",
+				"file", keyIndexFileName(seq), "err", err)
+			x.lostAtLoad = true
 			return files, x.removeSeqs(seqs[i:])
 		}
 		if err != nil {
@@ -301,6 +307,7 @@ func (x *keyIndex) loadFiles() ([]*keyIndexFile, error) {
 		files = append(files, f)
 		if f.count.Load() < f.capacity && i+1 < len(seqs) {
 			x.log.Warn("key index: file ends short of full; dropping its successors", "file", keyIndexFileName(seq), "entries", f.count.Load())
+			x.lostAtLoad = true
 			return files, x.removeSeqs(seqs[i+1:])
 		}
 	}
@@ -460,6 +467,7 @@ func (x *keyIndex) repairWholeFile(f *keyIndexFile) error {
 	x.openScanned += int64(kept)
 	if cut {
 		x.log.Warn("key index: cut invalid tail", "file", filepath.Base(f.path), "entries_kept", kept)
+		x.lostAtLoad = true
 	}
 	f.encodeHeader()
 	if err := f.mapping.Sync(0, len(f.data)); err != nil {
@@ -788,6 +796,9 @@ func (x *keyIndex) createFile() (*keyIndexFile, error) {
 	name := keyIndexFileName(seq)
 	path := filepath.Join(x.dir, name)
 	slots, capacity := uint32(x.opts.SlotsPerFile), uint32(x.opts.EntriesPerFile)
+	if err := haveRoom(x.fsys, x.dir, keyIndexFileSize(slots, capacity)); err != nil {
+		return nil, fmt.Errorf("persist: key index: new file %s: %w", name, err)
+	}
 	file, err := x.fsys.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
 	if errors.Is(err, fs.ErrExist) { // left behind by a failed removal
 		if err = x.fsys.Remove(path); err == nil {
@@ -957,6 +968,15 @@ func (x *keyIndex) lastRecordHasKeyLocked(keyHash uint64, phyOffset int64) bool 
 		}
 	}
 	return false
+}
+
+// unwrittenBytes is the preallocated entry space no entry uses yet.
+func (x *keyIndex) unwrittenBytes() int64 {
+	var n int64
+	for _, f := range x.files.Load().files {
+		n += int64(f.capacity-min(f.capacity, f.count.Load())) * keyIndexEntrySize
+	}
+	return n
 }
 
 // indexedEnd is one past the largest phyOffset added (0 when empty).

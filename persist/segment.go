@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -35,6 +36,9 @@ func parseSegmentName(name string) (int64, bool) {
 // reserved before the mapping exists, so a full disk surfaces here as
 // ErrDiskFull and never as SIGBUS on a mapped write.
 func createSegment(fsys FS, dir string, base, size int64) (*segment, error) {
+	if err := haveRoom(fsys, dir, size); err != nil {
+		return nil, fmt.Errorf("persist: segment %s: %w", segmentName(base), err)
+	}
 	path := filepath.Join(dir, segmentName(base))
 	f, err := fsys.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
@@ -50,6 +54,19 @@ func createSegment(fsys FS, dir string, base, size int64) (*segment, error) {
 		return nil, fmt.Errorf("persist: sync dir for segment %s: %w", segmentName(base), err)
 	}
 	return mapSegment(f, path, base, size)
+}
+
+// haveRoom fails with ErrDiskFull when the file system holding dir has
+// less than size bytes free. Checking first keeps a doomed fallocate from
+// taking the free space for the moment it runs, when another file's
+// creation (a commit-log roll beside a key-index file) would fail too.
+// An unknown usage passes: the allocation itself still decides.
+func haveRoom(fsys FS, dir string, size int64) error {
+	_, free, err := fsys.Usage(dir)
+	if err != nil || free >= uint64(size) {
+		return nil
+	}
+	return fmt.Errorf("persist: %d bytes free, a new file needs %d: %w", free, size, ErrDiskFull)
 }
 
 // openSegment maps an existing segment, extending it to size when a crash
@@ -136,9 +153,11 @@ func (l *segmentList) last() *segment {
 // period, so a reader holding a slice of the mapping (a pull response being
 // written out) never touches unmapped memory.
 type retirer struct {
-	mu      sync.Mutex
-	pending []retired
-	grace   time.Duration
+	mu           sync.Mutex
+	pending      []retired
+	pendingBytes atomic.Int64 // sizes of the pending segments
+	grace        time.Duration
+	closed       atomic.Bool
 }
 
 type retired struct {
@@ -149,6 +168,7 @@ type retired struct {
 func (r *retirer) retire(s *segment, now time.Time) {
 	r.mu.Lock()
 	r.pending = append(r.pending, retired{seg: s, at: now})
+	r.pendingBytes.Add(s.size)
 	r.mu.Unlock()
 }
 
@@ -161,6 +181,7 @@ func (r *retirer) reap(now time.Time, force bool) {
 	for _, p := range r.pending {
 		if force || now.Sub(p.at) >= r.grace {
 			done = append(done, p.seg)
+			r.pendingBytes.Add(-p.seg.size)
 		} else {
 			keep = append(keep, p)
 		}

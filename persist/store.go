@@ -35,9 +35,16 @@ type Options struct {
 	// RetentionAge deletes whole commit-log segments whose newest record is
 	// older than it; default 72 h. Negative disables age-based deletion.
 	RetentionAge time.Duration
-	// DiskUsageRatio deletes the oldest segments while the file system is
-	// fuller than this fraction; default 0.75.
-	DiskUsageRatio float64
+	// DiskWarnRatio: while the file system is fuller than this fraction,
+	// retention logs a warning once a minute; default 0.75. It deletes
+	// nothing.
+	DiskWarnRatio float64
+	// DiskEmergencyRatio opts into deleting segments younger than
+	// RetentionAge, oldest first, while the file system is fuller than
+	// this fraction (reservations not counted): acknowledged messages that
+	// no consumer has read yet are lost. 0, the default, never does;
+	// without it a full disk fails sends and keeps every message.
+	DiskEmergencyRatio float64
 	// RetentionInterval is how often retention runs; default 10 s.
 	RetentionInterval time.Duration
 	// ReadGrace keeps a deleted segment mapped this long for readers still
@@ -87,8 +94,8 @@ func (o *Options) setDefaults() {
 	if o.RetentionAge == 0 {
 		o.RetentionAge = 72 * time.Hour
 	}
-	if o.DiskUsageRatio == 0 {
-		o.DiskUsageRatio = 0.75
+	if o.DiskWarnRatio == 0 {
+		o.DiskWarnRatio = 0.75
 	}
 	if o.RetentionInterval == 0 {
 		o.RetentionInterval = 10 * time.Second
@@ -116,8 +123,10 @@ func (o *Options) Validate() error {
 		return fmt.Errorf("persist: Options.SegmentSize %d below 4096", o.SegmentSize)
 	case o.CQEntriesPerFile < 1:
 		return fmt.Errorf("persist: Options.CQEntriesPerFile %d below 1", o.CQEntriesPerFile)
-	case o.DiskUsageRatio <= 0 || o.DiskUsageRatio > 1:
-		return fmt.Errorf("persist: Options.DiskUsageRatio %v outside (0,1]", o.DiskUsageRatio)
+	case o.DiskWarnRatio <= 0 || o.DiskWarnRatio > 1:
+		return fmt.Errorf("persist: Options.DiskWarnRatio %v outside (0,1]", o.DiskWarnRatio)
+	case o.DiskEmergencyRatio < 0 || o.DiskEmergencyRatio >= 1:
+		return fmt.Errorf("persist: Options.DiskEmergencyRatio %v outside [0,1)", o.DiskEmergencyRatio)
 	case len(o.StoreHost.IP) != 4 && len(o.StoreHost.IP) != 16:
 		return fmt.Errorf("persist: Options.StoreHost IP of %d bytes", len(o.StoreHost.IP))
 	}
@@ -199,21 +208,30 @@ type Store struct {
 	indexWake     chan struct{}
 	indexLoggedAt atomic.Int64
 
+	diskWarnedAt    atomic.Int64 // retention's last disk warning, Unix ns
+	corruptLoggedAt atomic.Int64 // last log of a damaged record read, Unix ns
+	// scrubMu is held shared by Verify while it reads the log and taken
+	// by Close before it unmaps anything.
+	scrubMu      sync.RWMutex
+	diskFullNeed atomic.Int64 // bytes of the file an append could not create; 0 once that much is free
+
 	// Owned by the writer.
 	next       map[queueKey]nextOffset
 	pending    []pendingRecord
 	batchStart int64
 	out        []Dispatched
 
-	stop     chan struct{}
-	bg       sync.WaitGroup
-	recovery RecoveryReport
-	stats    storeStats
+	stop       chan struct{}
+	bg         sync.WaitGroup
+	recovery   RecoveryReport
+	scanDamage scanDamage // recovery only
+	stats      storeStats
 }
 
 type storeStats struct {
 	appends, appendBytes, syncs, syncNanos, rollbacks, diskFull atomic.Int64
 	deletedSegments, indexErrors, indexSkipped                  atomic.Int64
+	emergencyDeletes, corruptRecords, verifyDamaged             atomic.Int64
 }
 
 // Open opens (creating if needed) the store in opts.Dir and recovers it.
@@ -314,13 +332,17 @@ func (s *Store) Append(m *Message, storeTS int64) (AppendResult, error) {
 	if n, ok := s.next[key]; ok && n.queue == q {
 		qoff = n.offset
 	}
+	if !q.mapped(qoff) {
+		// The queue's next file is made here, where a full disk fails the
+		// append, rather than in Publish, after the record is in the log.
+		if err := q.ensureMapped(qoff); err != nil {
+			return AppendResult{}, s.noteAppendFailure(err, q.segSize)
+		}
+	}
 	size := RecordSize(m, s.opts.StoreHost)
 	buf, phys, err := s.cl.reserve(size)
 	if err != nil {
-		if errors.Is(err, ErrDiskFull) {
-			s.stats.diskFull.Add(1)
-		}
-		return AppendResult{}, err
+		return AppendResult{}, s.noteAppendFailure(err, s.opts.SegmentSize)
 	}
 	encodeRecord(buf, m, s.opts.StoreHost, qoff, phys, storeTS)
 	s.next[key] = nextOffset{queue: q, offset: qoff + 1}
@@ -332,6 +354,35 @@ func (s *Store) Append(m *Message, storeTS int64) (AppendResult, error) {
 	s.stats.appends.Add(1)
 	s.stats.appendBytes.Add(int64(size))
 	return AppendResult{PhysicalOffset: phys, Size: int32(size), QueueOffset: qoff, StoreTimestamp: storeTS}, nil
+}
+
+// noteAppendFailure counts a disk-full append and remembers how much
+// space the file it could not create needed (DiskFull).
+func (s *Store) noteAppendFailure(err error, need int64) error {
+	if errors.Is(err, ErrDiskFull) {
+		s.stats.diskFull.Add(1)
+		s.diskFullNeed.Store(need)
+	}
+	return err
+}
+
+// DiskFull reports, with an error wrapping ErrDiskFull, that appends are
+// failing for lack of space: the last append could not create the file it
+// needed and the file system still has less free space than that file.
+// Once that much is free again it reports nil (and forgets the failure):
+// the next append will try again.
+func (s *Store) DiskFull() error {
+	need := s.diskFullNeed.Load()
+	if need == 0 {
+		return nil
+	}
+	_, free, err := s.fs.Usage(s.opts.Dir)
+	if err == nil && free >= uint64(need) {
+		s.diskFullNeed.CompareAndSwap(need, 0)
+		return nil
+	}
+	return fmt.Errorf("persist: disk full: %d bytes free, the next file needs %d; sends are refused until space is freed: %w",
+		free, need, ErrDiskFull)
 }
 
 // FitsInPlace reports whether appending msgs and publishing them would
@@ -493,29 +544,6 @@ func (s *Store) MinPhysicalOffset() int64 { return s.cl.minOffset() }
 
 // DurableOffset is the end of the commit log known to be on disk.
 func (s *Store) DurableOffset() int64 { return s.durableEnd.Load() }
-
-// ReadRecord returns the stored bytes of the record at phys, zero-copy.
-// The slice stays valid at least ReadGrace after retention deletes it.
-func (s *Store) ReadRecord(phys int64, size int32) ([]byte, error) {
-	return s.cl.read(phys, int(size))
-}
-
-// RecordAt validates (checksum included) and returns the record at phys.
-func (s *Store) RecordAt(phys int64) (RecordView, error) {
-	head, err := s.cl.read(phys, 8)
-	if err != nil {
-		return RecordView{}, err
-	}
-	size := int32(uint32(head[0])<<24 | uint32(head[1])<<16 | uint32(head[2])<<8 | uint32(head[3]))
-	if size < minRecordSize {
-		return RecordView{}, fmt.Errorf("persist: no record at %d: %w", phys, ErrOffsetOutOfRange)
-	}
-	raw, err := s.cl.read(phys, int(size))
-	if err != nil {
-		return RecordView{}, err
-	}
-	return ParseRecord(raw, phys)
-}
 
 // QueryByKey returns the records of topic whose KEYS contain key or whose
 // UNIQ_KEY is key, stored within [beginMs, endMs], newest first, at most
@@ -703,6 +731,12 @@ type Stats struct {
 	MinOffset, MaxOffset, DurableOffset, IndexedOffset                      int64
 	IndexErrors, IndexSkipped                                               int64
 	Queues                                                                  int
+	// EmergencyDeletes counts segments deleted younger than RetentionAge
+	// because the disk passed DiskEmergencyRatio.
+	EmergencyDeletes int64
+	// CorruptRecords counts reads refused because the record failed its
+	// checks; VerifyDamaged the damaged ranges Verify reported.
+	CorruptRecords, VerifyDamaged int64
 }
 
 // Stats returns the store's counters.
@@ -714,7 +748,8 @@ func (s *Store) Stats() Stats {
 		SyncTime:  time.Duration(s.stats.syncNanos.Load()),
 		MinOffset: s.MinPhysicalOffset(), MaxOffset: s.MaxPhysicalOffset(), DurableOffset: s.DurableOffset(),
 		IndexedOffset: s.IndexedOffset(), IndexErrors: s.stats.indexErrors.Load(), IndexSkipped: s.stats.indexSkipped.Load(),
-		Queues: len(*s.queues.Load()),
+		Queues: len(*s.queues.Load()), EmergencyDeletes: s.stats.emergencyDeletes.Load(),
+		CorruptRecords: s.stats.corruptRecords.Load(), VerifyDamaged: s.stats.verifyDamaged.Load(),
 	}
 }
 
@@ -746,6 +781,8 @@ func (s *Store) Close() error {
 	if err == nil {
 		err = s.fs.SyncDir(s.opts.Dir)
 	}
+	s.scrubMu.Lock() // a Verify in progress finishes its chunk and sees closed
+	defer s.scrubMu.Unlock()
 	if cerr := s.closeFiles(); err == nil {
 		err = cerr
 	}

@@ -342,40 +342,65 @@ func TestRecoverZeroedTail(t *testing.T) {
 	verify(t, s, want[:len(want)-1])
 }
 
+// TestRecoverCorruptMidSegment damages the body of a record with
+// acknowledged records after it: recovery cuts nothing, reports the
+// range, keeps the record's queue entry (reads refuse it) and keeps every
+// record after it.
 func TestRecoverCorruptMidSegment(t *testing.T) {
+	victim := 0
 	s, want := crashImage(t, 30, false, func(fs *MemFS, _ *Store, want []stored) {
-		victim := want[len(want)-5]
-		seg := segmentBytes(t, fs, victim.phys-victim.phys%(64<<10))
-		seg[int(victim.phys%(64<<10))+100] ^= 0xFF // inside the body
+		victim = len(want) - 5
+		seg := segmentBytes(t, fs, want[victim].phys-want[victim].phys%(64<<10))
+		seg[int(want[victim].phys%(64<<10))+100] ^= 0xFF // inside the body
 	})
 	r := s.Recovery()
-	if r.CutReason != "corruption" {
-		t.Fatalf("report %+v", r)
+	bad := want[victim]
+	if r.CutReason != "" || r.CutBytes != 0 || len(r.Damaged) != 1 || r.Damaged[0].Offset != bad.phys {
+		t.Fatalf("report %+v: want nothing cut and one damaged range at %d", r, bad.phys)
 	}
-	// Nothing at or after the corrupt record is served.
-	cut := want[len(want)-5].phys
-	for _, q := range s.Queues() {
-		for off := q.MinOffset(); off < q.MaxOffset(); off++ {
-			e, _ := q.Entry(off)
-			if e.CommitLogOffset >= cut {
-				t.Fatalf("queue %s-%d serves %d at/after the cut %d", q.Topic(), q.QueueID(), e.CommitLogOffset, cut)
-			}
-			raw, err := s.ReadRecord(e.CommitLogOffset, e.Size)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := ParseRecord(raw, e.CommitLogOffset); err != nil {
-				t.Fatal(err)
-			}
+	e, ok := s.ConsumeQueue(bad.topic, bad.queueID).Entry(bad.qoff)
+	if !ok || e.CommitLogOffset != bad.phys {
+		t.Fatalf("queue entry of the damaged record: %+v %v", e, ok)
+	}
+	if _, err := s.ReadRecord(e.CommitLogOffset, e.Size); !errors.Is(err, ErrCorruption) {
+		t.Fatalf("damaged record served: %v", err)
+	}
+	verify(t, s, append(append([]stored(nil), want[:victim]...), want[victim+1:]...))
+}
+
+// TestRecoverDamagedHeadersInAFullRescan destroys two whole records
+// (headers included) of a store whose queues are gone, so recovery
+// rebuilds them from the log: the records after the damage are kept, and
+// the queue offsets of the destroyed ones get placeholder entries that
+// readers refuse, so every queue stays dense.
+func TestRecoverDamagedHeadersInAFullRescan(t *testing.T) {
+	var lost []stored
+	s, want := crashImage(t, 60, true, func(fs *MemFS, _ *Store, want []stored) {
+		lost = want[20:22]
+		seg := segmentBytes(t, fs, 0)
+		end := want[22].phys
+		for i := lost[0].phys; i < end; i++ {
+			seg[i] = 0xA5
+		}
+		for _, name := range []string{"topic-0", "topic-1", "topic-2"} {
+			removeAll(fs, filepath.Join(testDir, "consumequeue", name))
+		}
+		fs.Remove(filepath.Join(testDir, "checkpoint"))
+	})
+	r := s.Recovery()
+	if !r.FullRescan || r.CutBytes != 0 || len(r.Damaged) != 1 || r.PlaceholderEntries != 2 {
+		t.Fatalf("report %+v: want a full rescan, nothing cut, one range, two placeholders", r)
+	}
+	for _, l := range lost {
+		e, ok := s.ConsumeQueue(l.topic, l.queueID).Entry(l.qoff)
+		if !ok {
+			t.Fatalf("queue %s-%d has a hole at %d", l.topic, l.queueID, l.qoff)
+		}
+		if _, err := s.ReadRecord(e.CommitLogOffset, e.Size); !errors.Is(err, ErrCorruption) {
+			t.Fatalf("placeholder of %d read: %v", l.phys, err)
 		}
 	}
-	var before []stored
-	for _, w := range want {
-		if w.phys < cut {
-			before = append(before, w)
-		}
-	}
-	verify(t, s, before)
+	verify(t, s, append(append([]stored(nil), want[:20]...), want[22:]...))
 }
 
 func TestRecoverMissingQueueFiles(t *testing.T) {

@@ -21,6 +21,7 @@
 //	|      |                               |   "consumerOffset":c,"lastTimestamp":t}}}                   |
 //	| 222  | INVOKE_BROKER_TO_RESET_OFFSET | ResetOffsetBody {"offsetTable":{{MQ}:offset}}               |
 //	| 220  | RESET_CONSUMER_CLIENT_OFFSET  | (broker to client, oneway) the same ResetOffsetBody         |
+//	| 20001| COMET_VERIFY_STORE            | VerifyReport, standard JSON (verify.go)                     |
 //	+------+-------------------------------+-------------------------------------------------------------+
 //
 // {MQ} is a message queue written as an object key, fields in fastjson's

@@ -51,12 +51,16 @@ type Config struct {
 	DefaultQueues   int
 	MaxMessageSize  int
 	RetentionHours  int
-	LogLevel        string
-	LogFormat       string
-	LogRateLimit    int
-	HTTPListen      string
-	Pprof           bool
-	ShutdownTimeout time.Duration
+	SegmentSize     int
+	// DiskEmergencyPercent lets retention delete unexpired data above this
+	// disk usage; 0 never does.
+	DiskEmergencyPercent int
+	LogLevel             string
+	LogFormat            string
+	LogRateLimit         int
+	HTTPListen           string
+	Pprof                bool
+	ShutdownTimeout      time.Duration
 
 	FrameReadTimeout time.Duration
 	MaxBufferedInput int
@@ -86,6 +90,9 @@ func defineFlags(fs *flag.FlagSet, c *Config) {
 	fs.IntVar(&c.DefaultQueues, "default-queue-nums", 4, "queues of an auto-created topic")
 	fs.IntVar(&c.MaxMessageSize, "max-message-size", 4<<20, "largest message body (or batch) in bytes")
 	fs.IntVar(&c.RetentionHours, "retention-hours", 72, "delete commit-log segments older than this")
+	fs.IntVar(&c.SegmentSize, "segment-size", 1<<30, "commit-log segment bytes, preallocated whole; at least twice max-message-size")
+	fs.IntVar(&c.DiskEmergencyPercent, "disk-emergency-percent", 0,
+		"above this disk usage, delete the oldest segments even before retention-hours, losing unconsumed messages (0: never; a full disk then refuses sends)")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error (reloadable)")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "text or json")
 	fs.IntVar(&c.LogRateLimit, "log-rate-limit", 5, "warnings/errors per second per message; 0 unlimited (reloadable)")
@@ -326,6 +333,10 @@ func (c *Config) validateStore() error {
 		return invalid("data-dir", "is empty")
 	case c.RetentionHours <= 0:
 		return invalid("retention-hours", "%d: must be positive", c.RetentionHours)
+	case c.SegmentSize < 2*c.MaxMessageSize || c.SegmentSize > 16<<30:
+		return invalid("segment-size", "%d: want %d (twice max-message-size) .. %d bytes", c.SegmentSize, 2*c.MaxMessageSize, 16<<30)
+	case c.DiskEmergencyPercent < 0 || c.DiskEmergencyPercent > 99:
+		return invalid("disk-emergency-percent", "%d: want 0 (never) or 1..99", c.DiskEmergencyPercent)
 	case c.DefaultQueues < 1 || c.DefaultQueues > 1024:
 		return invalid("default-queue-nums", "%d: want 1..1024", c.DefaultQueues)
 	case c.MaxMessageSize < 1024 || c.MaxMessageSize > 15<<20:
@@ -448,6 +459,7 @@ func (c *Config) BrokerOptions(log *slog.Logger) actors.BrokerOptions {
 		ClusterName: c.Cluster, BrokerName: c.BrokerName, Flush: flush, AutoCreateTopic: c.AutoCreateTopic,
 		DefaultQueueNums: int32(c.DefaultQueues), MaxMessageSize: c.MaxMessageSize,
 		RetentionAge: time.Duration(c.RetentionHours) * time.Hour, Logger: log, ConfigView: c.Values,
+		DiskEmergencyRatio: float64(c.DiskEmergencyPercent) / 100, SegmentSize: int64(c.SegmentSize),
 		DelayLevels: c.DelayLevels, MaxTimerDelay: c.MaxTimerDelay, TransactionCheckInterval: c.TransactionCheckInterval,
 		TransactionTimeout: c.TransactionTimeout, TransactionCheckMax: c.TransactionCheckMax,
 		FrameReadTimeout: c.FrameReadTimeout, MaxBufferedInput: c.MaxBufferedInput,

@@ -45,7 +45,12 @@ var notFoundCodes = []int16{remoting.ResponseTopicNotExist, remoting.ResponseQue
 // ErrUnreachable, a not-found code ErrNotFound, any other error code
 // ErrBroker. Codes in accept are returned without error.
 func (e *env) invoke(addr string, cmd *remoting.Command, accept ...int16) (*remoting.Command, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), e.timeout)
+	return e.invokeWithin(addr, cmd, e.timeout, accept...)
+}
+
+// invokeWithin is invoke with its own time limit.
+func (e *env) invokeWithin(addr string, cmd *remoting.Command, limit time.Duration, accept ...int16) (*remoting.Command, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
 	what := remoting.RequestName(cmd.Code)
 	resp, err := e.remote().Invoke(ctx, addr, cmd)

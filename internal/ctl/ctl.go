@@ -12,6 +12,7 @@
 //	2  unreachable: a name server or broker did not answer
 //	3  not found: no such topic, group, message or route
 //	4  broker error: a server answered with an error code
+//	5  damaged: broker verify found damaged records
 package ctl
 
 import (
@@ -32,6 +33,7 @@ const (
 	ExitUnreachable = 2
 	ExitNotFound    = 3
 	ExitBrokerError = 4
+	ExitDamaged     = 5
 )
 
 // Error classes; every error a command returns wraps one of them.
@@ -40,6 +42,7 @@ var (
 	ErrUnreachable = errors.New("unreachable")
 	ErrNotFound    = errors.New("not found")
 	ErrBroker      = errors.New("broker error")
+	ErrDamaged     = errors.New("damaged records found")
 )
 
 // exitCode maps an error to the process exit code.
@@ -53,6 +56,8 @@ func exitCode(err error) int {
 		return ExitUnreachable
 	case errors.Is(err, ErrNotFound):
 		return ExitNotFound
+	case errors.Is(err, ErrDamaged):
+		return ExitDamaged
 	}
 	return ExitBrokerError
 }
@@ -81,6 +86,7 @@ type cmdOpts struct {
 	queue                             int
 	offset, count                     int64
 	begin, end                        string
+	rateMiB                           int64 // broker verify
 }
 
 var commands []*command

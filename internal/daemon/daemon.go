@@ -5,6 +5,10 @@
 // process's start and shutdown order and nothing else; cmd/comet only
 // calls Main.
 //
+// A broker process locks its data dir (persist.LockDir) before it binds
+// anything and holds the lock until it exits; /readyz also turns 503 while
+// a full disk refuses sends.
+//
 // Shutdown order: /readyz turns 503 and systemd hears STOPPING=1; the
 // broker stops accepting, drains its writer (final sync and acknowledgements)
 // and closes the store; the name server stops; the HTTP endpoint stops
@@ -52,6 +56,7 @@ type process struct {
 	notifier *ops.Notifier
 	namesrv  atomic.Pointer[namesrv.Server]
 	broker   atomic.Pointer[actors.Broker] // set once it serves; /status reads it
+	dirLock  *persist.DirLock              // the data dir's lock until the broker takes it
 	registry *prometheus.Registry
 	http     *ops.HTTPServer
 }
@@ -126,10 +131,19 @@ func (p *process) run() error {
 	}
 }
 
-// start brings everything up and announces readiness. The HTTP endpoint
-// comes first so /healthz answers (and /readyz says 503) during a long
-// recovery.
+// start brings everything up and announces readiness. A broker locks its
+// data dir before anything else, so a second process started with the
+// same settings is told the directory is in use (and by which pid) rather
+// than that a port is taken. The HTTP endpoint comes next so /healthz
+// answers (and /readyz says 503) during a long recovery.
 func (p *process) start() error {
+	if p.mode == "broker" {
+		lock, err := persist.LockDir(p.cfg.DataDir)
+		if err != nil {
+			return fmt.Errorf("comet: %w", err)
+		}
+		p.dirLock = lock
+	}
 	if err := p.startHTTP(); err != nil {
 		return err
 	}
@@ -154,6 +168,7 @@ func (p *process) startBroker() error {
 	if ns := p.namesrv.Load(); ns != nil {
 		opts.NamesrvAddrs = append([]string{ns.Addr()}, opts.NamesrvAddrs...)
 	}
+	opts.DataDirLock, p.dirLock = p.dirLock, nil // the broker owns it now
 	b, err := actors.NewBroker(opts)
 	if err != nil {
 		return err
@@ -177,11 +192,21 @@ func (p *process) startHTTP() error {
 	if p.cfg.HTTPOffLoopback() {
 		p.log.Warn("comet: HTTP endpoint listens beyond loopback as configured", "http", p.cfg.HTTPListen)
 	}
-	srv, err := ops.StartHTTP(ops.HTTPOptions{Addr: p.cfg.HTTPListen, Pprof: p.cfg.Pprof, Gatherer: p.registry, Logger: p.log, Status: p.status})
+	srv, err := ops.StartHTTP(ops.HTTPOptions{Addr: p.cfg.HTTPListen, Pprof: p.cfg.Pprof, Gatherer: p.registry, Logger: p.log,
+		Status: p.status, Degraded: p.degraded})
 	if err != nil {
 		return err
 	}
 	p.http = srv
+	return nil
+}
+
+// degraded reports what keeps a running broker from taking sends (a full
+// disk); /readyz turns 503 with it.
+func (p *process) degraded() error {
+	if b := p.broker.Load(); b != nil {
+		return b.Store().DiskFull()
+	}
 	return nil
 }
 
@@ -292,6 +317,7 @@ func (p *process) shutdown() error {
 		keep("http", p.http.Shutdown(httpCtx))
 		cancel()
 	}
+	keep("data dir lock", p.dirLock.Release()) // held here only if the broker never started
 	if first == nil {
 		p.log.Info("comet: stopped cleanly")
 	}

@@ -23,15 +23,24 @@ type HTTPOptions struct {
 	Gatherer prometheus.Gatherer // served on /metrics
 	Status   func() any          // marshalled as JSON on /status
 	Healthy  func() error        // nil error: /healthz answers 200
+	// Degraded names a condition under which the process works but cannot
+	// do its job (a full disk refusing every send); nil error: none.
+	Degraded func() error
 	Logger   *slog.Logger
 }
 
 // HTTPServer serves /metrics, /healthz, /readyz and /status.
 //
 //	/metrics  Prometheus text exposition of Gatherer
-//	/healthz  200 "ok" while the process works (Healthy returns nil), else 503
-//	/readyz   200 "ready" between SetReady(true) and SetReady(false), else 503
+//	/healthz  200 "ok" while the process works (Healthy returns nil), else 503;
+//	          a Degraded condition adds a "degraded: ..." line to the 200
+//	/readyz   200 "ready" between SetReady(true) and SetReady(false) while
+//	          nothing is Degraded, else 503 with the reason
 //	/status   the Status value as indented JSON
+//
+// A degraded process stays healthy: restarting it (what a failing liveness
+// check leads to) does not free a disk, and it still serves reads. It is
+// not ready: producers should be sent elsewhere.
 type HTTPServer struct {
 	opts  HTTPOptions
 	srv   *http.Server
@@ -99,6 +108,9 @@ func (s *HTTPServer) healthz(w http.ResponseWriter, _ *http.Request) {
 		}
 	}
 	fmt.Fprintln(w, "ok")
+	if err := s.degraded(); err != nil {
+		fmt.Fprintln(w, "degraded:", err)
+	}
 }
 
 func (s *HTTPServer) readyz(w http.ResponseWriter, _ *http.Request) {
@@ -106,7 +118,18 @@ func (s *HTTPServer) readyz(w http.ResponseWriter, _ *http.Request) {
 		http.Error(w, "not ready", http.StatusServiceUnavailable)
 		return
 	}
+	if err := s.degraded(); err != nil {
+		http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+		return
+	}
 	fmt.Fprintln(w, "ready")
+}
+
+func (s *HTTPServer) degraded() error {
+	if s.opts.Degraded == nil {
+		return nil
+	}
+	return s.opts.Degraded()
 }
 
 func (s *HTTPServer) status(w http.ResponseWriter, _ *http.Request) {

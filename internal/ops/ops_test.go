@@ -226,6 +226,45 @@ func TestHTTPEndpoints(t *testing.T) {
 	}
 }
 
+func TestDegradedIsNotReadyButHealthy(t *testing.T) {
+	var degraded atomic.Pointer[error]
+	srv, err := StartHTTP(HTTPOptions{Addr: "127.0.0.1:0", Gatherer: prometheus.NewRegistry(), Degraded: func() error {
+		if p := degraded.Load(); p != nil {
+			return *p
+		}
+		return nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Shutdown(context.Background())
+	srv.SetReady(true)
+	get := func(path string) (int, string) {
+		resp, err := http.Get("http://" + srv.Addr() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	full := errors.New("disk full: 0 bytes free")
+	degraded.Store(&full)
+	if code, body := get("/readyz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "not ready: disk full: 0 bytes free") {
+		t.Fatalf("readyz while degraded: %d %q", code, body)
+	}
+	if code, body := get("/healthz"); code != 200 || !strings.Contains(body, "degraded: disk full") {
+		t.Fatalf("healthz while degraded: %d %q", code, body)
+	}
+	degraded.Store(nil)
+	if code, body := get("/readyz"); code != 200 || body != "ready\n" {
+		t.Fatalf("readyz after: %d %q", code, body)
+	}
+	if code, body := get("/healthz"); code != 200 || body != "ok\n" {
+		t.Fatalf("healthz after: %d %q", code, body)
+	}
+}
+
 func TestPprofOnlyWhenAsked(t *testing.T) {
 	for _, on := range []bool{false, true} {
 		srv, err := StartHTTP(HTTPOptions{Addr: "127.0.0.1:0", Gatherer: prometheus.NewRegistry(), Pprof: on})

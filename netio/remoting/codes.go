@@ -105,6 +105,12 @@ const (
 	RequestControllerGetMetadataInfo   int16 = 1005
 	RequestControllerGetSyncStateData  int16 = 1006
 	RequestNotifyBrokerRoleChanged     int16 = 1008
+
+	// Comet's own requests, far above RocketMQ's codes.
+
+	// RequestCometVerifyStore checks a range of the commit log and reports
+	// damaged records (body: internal/adminwire.VerifyReport).
+	RequestCometVerifyStore int16 = 20001
 )
 
 // Response codes: the one table of response codes the project sends.
@@ -258,6 +264,7 @@ var requestNames = map[int16]string{
 	RequestControllerGetMetadataInfo:        "CONTROLLER_GET_METADATA_INFO",
 	RequestControllerGetSyncStateData:       "CONTROLLER_GET_SYNC_STATE_DATA",
 	RequestNotifyBrokerRoleChanged:          "NOTIFY_BROKER_ROLE_CHANGED",
+	RequestCometVerifyStore:                 "COMET_VERIFY_STORE",
 }
 
 var responseNames = map[int16]string{
