@@ -58,7 +58,8 @@ func LockDir(dir string) (*DirLock, error) {
 		return nil, fmt.Errorf("persist: lock %s: %w", path, err)
 	}
 	pid := []byte(strconv.Itoa(os.Getpid()) + "\n")
-	if err := f.Truncate(0); err == nil {
+	err = f.Truncate(0)
+	if err == nil {
 		_, err = f.WriteAt(pid, 0)
 	}
 	if err != nil {

@@ -157,7 +157,6 @@ type retirer struct {
 	pending      []retired
 	pendingBytes atomic.Int64 // sizes of the pending segments
 	grace        time.Duration
-	closed       atomic.Bool
 }
 
 type retired struct {

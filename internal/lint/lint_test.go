@@ -24,7 +24,7 @@ var layers = map[string][]string{
 	"persist":             nil,
 	"sqlfilter":           nil,
 	"internal/atomicfile": nil,
-	"internal/adminwire":  nil,
+	"internal/adminwire":  {"routing"},
 	"internal/ops":        nil,
 	"internal/testutil":   nil,
 
