@@ -10,15 +10,15 @@ import (
 	"time"
 
 	"github.com/cometmq/comet/actors"
-	"github.com/cometmq/comet/internal/testbroker"
+	"github.com/cometmq/comet/internal/cluster"
 )
 
 // Benchmarks run the SDK against an in-process broker on loopback, so
 // client and broker share the machine's cores.
 
-func benchEnv(b *testing.B, flush actors.FlushMode) (*testbroker.Env, *Client, string) {
+func benchEnv(b *testing.B, flush actors.FlushMode) (*cluster.Cluster, *Client, string) {
 	b.Helper()
-	env := testbroker.Start(b, func(o *actors.BrokerOptions) {
+	env := cluster.StartTest(b, func(o *actors.BrokerOptions) {
 		o.Flush = flush
 		o.SegmentSize = 1 << 30
 	})

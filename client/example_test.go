@@ -4,15 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log"
-	"log/slog"
-	"os"
 	"time"
 
-	"github.com/cometmq/comet/actors"
 	"github.com/cometmq/comet/client"
-	"github.com/cometmq/comet/namesrv"
+	"github.com/cometmq/comet/internal/cluster"
 	"github.com/cometmq/comet/netio/remoting"
 )
 
@@ -20,28 +16,11 @@ import (
 // examples that talk to one; a real program points WithNameServers at its
 // cluster instead.
 func exampleCluster() (nameServer string, stop func()) {
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	ns, err := namesrv.Serve("127.0.0.1:0", logger)
+	c, err := cluster.Start(cluster.Options{})
 	if err != nil {
 		log.Fatal(err)
 	}
-	dir, err := os.MkdirTemp("", "comet-example")
-	if err != nil {
-		log.Fatal(err)
-	}
-	b, err := actors.NewBroker(actors.BrokerOptions{DataDir: dir, Listen: "127.0.0.1:0",
-		NamesrvAddrs: []string{ns.Addr()}, AutoCreateTopic: true, Logger: logger, SegmentSize: 64 << 20})
-	if err != nil {
-		log.Fatal(err)
-	}
-	if err := b.Start(); err != nil {
-		log.Fatal(err)
-	}
-	return ns.Addr(), func() {
-		b.Stop(context.Background())
-		ns.Stop(context.Background())
-		os.RemoveAll(dir)
-	}
+	return c.NamesrvAddr, func() { c.Stop(context.Background()) }
 }
 
 // Send a message and receive it with a push consumer.

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/cometmq/comet/actors"
-	"github.com/cometmq/comet/internal/testbroker"
+	"github.com/cometmq/comet/internal/cluster"
 )
 
 // testLogger logs to stderr when COMET_CLIENT_TEST_LOG is set.
@@ -24,14 +24,14 @@ func testLogger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
 
-func startBroker(t testing.TB) *testbroker.Env {
+func startBroker(t testing.TB) *cluster.Cluster {
 	t.Helper()
-	return testbroker.Start(t, nil)
+	return cluster.StartTest(t, nil)
 }
 
 // startSecondBroker runs another broker, named name, registered with the
 // name server of env, and returns a function that stops it (once).
-func startSecondBroker(t testing.TB, env *testbroker.Env, name string) (stop func()) {
+func startSecondBroker(t testing.TB, env *cluster.Cluster, name string) (stop func()) {
 	t.Helper()
 	b, err := actors.NewBroker(actors.BrokerOptions{
 		DataDir: t.TempDir(), Listen: "127.0.0.1:0", NamesrvAddrs: []string{env.NamesrvAddr},
@@ -49,7 +49,7 @@ func startSecondBroker(t testing.TB, env *testbroker.Env, name string) (stop fun
 	return stop
 }
 
-func newTestClient(t testing.TB, env *testbroker.Env, opts ...ClientOption) *Client {
+func newTestClient(t testing.TB, env *cluster.Cluster, opts ...ClientOption) *Client {
 	t.Helper()
 	all := append([]ClientOption{WithNameServers(env.NamesrvAddr), WithLogger(testLogger())}, opts...)
 	c, err := New(all...)

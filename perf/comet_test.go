@@ -7,12 +7,12 @@ import (
 	"time"
 
 	"github.com/cometmq/comet/actors"
-	"github.com/cometmq/comet/internal/testbroker"
+	"github.com/cometmq/comet/internal/cluster"
 )
 
 func cometTarget(t *testing.T, flush actors.FlushMode) *Comet {
 	t.Helper()
-	env := testbroker.Start(t, func(o *actors.BrokerOptions) { o.Flush = flush })
+	env := cluster.StartTest(t, func(o *actors.BrokerOptions) { o.Flush = flush })
 	c, err := NewComet(CometOptions{NameServers: []string{env.NamesrvAddr}})
 	if err != nil {
 		t.Fatal(err)

@@ -14,7 +14,7 @@ import (
 	"github.com/apache/rocketmq-client-go/v2/rlog"
 
 	"github.com/cometmq/comet/actors"
-	"github.com/cometmq/comet/internal/testbroker"
+	"github.com/cometmq/comet/internal/cluster"
 )
 
 // BenchmarkSendSync measures the official client's SendSync against an
@@ -39,7 +39,7 @@ func BenchmarkSendSync(b *testing.B) {
 }
 
 func benchSendSync(b *testing.B, flush actors.FlushMode, senders, size int) {
-	env := testbroker.Start(b, func(o *actors.BrokerOptions) {
+	env := cluster.StartTest(b, func(o *actors.BrokerOptions) {
 		o.SegmentSize = 0 // the production default
 		o.Flush = flush
 	})

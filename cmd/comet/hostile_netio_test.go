@@ -12,7 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cometmq/comet/actors"
-	"github.com/cometmq/comet/internal/testbroker"
+	"github.com/cometmq/comet/internal/cluster"
 	"github.com/cometmq/comet/netio"
 	"github.com/cometmq/comet/netio/remoting"
 )
@@ -28,7 +28,7 @@ import (
 // and every one must arrive.
 func TestHostilePipelinedSendsAllAcknowledged(t *testing.T) {
 	const sends = 10000
-	env := testbroker.Start(t, nil)
+	env := cluster.StartTest(t, nil)
 	n := startNeighbour(t, env.BrokerAddr, "HostileNeighbour")
 	conn := dialBroker(t, env.BrokerAddr)
 	var frames []byte
@@ -65,7 +65,7 @@ func TestHostilePipelinedSendsAllAcknowledged(t *testing.T) {
 // so that more replies than IOV_MAX go out at once.
 func TestHostileParkedPullsExpireTogether(t *testing.T) {
 	const pulls = 1100
-	env := testbroker.Start(t, func(o *actors.BrokerOptions) { o.MaxParkedPullsPerConn = 2 * pulls })
+	env := cluster.StartTest(t, func(o *actors.BrokerOptions) { o.MaxParkedPullsPerConn = 2 * pulls })
 	raw := newRawClient(t)
 	const topic = "Parked"
 	if resp := invoke(t, raw, env.BrokerAddr, rawSend(topic, 0, 0, []byte("one"))); resp.Code != remoting.ResponseSuccess {
@@ -101,7 +101,7 @@ func TestHostileParkedPullsExpireTogether(t *testing.T) {
 // undisturbed.
 func TestHostilePartialFramesTimeOut(t *testing.T) {
 	const timeout = 300 * time.Millisecond
-	env := testbroker.Start(t, func(o *actors.BrokerOptions) { o.FrameReadTimeout = timeout })
+	env := cluster.StartTest(t, func(o *actors.BrokerOptions) { o.FrameReadTimeout = timeout })
 	n := startNeighbour(t, env.BrokerAddr, "HostileNeighbour")
 	start := time.Now()
 	threeBytes := dialBroker(t, env.BrokerAddr)
@@ -138,7 +138,7 @@ func TestHostileBufferedInputBudget(t *testing.T) {
 		holders = 10
 		fit     = 4
 	)
-	env := testbroker.Start(t, func(o *actors.BrokerOptions) { o.MaxBufferedInput = budget })
+	env := cluster.StartTest(t, func(o *actors.BrokerOptions) { o.MaxBufferedInput = budget })
 	n := startNeighbour(t, env.BrokerAddr, "HostileNeighbour")
 	frame := remoting.AppendFrame(nil, rawSend("Hoard", 0, 1, make([]byte, 8<<20-1024)))
 	var open []net.Conn

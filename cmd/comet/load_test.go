@@ -24,7 +24,7 @@ import (
 	"github.com/apache/rocketmq-client-go/v2/primitive"
 	"golang.org/x/sys/unix"
 
-	"github.com/cometmq/comet/internal/testbroker"
+	"github.com/cometmq/comet/internal/cluster"
 	"github.com/cometmq/comet/netio/remoting"
 )
 
@@ -122,7 +122,7 @@ func TestTenThousandIdleConnections(t *testing.T) {
 	if err := raiseFileLimit(conns + 1024); err != nil {
 		t.Skipf("cannot hold %d server sockets: %v", conns, err)
 	}
-	env := testbroker.Start(t, nil)
+	env := cluster.StartTest(t, nil)
 	p := startProducer(t, env.NamesrvAddr)
 	sendSyncOK(t, p, primitive.NewMessage("IdleTopic", []byte("before")))
 	base := env.Broker.Status().Connections
@@ -216,7 +216,7 @@ func (c *idleClients) release() {
 // sends keep succeeding, each well within the time the slow consumer is
 // served, and a push consumer keeps receiving.
 func TestSlowConsumerCutOffWithoutStallingOthers(t *testing.T) {
-	env := testbroker.Start(t, nil)
+	env := cluster.StartTest(t, nil)
 	p := startProducer(t, env.NamesrvAddr)
 	big := make([]byte, 512<<10)
 	rand.Read(big)

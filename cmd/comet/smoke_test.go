@@ -3,9 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
-	"os"
 	"sync"
 	"testing"
 	"time"
@@ -17,32 +14,15 @@ import (
 	"github.com/apache/rocketmq-client-go/v2/rlog"
 
 	"github.com/cometmq/comet/actors"
-	"github.com/cometmq/comet/namesrv"
+	"github.com/cometmq/comet/internal/cluster"
 )
 
-// startComet runs a name server and a broker in-process on loopback ports.
+// startComet runs a name server and a broker in-process on loopback ports,
+// the broker's data in dir.
 func startComet(t *testing.T, dir string) (nsAddr string, b *actors.Broker) {
 	t.Helper()
-	var out io.Writer = io.Discard
-	if os.Getenv("COMET_TEST_LOG") != "" {
-		out = os.Stderr
-	}
-	log := slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	ns, err := namesrv.Serve("127.0.0.1:0", log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ns.Stop(context.Background()) })
-	b, err = actors.NewBroker(actors.BrokerOptions{DataDir: dir, Listen: "127.0.0.1:0", NamesrvAddrs: []string{ns.Addr()},
-		AutoCreateTopic: true, Logger: log, SegmentSize: 64 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Stop(context.Background()) })
-	return ns.Addr(), b
+	c := cluster.StartTest(t, func(o *actors.BrokerOptions) { o.DataDir = dir })
+	return c.NamesrvAddr, c.Broker
 }
 
 func TestOfficialClientSendAndConsume(t *testing.T) {

@@ -15,7 +15,7 @@ import (
 	"github.com/apache/rocketmq-client-go/v2/rlog"
 
 	"github.com/cometmq/comet/actors"
-	"github.com/cometmq/comet/internal/testbroker"
+	"github.com/cometmq/comet/internal/cluster"
 	"github.com/cometmq/comet/netio/remoting"
 )
 
@@ -85,7 +85,7 @@ func pushConsumer(t *testing.T, nsAddr, group, topic string, fn func(*primitive.
 }
 
 func TestRetryLaterRedeliversThenDeadLetters(t *testing.T) {
-	env := testbroker.Start(t, func(o *actors.BrokerOptions) { o.DelayLevels = shortLevels })
+	env := cluster.StartTest(t, func(o *actors.BrokerOptions) { o.DelayLevels = shortLevels })
 	p := startProducer(t, env.NamesrvAddr)
 	topic, group := uniqueName("RetryT"), uniqueName("rg")
 	sendSyncOK(t, p, primitive.NewMessage(topic, []byte("retry-me")), primitive.NewMessage(topic, []byte("dead-letter-me")))
@@ -138,7 +138,7 @@ func TestRetryLaterRedeliversThenDeadLetters(t *testing.T) {
 }
 
 func TestDelayLevelsAndTimerDeliverAtTheirTime(t *testing.T) {
-	env := testbroker.Start(t, nil)
+	env := cluster.StartTest(t, nil)
 	p := startProducer(t, env.NamesrvAddr)
 	topic := uniqueName("DelayT")
 	sendSyncOK(t, p, primitive.NewMessage(topic, []byte("now")))
@@ -181,7 +181,7 @@ func TestDelayLevelsAndTimerDeliverAtTheirTime(t *testing.T) {
 }
 
 func TestDelayBadInputIsRefused(t *testing.T) {
-	env := testbroker.Start(t, nil)
+	env := cluster.StartTest(t, nil)
 	p := startProducer(t, env.NamesrvAddr, producer.WithRetry(0))
 	topic := uniqueName("BadDelay")
 	bad := primitive.NewMessage(topic, []byte("x"))
@@ -243,7 +243,7 @@ func (l *txnListener) CheckLocalTransaction(m *primitive.MessageExt) primitive.L
 }
 
 func TestTransactionsCommitRollbackCheckBack(t *testing.T) {
-	env := testbroker.Start(t, func(o *actors.BrokerOptions) {
+	env := cluster.StartTest(t, func(o *actors.BrokerOptions) {
 		o.TransactionCheckInterval = 200 * time.Millisecond
 		o.TransactionTimeout = 500 * time.Millisecond
 	})

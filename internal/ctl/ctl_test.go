@@ -12,19 +12,19 @@ import (
 	"time"
 
 	"github.com/cometmq/comet/internal/adminwire"
-	"github.com/cometmq/comet/internal/testbroker"
+	"github.com/cometmq/comet/internal/cluster"
 	"github.com/cometmq/comet/netio/remoting"
 )
 
 // fixture is a running name server and broker plus a raw client.
 type fixture struct {
 	t      *testing.T
-	env    *testbroker.Env
+	env    *cluster.Cluster
 	client *remoting.Client
 }
 
 func newFixture(t *testing.T) *fixture {
-	env := testbroker.Start(t, nil)
+	env := cluster.StartTest(t, nil)
 	c := remoting.NewClient(remoting.ClientOptions{DefaultTimeout: 5 * time.Second})
 	t.Cleanup(func() { c.Close() })
 	return &fixture{t: t, env: env, client: c}

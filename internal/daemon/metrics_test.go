@@ -12,7 +12,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 
 	"github.com/cometmq/comet/internal/ops"
-	"github.com/cometmq/comet/internal/testbroker"
+	"github.com/cometmq/comet/internal/cluster"
 	"github.com/cometmq/comet/netio/remoting"
 )
 
@@ -102,7 +102,7 @@ func labelsMatch(m *dto.Metric, labels []string) bool {
 }
 
 func TestMetricsExposition(t *testing.T) {
-	env := testbroker.Start(t, nil)
+	env := cluster.StartTest(t, nil)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(env.Broker.Collector())
 	env.Broker.SetTimerBacklog(func() int64 { return 7 })

@@ -54,8 +54,8 @@ var layers = map[string][]string{
 	"internal/config":     {"actors", "controller", "netio", "netio/remoting"},
 	"internal/ctl":        {"internal/adminwire", "netio/remoting", "routing"},
 	"internal/daemon":     {"actors", "controller", "internal/config", "internal/ops", "namesrv", "persist"},
-	"internal/testbroker": {"actors", "internal/config", "namesrv"},
-	"perf":                {"actors", "client", "internal/config", "namesrv"},
+	"internal/cluster":    {"actors", "namesrv"},
+	"perf":                {"actors", "client", "internal/cluster", "internal/config"},
 
 	// Commands: each main only wires.
 	"cmd/comet":       {"internal/daemon"},
