@@ -11,8 +11,8 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 
-	"github.com/cometmq/comet/internal/ops"
 	"github.com/cometmq/comet/internal/cluster"
+	"github.com/cometmq/comet/internal/ops"
 	"github.com/cometmq/comet/netio/remoting"
 )
 

@@ -51,11 +51,11 @@ var layers = map[string][]string{
 		"internal/adminwire", "internal/atomicfile"},
 
 	// Wiring above the core.
-	"internal/config":     {"actors", "controller", "netio", "netio/remoting"},
-	"internal/ctl":        {"internal/adminwire", "netio/remoting", "routing"},
-	"internal/daemon":     {"actors", "controller", "internal/config", "internal/ops", "namesrv", "persist"},
-	"internal/cluster":    {"actors", "namesrv"},
-	"perf":                {"actors", "client", "internal/cluster", "internal/config"},
+	"internal/config":  {"actors", "controller", "netio", "netio/remoting"},
+	"internal/ctl":     {"internal/adminwire", "netio/remoting", "routing"},
+	"internal/daemon":  {"actors", "controller", "internal/config", "internal/ops", "namesrv", "persist"},
+	"internal/cluster": {"actors", "namesrv"},
+	"perf":             {"actors", "client", "internal/cluster", "internal/config"},
 
 	// Commands: each main only wires.
 	"cmd/comet":       {"internal/daemon"},
@@ -145,5 +145,18 @@ func TestStaticcheck(t *testing.T) {
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("staticcheck found problems (%v):\n%s", err, out)
+	}
+}
+
+// TestGofmt fails on any Go file that gofmt would change.
+func TestGofmt(t *testing.T) {
+	cmd := exec.Command("gofmt", "-l", ".")
+	cmd.Dir = moduleRoot(t)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Skipf("gofmt not runnable: %v", err)
+	}
+	if files := strings.TrimSpace(string(out)); files != "" {
+		t.Fatalf("files not gofmt-ed:\n%s", files)
 	}
 }
