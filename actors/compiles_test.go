@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cometmq/comet/internal/testutil"
 	"github.com/cometmq/comet/netio"
 	"github.com/cometmq/comet/netio/remoting"
 	"github.com/cometmq/comet/sqlfilter"
@@ -120,7 +121,7 @@ func TestFullCompileQueueAnswersSystemBusyAtOnce(t *testing.T) {
 		t.Fatalf("busy counter %d, want 1", b.compiles.busy.Load())
 	}
 	close(release)
-	waitFor(t, 5*time.Second, "the queue to drain", func() bool { return b.compiles.ring.Stats().Depth == 0 })
+	testutil.WaitFor(t, 5*time.Second, "the queue to drain", func() bool { return b.compiles.ring.Stats().Depth == 0 })
 	resp = invokeBroker(t, c, b.Addr(), headerPull("g", "Busy", ExprTypeSQL92, freshExpr("b")))
 	if resp.Code == remoting.ResponseSystemBusy {
 		t.Fatalf("still busy after the queue drained: %q", resp.Remark)

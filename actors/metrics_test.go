@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cometmq/comet/internal/testutil"
 	"github.com/cometmq/comet/netio/remoting"
 )
 
@@ -28,8 +29,8 @@ func TestMetricsCountDelayedAndRetriedMessagesWhereTheyBecomeVisible(t *testing.
 	if got := b.metrics.putsOf(TopicSchedule); got != 1 {
 		t.Fatalf("%s puts after accepting a delayed message: %d, want 1", TopicSchedule, got)
 	}
-	waitFor(t, 10*time.Second, "the delayed message to be delivered", func() bool { return b.TimerStats().Delivered.Load() == 1 })
-	waitFor(t, 5*time.Second, "the real topic to count it", func() bool { return b.metrics.putsOf("Later") == 1 })
+	testutil.WaitFor(t, 10*time.Second, "the delayed message to be delivered", func() bool { return b.TimerStats().Delivered.Load() == 1 })
+	testutil.WaitFor(t, 5*time.Second, "the real topic to count it", func() bool { return b.metrics.putsOf("Later") == 1 })
 
 	if resp := sendRaw(t, c, b.Addr(), "Failing", "fails", ""); resp.Code != remoting.ResponseSuccess {
 		t.Fatalf("send: %s %q", remoting.ResponseName(resp.Code), resp.Remark)
@@ -46,7 +47,7 @@ func TestMetricsCountDelayedAndRetriedMessagesWhereTheyBecomeVisible(t *testing.
 	if resp := invokeBroker(t, c, b.Addr(), back); resp.Code != remoting.ResponseSuccess {
 		t.Fatalf("send back: %s %q", remoting.ResponseName(resp.Code), resp.Remark)
 	}
-	waitFor(t, 10*time.Second, "the retry to be delivered", func() bool { return b.metrics.retryMessages.Load() == 1 })
+	testutil.WaitFor(t, 10*time.Second, "the retry to be delivered", func() bool { return b.metrics.retryMessages.Load() == 1 })
 	if got := b.metrics.putsOf(RetryTopicPrefix + "g"); got != 1 {
 		t.Fatalf("%%RETRY%%g puts: %d, want 1", got)
 	}

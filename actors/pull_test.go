@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cometmq/comet/internal/testutil"
 	"github.com/cometmq/comet/netio/remoting"
 )
 
@@ -58,13 +59,13 @@ func TestParkedPullsAreBoundedPerConnectionAndBroker(t *testing.T) {
 	first := remoting.NewClient(remoting.ClientOptions{})
 	answers := startLongPolls(first, b.Addr(), "Parked", 5)
 	expectBusy(t, answers, "fifth long poll on one connection")
-	waitFor(t, 5*time.Second, "4 parked pulls", func() bool { return b.hold.parked.Load() == 4 })
+	testutil.WaitFor(t, 5*time.Second, "4 parked pulls", func() bool { return b.hold.parked.Load() == 4 })
 
 	second := remoting.NewClient(remoting.ClientOptions{})
 	defer second.Close()
 	more := startLongPolls(second, b.Addr(), "Parked", 3)
 	expectBusy(t, more, "long poll beyond the broker's limit")
-	waitFor(t, 5*time.Second, "6 parked pulls", func() bool { return b.hold.parked.Load() == 6 })
+	testutil.WaitFor(t, 5*time.Second, "6 parked pulls", func() bool { return b.hold.parked.Load() == 6 })
 	if got := [2]int64{b.hold.refused.perConn.Load(), b.hold.refused.total.Load()}; got != [2]int64{1, 1} {
 		t.Fatalf("refusals per connection and broker-wide: %v, want [1 1]", got)
 	}
@@ -74,7 +75,7 @@ func TestParkedPullsAreBoundedPerConnectionAndBroker(t *testing.T) {
 
 	// The pulls of a closed connection leave the hold.
 	first.Close()
-	waitFor(t, 5*time.Second, "the closed connection's pulls to be dropped", func() bool { return b.hold.parked.Load() == 2 })
+	testutil.WaitFor(t, 5*time.Second, "the closed connection's pulls to be dropped", func() bool { return b.hold.parked.Load() == 2 })
 	// The parked ones are still answered when a message arrives.
 	for q := int32(1); q <= 3; q++ {
 		sendQueue(t, producer, b.Addr(), "Parked", q)
@@ -89,7 +90,7 @@ func TestParkedPullsAreBoundedPerConnectionAndBroker(t *testing.T) {
 			t.Fatal("a parked pull was not answered when a message arrived")
 		}
 	}
-	waitFor(t, 5*time.Second, "an empty hold", func() bool { return b.hold.parked.Load() == 0 })
+	testutil.WaitFor(t, 5*time.Second, "an empty hold", func() bool { return b.hold.parked.Load() == 0 })
 }
 
 // sendQueue stores one message in a chosen queue.

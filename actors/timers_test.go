@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cometmq/comet/internal/testutil"
 	"github.com/cometmq/comet/netio/remoting"
 	"github.com/cometmq/comet/persist"
 )
@@ -132,17 +133,6 @@ func sendRaw(t testing.TB, c *remoting.Client, addr, topic, body, props string) 
 	return resp
 }
 
-func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // queueBodies reads every body stored in one queue.
 func queueBodies(t testing.TB, b *Broker, topic string, queueID int32) []string {
 	t.Helper()
@@ -184,7 +174,7 @@ func TestTimerActorRestartsAfterPanicWithoutLosingTimers(t *testing.T) {
 	if !b.sendTimers(&injectPanic{}) || !b.sendTxns(&injectPanic{}) {
 		t.Fatal("control plane not running")
 	}
-	waitFor(t, 10*time.Second, "every timer delivered", func() bool { return len(queueBodies(t, b, "PanicT", 0)) >= n })
+	testutil.WaitFor(t, 10*time.Second, "every timer delivered", func() bool { return len(queueBodies(t, b, "PanicT", 0)) >= n })
 	got := queueBodies(t, b, "PanicT", 0)
 	seen := map[string]bool{}
 	for _, body := range got {
@@ -198,7 +188,7 @@ func TestTimerActorRestartsAfterPanicWithoutLosingTimers(t *testing.T) {
 	}
 	// The counter moves when the actor applies the stored batch, just after
 	// the messages became visible.
-	waitFor(t, 5*time.Second, "delivery counter", func() bool { return b.TimerStats().Delivered.Load() >= n })
+	testutil.WaitFor(t, 5*time.Second, "delivery counter", func() bool { return b.TimerStats().Delivered.Load() >= n })
 }
 
 func TestTimerLatenessUnderLoad(t *testing.T) {
@@ -233,7 +223,7 @@ func TestTimerLatenessUnderLoad(t *testing.T) {
 	if time.Now().After(due) {
 		t.Skipf("machine too slow: scheduling took %v", time.Since(start))
 	}
-	waitFor(t, 20*time.Second, "all due timers delivered", func() bool {
+	testutil.WaitFor(t, 20*time.Second, "all due timers delivered", func() bool {
 		q := b.store.ConsumeQueue("LoadT", 0)
 		return q != nil && q.MaxOffset() == senders*each
 	})

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cometmq/comet/internal/testutil"
 	"github.com/cometmq/comet/persist"
 )
 
@@ -60,8 +61,8 @@ func TestTryAppendInlineCompletesOnCaller(t *testing.T) {
 	if err := w.Submit(first); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "first append", func() bool { n, _ := done.count(); return n == 1 })
-	waitFor(t, 5*time.Second, "writer idle", func() bool { return w.ring.Idle() })
+	testutil.WaitFor(t, 5*time.Second, "first append", func() bool { n, _ := done.count(); return n == 1 })
+	testutil.WaitFor(t, 5*time.Second, "writer idle", func() bool { return w.ring.Idle() })
 	second := oneMessage("T", 0, []byte("second"), done)
 	if !w.TryAppendInline(second) {
 		t.Fatal("idle writer refused an inline append into mapped files")
@@ -107,7 +108,7 @@ func TestTryAppendInlineRefusals(t *testing.T) {
 		if err := w.Submit(later); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, 5*time.Second, "both appends", func() bool { n, _ := done.count(); return n == 2 })
+		testutil.WaitFor(t, 5*time.Second, "both appends", func() bool { n, _ := done.count(); return n == 2 })
 		if later.Results[0].QueueOffset != 2 {
 			t.Fatalf("later request at queue offset %d, want 2 (after the earlier one)", later.Results[0].QueueOffset)
 		}
@@ -142,8 +143,8 @@ func TestTryAppendInlineRefusals(t *testing.T) {
 			if err := w.Submit(req); err != nil {
 				t.Fatal(err)
 			}
-			waitFor(t, 5*time.Second, "queued append", func() bool { n, _ := done.count(); return n == inline+queued })
-			waitFor(t, 5*time.Second, "writer idle", func() bool { return w.ring.Idle() })
+			testutil.WaitFor(t, 5*time.Second, "queued append", func() bool { n, _ := done.count(); return n == inline+queued })
+			testutil.WaitFor(t, 5*time.Second, "writer idle", func() bool { return w.ring.Idle() })
 		}
 		// 12 records of ~1.1 KiB need 4 segments of 4 KiB: each new segment
 		// is created by the writer goroutine, never inline.
@@ -208,7 +209,7 @@ func TestInlineAppendsAreFlushedWhileIdle(t *testing.T) {
 		t.Fatal("idle writer refused an inline append")
 	}
 	end := store.MaxPhysicalOffset()
-	waitFor(t, 5*time.Second, "inline append flushed", func() bool { return store.DurableOffset() >= end })
+	testutil.WaitFor(t, 5*time.Second, "inline append flushed", func() bool { return store.DurableOffset() >= end })
 }
 
 // TestInlineAndQueuedAppendsKeepProducerOrder mixes inline appends and ring

@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/cometmq/comet/internal/testutil"
 )
 
 // fastConsumer are options that keep consumer tests quick.
@@ -65,7 +67,7 @@ func TestPushConsumerReceivesEverything(t *testing.T) {
 	col := newCollector()
 	pc := startConsumer(t, c, "cg", topic, All, col.handler, WithConsumeFrom(ConsumeFromFirst), WithConsumeBatchSize(4))
 	sendN(t, p, topic, "new", 20)
-	waitFor(t, 10*time.Second, "40 messages", func() bool { return col.distinct() == 40 })
+	testutil.WaitFor(t, 10*time.Second, "40 messages", func() bool { return col.distinct() == 40 })
 	if got := len(assigned(pc, topic)); got != 4 {
 		t.Fatalf("assigned %d queues", got)
 	}
@@ -94,9 +96,9 @@ func TestConsumeFromWhere(t *testing.T) {
 	startConsumer(t, c, "cg-last", topic, All, last.handler, WithConsumeFrom(ConsumeFromLast))
 	startConsumer(t, c, "cg-stamp", topic, All, stamp.handler, WithConsumeFrom(ConsumeFromTimestamp(mark)))
 	sendN(t, p, topic, "after", 4)
-	waitFor(t, 10*time.Second, "first: 24", func() bool { return first.distinct() == 24 })
-	waitFor(t, 10*time.Second, "timestamp: 14", func() bool { return stamp.distinct() == 14 })
-	waitFor(t, 10*time.Second, "last: 4", func() bool { return last.distinct() == 4 })
+	testutil.WaitFor(t, 10*time.Second, "first: 24", func() bool { return first.distinct() == 24 })
+	testutil.WaitFor(t, 10*time.Second, "timestamp: 14", func() bool { return stamp.distinct() == 14 })
+	testutil.WaitFor(t, 10*time.Second, "last: 4", func() bool { return last.distinct() == 4 })
 	for _, b := range last.bodies {
 		if !strings.HasPrefix(b, "after") {
 			t.Fatalf("ConsumeFromLast got %q", b)
@@ -125,7 +127,7 @@ func TestTagAndSQLSelectors(t *testing.T) {
 	}
 	col := newCollector()
 	startConsumer(t, c, "cg-tags", topic, Tag("a || c"), col.handler, WithConsumeFrom(ConsumeFromFirst))
-	waitFor(t, 10*time.Second, "20 tagged messages", func() bool { return col.distinct() == 20 })
+	testutil.WaitFor(t, 10*time.Second, "20 tagged messages", func() bool { return col.distinct() == 20 })
 	for _, m := range col.snapshot() {
 		if m.Tags == "b" {
 			t.Fatalf("tag b delivered: %s", m.Body)
@@ -169,7 +171,7 @@ func TestClusteringSharesQueues(t *testing.T) {
 	opts := []ConsumerOption{WithConsumeFrom(ConsumeFromFirst), WithAllocateStrategy(AllocateRoundRobin), WithRebalanceInterval(time.Minute)}
 	pc1 := startConsumer(t, c1, "cg", topic, All, col1.handler, opts...)
 	pc2 := startConsumer(t, c2, "cg", topic, All, col2.handler, opts...)
-	waitFor(t, 10*time.Second, "queues split 4/4", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "queues split 4/4", func() bool {
 		a, b := assigned(pc1, topic), assigned(pc2, topic)
 		if len(a) != 4 || len(b) != 4 {
 			return false
@@ -183,7 +185,7 @@ func TestClusteringSharesQueues(t *testing.T) {
 	})
 	p := newProducer(t, c1)
 	sendN(t, p, topic, "m", 80)
-	waitFor(t, 10*time.Second, "80 messages between both", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "80 messages between both", func() bool {
 		return col1.distinct()+col2.distinct() >= 80 && distinctUnion(col1, col2) == 80
 	})
 	if col1.distinct() == 0 || col2.distinct() == 0 {
@@ -192,7 +194,7 @@ func TestClusteringSharesQueues(t *testing.T) {
 	// One member leaves: the other takes every queue.
 	pc2.Close()
 	c2.Close()
-	waitFor(t, 10*time.Second, "survivor owns 8 queues", func() bool { return len(assigned(pc1, topic)) == 8 })
+	testutil.WaitFor(t, 10*time.Second, "survivor owns 8 queues", func() bool { return len(assigned(pc1, topic)) == 8 })
 }
 
 func distinctUnion(cols ...*collector) int {
@@ -222,7 +224,7 @@ func TestConsistentHashAllocation(t *testing.T) {
 			WithAllocateStrategy(AllocateConsistentHash(0))))
 	}
 	_ = first
-	waitFor(t, 10*time.Second, "12 queues divided disjointly", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "12 queues divided disjointly", func() bool {
 		seen := map[MessageQueue]int{}
 		for _, pc := range consumers {
 			for _, q := range assigned(pc, topic) {
@@ -254,7 +256,7 @@ func TestBroadcastingDeliversToEveryone(t *testing.T) {
 	pc2 := startConsumer(t, c2, "cg-bc", topic, All, col2.handler, opts...)
 	p := newProducer(t, c1)
 	sendN(t, p, topic, "b", 30)
-	waitFor(t, 10*time.Second, "both see 30", func() bool { return col1.distinct() == 30 && col2.distinct() == 30 })
+	testutil.WaitFor(t, 10*time.Second, "both see 30", func() bool { return col1.distinct() == 30 && col2.distinct() == 30 })
 
 	// Offsets are local: a restarted client resumes from its file.
 	pc2.Close()
@@ -264,7 +266,7 @@ func TestBroadcastingDeliversToEveryone(t *testing.T) {
 	sendN(t, p, topic, "c", 10)
 	col3 := newCollector()
 	startConsumer(t, c3, "cg-bc", topic, All, col3.handler, opts...)
-	waitFor(t, 10*time.Second, "restarted broadcast consumer sees the 10 new", func() bool { return col3.distinct() == 10 })
+	testutil.WaitFor(t, 10*time.Second, "restarted broadcast consumer sees the 10 new", func() bool { return col3.distinct() == 10 })
 	for _, b := range col3.bodies {
 		if strings.HasPrefix(b, "b-") {
 			t.Fatalf("restarted broadcast consumer re-read %q", b)
@@ -287,7 +289,7 @@ func TestOffsetCommitAndResume(t *testing.T) {
 			c1 := newTestClient(t, env)
 			col := newCollector()
 			startConsumer(t, c1, "cg", topic, All, col.handler, WithConsumeFrom(ConsumeFromFirst), WithCommitPolicy(tc.policy))
-			waitFor(t, 10*time.Second, "first 20", func() bool { return col.distinct() == 20 })
+			testutil.WaitFor(t, 10*time.Second, "first 20", func() bool { return col.distinct() == 20 })
 			// A restart: the consumer's client goes away with its connections.
 			c1.Close()
 			pull, _ := admin.NewPullConsumer("cg")
@@ -307,7 +309,7 @@ func TestOffsetCommitAndResume(t *testing.T) {
 			c2 := newTestClient(t, env)
 			col2 := newCollector()
 			startConsumer(t, c2, "cg", topic, All, col2.handler, WithConsumeFrom(ConsumeFromFirst))
-			waitFor(t, 10*time.Second, "next 10", func() bool { return col2.distinct() == 10 })
+			testutil.WaitFor(t, 10*time.Second, "next 10", func() bool { return col2.distinct() == 10 })
 			for _, b := range col2.bodies {
 				if strings.HasPrefix(b, "one") {
 					t.Fatalf("resumed consumer re-read %q", b)
@@ -348,7 +350,7 @@ func TestFailedMessagesAreRedelivered(t *testing.T) {
 	if _, err := p.SendSync(testContext(t), NewMessage(topic, []byte("fail-once"))); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 20*time.Second, "the failed message comes back", func() bool {
+	testutil.WaitFor(t, 20*time.Second, "the failed message comes back", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return attempts["fail-once"] >= 2 && redelivered.Load() >= 1
@@ -404,7 +406,7 @@ func TestOrderlyConsumptionKeepsKeyOrder(t *testing.T) {
 	}
 	pc := startConsumer(t, c, "cg-orderly", topic, All, handler, WithOrderly(), WithConsumeFrom(ConsumeFromFirst),
 		WithConsumeBatchSize(3), WithLockInterval(200*time.Millisecond))
-	waitFor(t, 20*time.Second, "every key consumed to the end", func() bool {
+	testutil.WaitFor(t, 20*time.Second, "every key consumed to the end", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		if len(last) < keys {
@@ -437,10 +439,10 @@ func TestOrderlyLockMovesBetweenMembers(t *testing.T) {
 	createTopic(t, c1, topic, 4)
 	opts := []ConsumerOption{WithOrderly(), WithLockInterval(200 * time.Millisecond)}
 	pc1 := startConsumer(t, c1, "cg-lock", topic, All, newCollector().handler, opts...)
-	waitFor(t, 5*time.Second, "first member locks 4", func() bool { return len(assigned(pc1, topic)) == 4 })
+	testutil.WaitFor(t, 5*time.Second, "first member locks 4", func() bool { return len(assigned(pc1, topic)) == 4 })
 	c2 := newTestClient(t, env)
 	pc2 := startConsumer(t, c2, "cg-lock", topic, All, newCollector().handler, opts...)
-	waitFor(t, 10*time.Second, "members hold 2 each", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "members hold 2 each", func() bool {
 		return len(assigned(pc1, topic)) == 2 && len(assigned(pc2, topic)) == 2
 	})
 }
@@ -537,7 +539,7 @@ func TestFlowControlBoundsCachedMessages(t *testing.T) {
 	pc := startConsumer(t, c, "cg-flow", topic, All, handler, WithConsumeFrom(ConsumeFromFirst),
 		WithMaxCachedPerQueue(maxCached), WithPullBatchSize(pullBatch), WithConcurrency(16))
 	var pq *processQueue
-	waitFor(t, 5*time.Second, "the queue fills up to its limit", func() bool {
+	testutil.WaitFor(t, 5*time.Second, "the queue fills up to its limit", func() bool {
 		pc.mu.Lock()
 		pq = pc.mu.queues[MessageQueue{Topic: topic, BrokerName: "broker-a", QueueID: 0}]
 		pc.mu.Unlock()
@@ -558,7 +560,7 @@ func TestFlowControlBoundsCachedMessages(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	close(release)
-	waitFor(t, 10*time.Second, "all 100 handled", func() bool { return handled.Load() == 100 })
+	testutil.WaitFor(t, 10*time.Second, "all 100 handled", func() bool { return handled.Load() == 100 })
 }
 
 func TestConsumerStartErrors(t *testing.T) {

@@ -13,6 +13,7 @@ import (
 	"github.com/apache/rocketmq-client-go/v2/primitive"
 	"github.com/apache/rocketmq-client-go/v2/producer"
 	"github.com/apache/rocketmq-client-go/v2/rlog"
+	"github.com/cometmq/comet/internal/testutil"
 )
 
 // The official RocketMQ Go client v2.1.2 and this SDK read each other's
@@ -85,7 +86,7 @@ func TestInteropSDKToOfficialConsumer(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer official.Shutdown()
-	waitFor(t, 30*time.Second, "the official consumer receives 15 messages", func() bool {
+	testutil.WaitFor(t, 30*time.Second, "the official consumer receives 15 messages", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(got) == len(want)
@@ -147,7 +148,7 @@ func TestInteropOfficialProducerToSDK(t *testing.T) {
 
 	col := newCollector()
 	startConsumer(t, c, "sdk-cg", topic, All, col.handler, WithConsumeFrom(ConsumeFromFirst))
-	waitFor(t, 30*time.Second, "the SDK receives 15 messages", func() bool { return col.distinct() == 15 })
+	testutil.WaitFor(t, 30*time.Second, "the SDK receives 15 messages", func() bool { return col.distinct() == 15 })
 	for _, m := range col.snapshot() {
 		body := string(m.Body)
 		if id, ok := want[body]; ok {

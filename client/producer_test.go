@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cometmq/comet/internal/testutil"
 	"github.com/cometmq/comet/netio/remoting"
 )
 
@@ -133,7 +134,7 @@ func TestSendAsyncOnewayAndCompression(t *testing.T) {
 		t.Fatal(err)
 	}
 	var got []*MessageExt
-	waitFor(t, 10*time.Second, "oneway message stored", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "oneway message stored", func() bool {
 		got = pullAll(t, c, topic)
 		return len(got) == n+2
 	})

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cometmq/comet/internal/testutil"
 	"github.com/cometmq/comet/netio/remoting"
 )
 
@@ -108,7 +109,7 @@ func TestTransactionHalfMessageAndCheckBack(t *testing.T) {
 		t.Fatalf("half message header %+v", h)
 	}
 	var end *remoting.Command
-	waitFor(t, 5*time.Second, "END_TRANSACTION after the send", func() bool {
+	testutil.WaitFor(t, 5*time.Second, "END_TRANSACTION after the send", func() bool {
 		ends := fake.requests(remoting.RequestEndTransaction)
 		if len(ends) > 0 {
 			end = ends[0]
@@ -138,7 +139,7 @@ func TestTransactionHalfMessageAndCheckBack(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("check-back never reached the listener")
 	}
-	waitFor(t, 5*time.Second, "END_TRANSACTION answering the check", func() bool {
+	testutil.WaitFor(t, 5*time.Second, "END_TRANSACTION answering the check", func() bool {
 		return len(fake.requests(remoting.RequestEndTransaction)) >= 2
 	})
 	expectExt(t, fake.requests(remoting.RequestEndTransaction)[1], map[string]string{
@@ -186,7 +187,7 @@ func TestTransactionCommitAndRollbackOnBroker(t *testing.T) {
 		}
 	}
 	var got []*MessageExt
-	waitFor(t, 10*time.Second, "the committed message becomes visible", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "the committed message becomes visible", func() bool {
 		got = pullAll(t, c, topic)
 		return len(got) > 0
 	})

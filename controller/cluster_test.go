@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cometmq/comet/internal/testutil"
 	"github.com/cometmq/comet/netio/remoting"
 )
 
@@ -28,13 +29,13 @@ func setUpGroup(t *testing.T, tc *testCluster, group string, n, inSync int) []*f
 		b.start()
 		bs = append(bs, b)
 	}
-	waitFor(t, 5*time.Second, "the master's lease", func() bool { return bs[0].role.Load() == RoleMaster && bs[0].leaseMs.Load() > 0 })
+	testutil.WaitFor(t, 5*time.Second, "the master's lease", func() bool { return bs[0].role.Load() == RoleMaster && bs[0].leaseMs.Load() > 0 })
 	var set []int64
 	for _, b := range bs[:inSync] {
 		set = append(set, b.id)
 	}
 	if inSync > 1 {
-		waitFor(t, 5*time.Second, "heartbeats of the joining members", func() bool {
+		testutil.WaitFor(t, 5*time.Second, "heartbeats of the joining members", func() bool {
 			_, err := bs[0].client.AlterSyncStateSet(context.Background(), AlterSyncStateSetRequest{Cluster: "DefaultCluster",
 				Group: group, MasterID: bs[0].id, MasterEpoch: 1, SyncStateSetEpoch: 1, SyncStateSet: set})
 			return err == nil
@@ -57,7 +58,7 @@ func TestControllerFailover(t *testing.T) {
 	bs[2].offset.Store(2000)
 	bs[3].offset.Store(9000) // not in the in-sync set
 	c := tc.client(nil)
-	waitFor(t, 5*time.Second, "the offsets reported to the leader", func() bool {
+	testutil.WaitFor(t, 5*time.Second, "the offsets reported to the leader", func() bool {
 		info, err := c.ReplicaInfo(context.Background(), "DefaultCluster", "broker-a")
 		return err == nil && len(info.Members) == 4 && info.Members[3].ConfirmedOffset == 9000 && info.Members[3].Alive
 	})
@@ -65,7 +66,7 @@ func TestControllerFailover(t *testing.T) {
 	stopped := time.Now()
 	bs[0].halt()
 	var info *ReplicaInfo
-	waitFor(t, testElectionTimeout+3*time.Second, "a new master", func() bool {
+	testutil.WaitFor(t, testElectionTimeout+3*time.Second, "a new master", func() bool {
 		var err error
 		info, err = c.ReplicaInfo(context.Background(), "DefaultCluster", "broker-a")
 		return err == nil && info.MasterID != bs[0].id
@@ -81,8 +82,8 @@ func TestControllerFailover(t *testing.T) {
 	if took > testElectionTimeout+2*time.Second {
 		t.Fatalf("failover took %v", took)
 	}
-	waitFor(t, 3*time.Second, "the new master's lease", func() bool { return bs[2].role.Load() == RoleMaster && bs[2].leaseMs.Load() > 0 })
-	waitFor(t, 3*time.Second, "role-change notices", func() bool { return bs[1].notices.Load() > 0 && bs[3].notices.Load() > 0 })
+	testutil.WaitFor(t, 3*time.Second, "the new master's lease", func() bool { return bs[2].role.Load() == RoleMaster && bs[2].leaseMs.Load() > 0 })
+	testutil.WaitFor(t, 3*time.Second, "role-change notices", func() bool { return bs[1].notices.Load() > 0 && bs[3].notices.Load() > 0 })
 
 	_, err := bs[0].client.AlterSyncStateSet(context.Background(), AlterSyncStateSetRequest{Cluster: "DefaultCluster",
 		Group: "broker-a", MasterID: bs[0].id, MasterEpoch: 1, SyncStateSetEpoch: info.SyncStateSetEpoch, SyncStateSet: []int64{bs[0].id}})
@@ -110,7 +111,7 @@ func TestControllerNeverElectsOutsideInSyncSet(t *testing.T) {
 	bs[1].offset.Store(5000)
 	bs[0].halt()
 	c := tc.client(nil)
-	waitFor(t, testElectionTimeout+3*time.Second, "the lapsed lease", func() bool {
+	testutil.WaitFor(t, testElectionTimeout+3*time.Second, "the lapsed lease", func() bool {
 		info, err := c.ReplicaInfo(context.Background(), "DefaultCluster", "broker-b")
 		return err == nil && info.MasterEpoch == 2
 	})
@@ -123,7 +124,7 @@ func TestControllerNeverElectsOutsideInSyncSet(t *testing.T) {
 		t.Fatalf("explicit election with no live in-sync member: %v", err)
 	}
 	bs[0].start() // the old master returns: still in the set, it leads again
-	waitFor(t, 5*time.Second, "the returning in-sync member elected", func() bool {
+	testutil.WaitFor(t, 5*time.Second, "the returning in-sync member elected", func() bool {
 		return bs[0].role.Load() == RoleMaster && bs[0].epoch.Load() == 3
 	})
 }
@@ -142,7 +143,7 @@ func TestControllerHandOver(t *testing.T) {
 	if err != nil || info.MasterID != bs[1].id || info.MasterEpoch != 2 || !slices.Contains(info.SyncStateSet, bs[0].id) {
 		t.Fatalf("hand-over: %+v %v", info, err)
 	}
-	waitFor(t, 3*time.Second, "roles after the hand-over", func() bool {
+	testutil.WaitFor(t, 3*time.Second, "roles after the hand-over", func() bool {
 		return bs[1].role.Load() == RoleMaster && bs[0].role.Load() == RoleReplica && bs[1].leaseMs.Load() > 0
 	})
 }
@@ -165,14 +166,14 @@ func TestControllerLeaderLoss(t *testing.T) {
 		t.Fatalf("state after leader loss: %+v (set before %s)", after, before)
 	}
 	// The master kept its mastership across the change of controller leader.
-	waitFor(t, 5*time.Second, "the master's lease from the new leader", func() bool {
+	testutil.WaitFor(t, 5*time.Second, "the master's lease from the new leader", func() bool {
 		return bs[0].role.Load() == RoleMaster && bs[0].leaseMs.Load() > 0
 	})
 	if g := groupOn(tc.members[next], "broker-d"); g.Epoch != 1 {
 		t.Fatalf("a change of controller leader changed the master epoch: %+v", g)
 	}
 	bs[0].halt()
-	waitFor(t, testElectionTimeout+5*time.Second, "a failover under the new leader", func() bool {
+	testutil.WaitFor(t, testElectionTimeout+5*time.Second, "a failover under the new leader", func() bool {
 		g := groupOn(tc.members[next], "broker-d")
 		return g.MasterID != bs[0].id && g.Epoch == 2 && g.InSync(g.MasterID)
 	})
@@ -213,7 +214,7 @@ func TestControllerQuorumLossAndRestart(t *testing.T) {
 		}
 	}
 	tc.leader(10 * time.Second)
-	waitFor(t, testElectionTimeout+5*time.Second, "the silent master replaced", func() bool {
+	testutil.WaitFor(t, testElectionTimeout+5*time.Second, "the silent master replaced", func() bool {
 		g := groupOn(tc.members[tc.leader(time.Second)], "broker-e")
 		return g.Epoch == want.Epoch+1 && g.MasterID != bs[0].id
 	})
@@ -227,7 +228,7 @@ func TestControllerQuorumLossAndRestart(t *testing.T) {
 	}
 	tc.leader(10 * time.Second)
 	for _, m := range tc.members {
-		waitFor(t, 5*time.Second, "the state restored on every member", func() bool { return electionState(m) == snapshot })
+		testutil.WaitFor(t, 5*time.Second, "the state restored on every member", func() bool { return electionState(m) == snapshot })
 	}
 }
 

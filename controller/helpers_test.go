@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/cometmq/comet/internal/testutil"
 )
 
 // Test timings: short enough for seconds-long tests, long enough that a
@@ -23,16 +25,6 @@ const (
 )
 
 // waitFor polls cond every 10 ms until it holds or timeout passes.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
 
 // holdFor checks that cond stays true for d, polling every 10 ms: how a
 // test asserts that something does not happen.
@@ -95,7 +87,7 @@ func (tc *testCluster) startWith(i int, ln net.Listener) {
 func (tc *testCluster) start(i int) {
 	tc.t.Helper()
 	var ln net.Listener
-	waitFor(tc.t, 5*time.Second, "the member's port to be free", func() bool {
+	testutil.WaitFor(tc.t, 5*time.Second, "the member's port to be free", func() bool {
 		var err error
 		ln, err = net.Listen("tcp", tc.peers[i].Addr)
 		return err == nil
@@ -123,7 +115,7 @@ func (tc *testCluster) stopAll() {
 func (tc *testCluster) leader(timeout time.Duration) int {
 	tc.t.Helper()
 	idx := -1
-	waitFor(tc.t, timeout, "one controller leader in office", func() bool {
+	testutil.WaitFor(tc.t, timeout, "one controller leader in office", func() bool {
 		idx = -1
 		for i, c := range tc.members {
 			if c != nil && c.IsLeader() {

@@ -12,21 +12,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cometmq/comet/internal/testutil"
 	"github.com/cometmq/comet/netio/remoting"
 	"github.com/cometmq/comet/routing"
 )
 
 // waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
 
 // serveNamesrv runs n behind a minimal remoting listener on 127.0.0.1:0.
 func serveNamesrv(t *testing.T, n *Registry) string {
@@ -211,12 +202,12 @@ func TestRegistrarOverTCP(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, n := range []*Registry{first, second} {
-		waitFor(t, "first registration", func() bool { return hasRoute(n, "T") && hasRoute(n, routing.AutoCreateTopic) })
+		testutil.WaitFor(t, 5*time.Second, "first registration", func() bool { return hasRoute(n, "T") && hasRoute(n, routing.AutoCreateTopic) })
 	}
 	topics.set(topicConfig("NEW", 2, 6), topicConfig(routing.AutoCreateTopic, 8, 7))
 	registrar.RegisterNow()
 	for _, n := range []*Registry{first, second} {
-		waitFor(t, "re-registration", func() bool { return hasRoute(n, "NEW") && !hasRoute(n, "T") })
+		testutil.WaitFor(t, 5*time.Second, "re-registration", func() bool { return hasRoute(n, "NEW") && !hasRoute(n, "T") })
 	}
 	if err := registrar.RegisterAll(context.Background()); !errors.Is(err, errUnreachable) {
 		t.Fatalf("RegisterAll error %v, want the unreachable name server's", err)
@@ -329,10 +320,10 @@ func TestRegistrarWithRemotingClient(t *testing.T) {
 	if err := registrar.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "registration through remoting.Client", func() bool { return hasRoute(n, "T") })
+	testutil.WaitFor(t, 5*time.Second, "registration through remoting.Client", func() bool { return hasRoute(n, "T") })
 	// The periodic round alone (no RegisterNow) picks up a topic change.
 	topics.set(topicConfig("T", 4, 6), topicConfig("LATER", 1, 6))
-	waitFor(t, "periodic re-registration", func() bool { return hasRoute(n, "LATER") })
+	testutil.WaitFor(t, 5*time.Second, "periodic re-registration", func() bool { return hasRoute(n, "LATER") })
 	if err := registrar.Stop(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -359,7 +350,7 @@ func TestClosedConnectionDropsRegisteredBroker(t *testing.T) {
 		t.Fatal("not registered")
 	}
 	client.Close()
-	waitFor(t, "broker dropped on connection close", func() bool { return len(n.LiveBrokers()) == 0 && !hasRoute(n, "T") })
+	testutil.WaitFor(t, 5*time.Second, "broker dropped on connection close", func() bool { return len(n.LiveBrokers()) == 0 && !hasRoute(n, "T") })
 }
 
 func TestRegistrarReportsRejection(t *testing.T) {

@@ -59,7 +59,7 @@ func TestEveryCloseCountedByReason(t *testing.T) {
 	peer.roundTrip("hello")
 	<-opened
 	_ = peer.conn.Close()
-	waitFor(t, "peer close counted", closedBy(ClosePeer))
+	testutil.WaitFor(t, 5*time.Second, "peer close counted", closedBy(ClosePeer))
 
 	bad := dial(t, s.Addr())
 	<-opened
@@ -67,15 +67,15 @@ func TestEveryCloseCountedByReason(t *testing.T) {
 		t.Fatal(err)
 	}
 	bad.expectClosed()
-	waitFor(t, "bad frame counted", closedBy(CloseBadFrame))
+	testutil.WaitFor(t, 5*time.Second, "bad frame counted", closedBy(CloseBadFrame))
 
 	requested := dial(t, s.Addr())
 	requested.roundTrip("hello")
 	c := <-opened
 	_ = c.Close()
 	requested.expectClosed()
-	waitFor(t, "requested close counted", closedBy(CloseRequested))
-	waitFor(t, "requested close logged", func() bool {
+	testutil.WaitFor(t, 5*time.Second, "requested close counted", closedBy(CloseRequested))
+	testutil.WaitFor(t, 5*time.Second, "requested close logged", func() bool {
 		return strings.Contains(logs.String(), "reason="+CloseRequested.String())
 	})
 

@@ -4,7 +4,9 @@ import (
 	"net/netip"
 	"runtime"
 	"testing"
+	"time"
 
+	"github.com/cometmq/comet/internal/testutil"
 	"golang.org/x/sys/unix"
 )
 
@@ -35,7 +37,7 @@ func TestIdleConnectionHeap(t *testing.T) {
 			t.Fatalf("connect: %v", err)
 		}
 	}
-	waitFor(t, "all connections open", func() bool { return s.Stats().Connections == conns })
+	testutil.WaitFor(t, 5*time.Second, "all connections open", func() bool { return s.Stats().Connections == conns })
 	after := heapAfterGC()
 	perConn := (int64(after) - int64(before)) / conns
 	t.Logf("server heap per idle connection: %d bytes (%d connections, heap %d -> %d)",

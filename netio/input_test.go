@@ -64,13 +64,13 @@ func TestIncompleteFrameClosedAfterReadTimeout(t *testing.T) {
 		t.Fatalf("closed after %s, before the %s timeout", elapsed, timeout)
 	}
 	trickle.expectClosed()
-	waitFor(t, "frame timeouts counted", func() bool { return s.Stats().ClosedBy[CloseFrameTimeout] == 2 })
+	testutil.WaitFor(t, 5*time.Second, "frame timeouts counted", func() bool { return s.Stats().ClosedBy[CloseFrameTimeout] == 2 })
 	neighbour.roundTrip("after the timeouts")
 	idle.roundTrip("idle connections have no frame deadline")
 	if !strings.Contains(logs.String(), "frame not completed in time") {
 		t.Fatalf("timeouts not logged:\n%s", logs.String())
 	}
-	waitFor(t, "buffered input released", func() bool { return s.Stats().BufferedInputBytes == 0 })
+	testutil.WaitFor(t, 5*time.Second, "buffered input released", func() bool { return s.Stats().BufferedInputBytes == 0 })
 }
 
 // TestBufferedInputBudget fills the server-wide input budget with two
@@ -102,7 +102,7 @@ func TestBufferedInputBudget(t *testing.T) {
 		}
 		lastBytes[i] = frame[len(frame)-1:]
 		want := int64(i+1) * int64(len(frame)-1)
-		waitFor(t, "holder's bytes buffered", func() bool { return s.Stats().BufferedInputBytes == want })
+		testutil.WaitFor(t, 5*time.Second, "holder's bytes buffered", func() bool { return s.Stats().BufferedInputBytes == want })
 	}
 
 	refused := dial(t, s.Addr())
@@ -112,7 +112,7 @@ func TestBufferedInputBudget(t *testing.T) {
 		_ = refused.write(frame) // fails once the server has closed the connection
 	}()
 	refused.expectClosed()
-	waitFor(t, "budget close counted", func() bool { return s.Stats().ClosedBy[CloseInputBudget] == 1 })
+	testutil.WaitFor(t, 5*time.Second, "budget close counted", func() bool { return s.Stats().ClosedBy[CloseInputBudget] == 1 })
 	if !strings.Contains(logs.String(), "buffered input over the server's budget") {
 		t.Fatalf("budget close not logged:\n%s", logs.String())
 	}
@@ -135,7 +135,7 @@ func TestBufferedInputBudget(t *testing.T) {
 		t.Fatalf("holder's echo has %d bytes, want %d", len(resp.Body), bodySize)
 	}
 	_ = holders[1].conn.Close()
-	waitFor(t, "buffered input back to zero", func() bool { return s.Stats().BufferedInputBytes == 0 })
+	testutil.WaitFor(t, 5*time.Second, "buffered input back to zero", func() bool { return s.Stats().BufferedInputBytes == 0 })
 	neighbour.roundTrip("after the holders")
 }
 

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cometmq/comet/internal/testutil"
 	"github.com/cometmq/comet/netio/remoting"
 )
 
@@ -43,7 +44,7 @@ func TestOutboxBeyondIOVMaxAllAnswered(t *testing.T) {
 		t.Fatal(err)
 	}
 	go replyParked(parked, detached, loopBlocked, repliesQueued)
-	waitFor(t, "all detached requests parked", func() bool { return s.Stats().FramesIn == detached })
+	testutil.WaitFor(t, 5*time.Second, "all detached requests parked", func() bool { return s.Stats().FramesIn == detached })
 	if err := tc.write(blockFrame); err != nil {
 		t.Fatal(err)
 	}

@@ -143,7 +143,7 @@ func TestUnansweredRequestBacklogClosesConnection(t *testing.T) {
 	_ = tc.conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
 	_ = tc.write(frames) // fails once the server has closed the connection
 	// The close is counted before it is logged: wait for both.
-	waitFor(t, "slow consumer close", func() bool {
+	testutil.WaitFor(t, 5*time.Second, "slow consumer close", func() bool {
 		return s.Stats().SlowConsumerCloses == 1 && strings.Contains(logs.String(), "closing slow consumer")
 	})
 	if !strings.Contains(logs.String(), "unanswered requests over the limit") {

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cometmq/comet/internal/testutil"
 	"github.com/cometmq/comet/netio/remoting"
 )
 
@@ -38,7 +39,7 @@ func TestPipelinedSmallRequestsLargeRepliesCutOffEarly(t *testing.T) {
 	}
 	_ = tc.conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
 	_ = tc.write(frames) // may fail once the server has closed the connection
-	waitFor(t, "slow consumer close", func() bool { return s.Stats().SlowConsumerCloses == 1 })
+	testutil.WaitFor(t, 5*time.Second, "slow consumer close", func() bool { return s.Stats().SlowConsumerCloses == 1 })
 	// The cap (1 MiB) plus the socket buffers hold a few dozen replies.
 	if n := answered.Load(); n > 100 {
 		t.Fatalf("%d requests answered before the slow consumer was cut off, want the cap to stop it early", n)

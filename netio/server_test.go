@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cometmq/comet/internal/testutil"
 	"github.com/cometmq/comet/netio/remoting"
 )
 
@@ -145,7 +146,7 @@ func TestDetachedRepliesArriveCoalesced(t *testing.T) {
 		}
 		close(repliesQueued)
 	}()
-	waitFor(t, "all detached requests parked", func() bool { return s.Stats().FramesIn == detached })
+	testutil.WaitFor(t, 5*time.Second, "all detached requests parked", func() bool { return s.Stats().FramesIn == detached })
 	if err := tc.write(blockFrame); err != nil {
 		t.Fatal(err)
 	}
@@ -281,7 +282,7 @@ func TestOnOpenOnCloseFire(t *testing.T) {
 		return true
 	})
 	_ = tc.conn.Close()
-	waitFor(t, "OnClose", func() bool { return closedCount.Load() == 1 })
+	testutil.WaitFor(t, 5*time.Second, "OnClose", func() bool { return closedCount.Load() == 1 })
 	if opened.Load() != 1 || closedID.Load() != id {
 		t.Fatalf("opened %d, closed id %d, want 1 and %d", opened.Load(), closedID.Load(), id)
 	}
@@ -294,7 +295,7 @@ func TestInvokeRoundTrip(t *testing.T) {
 	s := startServer(t, Options{}, nil)
 	tc := dial(t, s.Addr())
 	var c *Conn
-	waitFor(t, "connection registered", func() bool {
+	testutil.WaitFor(t, 5*time.Second, "connection registered", func() bool {
 		s.RangeConns(func(conn *Conn) bool { c = conn; return false })
 		return c != nil
 	})
@@ -428,6 +429,6 @@ func TestPipeliningClientThatNeverReadsIsClosed(t *testing.T) {
 			break // the server closed the connection
 		}
 	}
-	waitFor(t, "slow consumer close", func() bool { return s.Stats().SlowConsumerCloses == 1 })
+	testutil.WaitFor(t, 5*time.Second, "slow consumer close", func() bool { return s.Stats().SlowConsumerCloses == 1 })
 	dial(t, s.Addr()).roundTrip("others still served")
 }

@@ -4,10 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/cometmq/comet/internal/testutil"
 )
 
 // ring is the API both ring kinds share, so one suite checks both.
@@ -38,16 +39,6 @@ func forEachKind(t *testing.T, test func(t *testing.T, kind ringKind)) {
 }
 
 // waitFor polls condition until it holds or the deadline passes.
-func waitFor(t *testing.T, within time.Duration, what string, condition func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !condition() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", within, what)
-		}
-		runtime.Gosched()
-	}
-}
 
 func TestCapacityRoundsUpToPowerOfTwo(t *testing.T) {
 	cases := []struct{ requested, want int }{
@@ -216,7 +207,7 @@ func TestWaitWakesOnPush(t *testing.T) {
 		result := make(chan error, 1)
 		go func() { result <- r.Wait(ctx) }()
 		parked := parkerOf(r)
-		waitFor(t, 5*time.Second, "consumer to park", func() bool { return parked.sleeping.Load() == 1 })
+		testutil.WaitFor(t, 5*time.Second, "consumer to park", func() bool { return parked.sleeping.Load() == 1 })
 		r.TryPush(7)
 		if err := <-result; err != nil {
 			t.Fatalf("Wait after push = %v, want nil", err)
@@ -260,7 +251,7 @@ func TestCloseWakesParkedConsumer(t *testing.T) {
 		result := make(chan error, 1)
 		go func() { result <- r.Wait(context.Background()) }()
 		parked := parkerOf(r)
-		waitFor(t, 5*time.Second, "consumer to park", func() bool { return parked.sleeping.Load() == 1 })
+		testutil.WaitFor(t, 5*time.Second, "consumer to park", func() bool { return parked.sleeping.Load() == 1 })
 		r.Close()
 		select {
 		case err := <-result:
@@ -310,7 +301,7 @@ func TestCloseRacingPushesLosesNothing(t *testing.T) {
 			}
 			popped := make(chan uint64, 1)
 			go func() { popped <- drainUntilClosed(r) }()
-			waitFor(t, 5*time.Second, "pushes to start", func() bool { return r.Stats().Pushed > uint64(round*10) })
+			testutil.WaitFor(t, 5*time.Second, "pushes to start", func() bool { return r.Stats().Pushed > uint64(round*10) })
 			r.Close()
 			done.Wait()
 			var total uint64

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/cometmq/comet/internal/testutil"
 )
 
 // item encodes a producer id in the top 16 bits and its sequence below.
@@ -124,7 +126,7 @@ func TestNoLostWakeup(t *testing.T) {
 		for ; rounds < 200000 && time.Now().Before(budget); rounds++ {
 			switch rng.IntN(3) {
 			case 0: // wait until the consumer has announced sleep
-				waitFor(t, 5*time.Second, "consumer to park", func() bool { return park.sleeping.Load() == 1 })
+				testutil.WaitFor(t, 5*time.Second, "consumer to park", func() bool { return park.sleeping.Load() == 1 })
 			case 1: // push while the consumer may be mid-way to parking
 			case 2:
 				runtime.Gosched()
@@ -136,7 +138,7 @@ func TestNoLostWakeup(t *testing.T) {
 				}
 				pushed++
 			}
-			waitFor(t, 5*time.Second, "burst to be consumed (lost wakeup?)", func() bool { return popped.load() == pushed })
+			testutil.WaitFor(t, 5*time.Second, "burst to be consumed (lost wakeup?)", func() bool { return popped.load() == pushed })
 		}
 		if rounds < 100 {
 			t.Fatalf("only %d rounds ran", rounds)

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/apache/rocketmq-client-go/v2"
+	"github.com/cometmq/comet/internal/testutil"
 
 	"github.com/apache/rocketmq-client-go/v2/consumer"
 	"github.com/apache/rocketmq-client-go/v2/primitive"
@@ -56,7 +57,7 @@ func TestOrderlyConsumerSeesPerKeyOrder(t *testing.T) {
 	}
 	sink := &collector{}
 	startPushConsumer(t, nsAddr, uniqueName("og"), topic, consumer.MessageSelector{}, sink, consumer.WithConsumerOrder(true))
-	waitUntil(t, 20*time.Second, "every orderly message", func() bool { return len(sink.distinct()) == len(keys)*perKey })
+	testutil.WaitFor(t, 20*time.Second, "every orderly message", func() bool { return len(sink.distinct()) == len(keys)*perKey })
 	bodies, _ := sink.snapshot()
 	next := map[string]int{}
 	for _, b := range bodies {

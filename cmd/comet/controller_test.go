@@ -41,7 +41,7 @@ func startControllerProcess(t *testing.T, bin, id, peers, addr, dir string) *con
 			<-p.done
 		}
 	})
-	waitUntil(t, 30*time.Second, "controller "+id+" ready", func() bool {
+	testutil.WaitFor(t, 30*time.Second, "controller "+id+" ready", func() bool {
 		select {
 		case <-p.done:
 			t.Fatalf("controller %s exited before it was ready:\n%s", id, p.stderr.String())
@@ -91,14 +91,14 @@ func TestControllerProcesses(t *testing.T) {
 	}
 
 	lead := -1
-	waitUntil(t, 5*time.Second, "a known leader", func() bool { lead = leaderIndex(t, c, addrs); return lead >= 0 })
+	testutil.WaitFor(t, 5*time.Second, "a known leader", func() bool { lead = leaderIndex(t, c, addrs); return lead >= 0 })
 	killed := time.Now()
 	procs[lead].cmd.Process.Signal(syscall.SIGKILL)
 	<-procs[lead].done
 	// The master keeps heartbeating (every 200 ms) through the change of
 	// leader; the rest of the quorum must keep its mastership and epoch.
 	var resp *controller.HeartbeatResponse
-	waitUntil(t, 10*time.Second, "a heartbeat answered by the new leader", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "a heartbeat answered by the new leader", func() bool {
 		resp, err = c.Heartbeat(ctx, hb)
 		if err != nil && !errors.Is(err, controller.ErrUnavailable) {
 			t.Fatalf("heartbeat after the kill: %v", err)
@@ -112,12 +112,12 @@ func TestControllerProcesses(t *testing.T) {
 	t.Logf("a new controller leader answered %v after the kill", time.Since(killed))
 
 	procs[lead] = startControllerProcess(t, bin, fmt.Sprintf("n%d", lead), peers, addrs[lead], dirs[lead])
-	waitUntil(t, 10*time.Second, "the restarted member rejoins", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "the restarted member rejoins", func() bool {
 		md, err := c.Metadata(ctx, addrs[lead])
 		return err == nil && md.LeaderAddr != "" && md.State == "Follower"
 	})
 	next := -1
-	waitUntil(t, 5*time.Second, "a known leader", func() bool { next = leaderIndex(t, c, addrs); return next >= 0 })
+	testutil.WaitFor(t, 5*time.Second, "a known leader", func() bool { next = leaderIndex(t, c, addrs); return next >= 0 })
 	procs[next].cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-procs[next].done:

@@ -8,6 +8,7 @@ import (
 
 	"github.com/apache/rocketmq-client-go/v2/consumer"
 	"github.com/apache/rocketmq-client-go/v2/primitive"
+	"github.com/cometmq/comet/internal/testutil"
 )
 
 func TestClusteringConsumersShareQueues(t *testing.T) {
@@ -45,7 +46,7 @@ func TestClusteringConsumersShareQueues(t *testing.T) {
 			}
 			return n
 		}
-		waitUntil(t, 10*time.Second, "round "+prefix+" to be consumed", func() bool { return roundSeen() >= 8 })
+		testutil.WaitFor(t, 10*time.Second, "round "+prefix+" to be consumed", func() bool { return roundSeen() >= 8 })
 		firstQueues, secondQueues := first.queuesOf(prefix), second.queuesOf(prefix)
 		if len(firstQueues) > 0 && len(secondQueues) > 0 && disjoint(firstQueues, secondQueues) {
 			break
@@ -61,7 +62,7 @@ func TestClusteringConsumersShareQueues(t *testing.T) {
 		}
 		return u
 	}
-	waitUntil(t, 20*time.Second, "union of both members to hold every message", func() bool {
+	testutil.WaitFor(t, 20*time.Second, "union of both members to hold every message", func() bool {
 		u := union()
 		for _, w := range want {
 			if !u[w] {

@@ -14,6 +14,7 @@ import (
 	"github.com/apache/rocketmq-client-go/v2/producer"
 	"github.com/apache/rocketmq-client-go/v2/rlog"
 
+	"github.com/cometmq/comet/internal/testutil"
 	"github.com/cometmq/comet/netio/remoting"
 )
 
@@ -24,16 +25,6 @@ func uniqueName(prefix string) string {
 }
 
 // waitUntil polls cond until it holds or the deadline passes.
-func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
 
 func startProducer(t *testing.T, nsAddr string, opts ...producer.Option) rocketmq.Producer {
 	t.Helper()
@@ -139,7 +130,7 @@ func waitForRoute(t *testing.T, nsAddr, topic string) {
 	t.Helper()
 	rc := remoting.NewClient(remoting.ClientOptions{})
 	defer rc.Close()
-	waitUntil(t, 10*time.Second, "a route for "+topic, func() bool {
+	testutil.WaitFor(t, 10*time.Second, "a route for "+topic, func() bool {
 		req := remoting.NewRequest(remoting.RequestGetRouteInfoByTopic)
 		req.Ext.Set("topic", topic)
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -153,7 +144,7 @@ func waitForRoute(t *testing.T, nsAddr, topic string) {
 // and nothing else (duplicates are reported too).
 func requireExactly(t *testing.T, sink *collector, want []string, timeout time.Duration) {
 	t.Helper()
-	waitUntil(t, timeout, fmt.Sprintf("%d messages", len(want)), func() bool { return len(sink.distinct()) >= len(want) })
+	testutil.WaitFor(t, timeout, fmt.Sprintf("%d messages", len(want)), func() bool { return len(sink.distinct()) >= len(want) })
 	got := sink.distinct()
 	for _, w := range want {
 		switch got[w] {

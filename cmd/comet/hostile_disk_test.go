@@ -201,7 +201,7 @@ func TestFullDiskRefusesSendsAndKeepsEveryAck(t *testing.T) {
 	}
 	// Retention runs every 10 s; its first pass over a disk this full
 	// warns, and must delete nothing.
-	waitUntil(t, 30*time.Second, "a retention pass over the full disk", func() bool {
+	testutil.WaitFor(t, 30*time.Second, "a retention pass over the full disk", func() bool {
 		return strings.Contains(c.stderr.String(), "persist: disk filling up")
 	})
 	if strings.Contains(c.stderr.String(), "deleted commit log segment") {
@@ -212,7 +212,7 @@ func TestFullDiskRefusesSendsAndKeepsEveryAck(t *testing.T) {
 	if err := os.Remove(ballast); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, 10*time.Second, "/readyz after space was freed", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "/readyz after space was freed", func() bool {
 		code, _ := httpGet(t, httpAddr, "/readyz")
 		return code == 200
 	})
@@ -295,7 +295,7 @@ func TestOfficialConsumerGetsPastADamagedRecord(t *testing.T) {
 	startPushConsumer(t, nsAddr, group, topic, consumer.MessageSelector{}, sink)
 	requireExactly(t, sink, want, 20*time.Second)
 	raw := newRawClient(t)
-	waitUntil(t, 20*time.Second, "the group's offsets at the end of every queue", func() bool {
+	testutil.WaitFor(t, 20*time.Second, "the group's offsets at the end of every queue", func() bool {
 		for q := int32(0); q < 4; q++ {
 			cq := b.Store().ConsumeQueue(topic, q)
 			resp := invoke(t, raw, b.Addr(), offsetRequest(remoting.RequestQueryConsumerOffset, group, topic, q))

@@ -13,6 +13,7 @@ import (
 
 	"github.com/cometmq/comet/actors"
 	"github.com/cometmq/comet/internal/cluster"
+	"github.com/cometmq/comet/internal/testutil"
 	"github.com/cometmq/comet/netio"
 	"github.com/cometmq/comet/netio/remoting"
 )
@@ -121,7 +122,7 @@ func TestHostilePartialFramesTimeOut(t *testing.T) {
 	if elapsed := time.Since(start); elapsed < timeout {
 		t.Fatalf("closed after %s, before the %s timeout", elapsed, timeout)
 	}
-	waitUntil(t, 5*time.Second, "frame timeouts counted", func() bool {
+	testutil.WaitFor(t, 5*time.Second, "frame timeouts counted", func() bool {
 		return brokerMetric(t, env.Broker, "comet_connections_closed_total", "reason", netio.CloseFrameTimeout.String()) == 2
 	})
 	n.stopAndCheck(10, 3*time.Second)
@@ -152,7 +153,7 @@ func TestHostileBufferedInputBudget(t *testing.T) {
 			}
 			open = append(open, conn)
 			want := float64((i + 1) * (len(frame) - 1))
-			waitUntil(t, 10*time.Second, "holder's bytes buffered", func() bool {
+			testutil.WaitFor(t, 10*time.Second, "holder's bytes buffered", func() bool {
 				return brokerMetric(t, env.Broker, "comet_network_buffered_input_bytes") == want
 			})
 			continue
@@ -170,7 +171,7 @@ func TestHostileBufferedInputBudget(t *testing.T) {
 	for _, conn := range open {
 		_ = conn.Close()
 	}
-	waitUntil(t, 5*time.Second, "buffered input back to zero", func() bool {
+	testutil.WaitFor(t, 5*time.Second, "buffered input back to zero", func() bool {
 		return brokerMetric(t, env.Broker, "comet_network_buffered_input_bytes") == 0
 	})
 	n.stopAndCheck(10, 3*time.Second)

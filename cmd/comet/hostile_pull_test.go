@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cometmq/comet/actors"
+	"github.com/cometmq/comet/internal/testutil"
 	"github.com/cometmq/comet/netio/remoting"
 )
 
@@ -294,18 +295,18 @@ func TestHostileLongPollsAreBoundedPerConnection(t *testing.T) {
 			t.Fatalf("excess long poll: code %d %q, want SYSTEM_BUSY", resp.Code, resp.Remark)
 		}
 	}
-	waitUntil(t, 5*time.Second, "1,024 parked pulls", func() bool { return b.Status().ParkedPulls == perConn })
+	testutil.WaitFor(t, 5*time.Second, "1,024 parked pulls", func() bool { return b.Status().ParkedPulls == perConn })
 	sentBeside := func() bool {
 		n.mu.Lock()
 		defer n.mu.Unlock()
 		return len(n.mu.latencies) >= 50
 	}
-	waitUntil(t, 20*time.Second, "the neighbour to send 50 messages beside the parked pulls", sentBeside)
+	testutil.WaitFor(t, 20*time.Second, "the neighbour to send 50 messages beside the parked pulls", sentBeside)
 	if got := parkRefusals(t, b, "connection"); got != sent-perConn {
 		t.Fatalf("comet_pull_park_refused_total{limit=connection} = %v, want %d", got, sent-perConn)
 	}
 	_ = conn.Close()
-	waitUntil(t, 5*time.Second, "the closed connection's pulls to leave the hold", func() bool { return b.Status().ParkedPulls == 0 })
+	testutil.WaitFor(t, 5*time.Second, "the closed connection's pulls to leave the hold", func() bool { return b.Status().ParkedPulls == 0 })
 	n.stopAndCheck(5, time.Second)
 	t.Log(neighbourSummary(n))
 }

@@ -139,7 +139,7 @@ func runCometProcess(t *testing.T, cmd *exec.Cmd) *cometProcess {
 			<-c.done
 		}
 	})
-	waitUntil(t, 30*time.Second, "comet ready", func() bool {
+	testutil.WaitFor(t, 30*time.Second, "comet ready", func() bool {
 		select {
 		case <-c.done:
 			t.Fatalf("comet exited before it was ready:\n%s", c.stderr.String())

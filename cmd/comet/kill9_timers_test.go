@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cometmq/comet/internal/testutil"
 	"github.com/cometmq/comet/netio/remoting"
 )
 
@@ -73,7 +74,7 @@ func TestKill9KeepsTimersAndUndecidedTransactions(t *testing.T) {
 
 	reader := newRawClient(t)
 	var got []*remoting.MessageExt
-	waitUntil(t, 30*time.Second, "every timer delivered after the restart", func() bool {
+	testutil.WaitFor(t, 30*time.Second, "every timer delivered after the restart", func() bool {
 		got = rawPullAll(t, reader, c.broker, "k9-reader", "K9Timer", 0, "*")
 		return len(distinctBodies(got)) == timers
 	})
@@ -88,7 +89,7 @@ func TestKill9KeepsTimersAndUndecidedTransactions(t *testing.T) {
 	for i := 0; i < halves; i += 2 {
 		want["half-"+strconv.Itoa(i)] = true
 	}
-	waitUntil(t, 30*time.Second, "committed halves delivered", func() bool {
+	testutil.WaitFor(t, 30*time.Second, "committed halves delivered", func() bool {
 		return len(distinctBodies(txnMessages(t, reader, c.broker))) == len(want)
 	})
 	time.Sleep(time.Second) // several check intervals: nothing more may appear

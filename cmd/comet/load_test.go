@@ -25,6 +25,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/cometmq/comet/internal/cluster"
+	"github.com/cometmq/comet/internal/testutil"
 	"github.com/cometmq/comet/netio/remoting"
 )
 
@@ -128,7 +129,7 @@ func TestTenThousandIdleConnections(t *testing.T) {
 	base := env.Broker.Status().Connections
 	before := measureMem(t)
 	child := startIdleClients(t, env.BrokerAddr, conns)
-	waitUntil(t, 60*time.Second, "10,000 connections accepted", func() bool {
+	testutil.WaitFor(t, 60*time.Second, "10,000 connections accepted", func() bool {
 		return env.Broker.Status().Connections >= base+conns
 	})
 	after := measureMem(t)
@@ -141,7 +142,7 @@ func TestTenThousandIdleConnections(t *testing.T) {
 	}
 	sendSyncOK(t, p, primitive.NewMessage("IdleTopic", []byte("during")))
 	child.release()
-	waitUntil(t, 30*time.Second, "idle connections closed", func() bool {
+	testutil.WaitFor(t, 30*time.Second, "idle connections closed", func() bool {
 		return env.Broker.Status().Connections <= base
 	})
 	sendSyncOK(t, p, primitive.NewMessage("IdleTopic", []byte("after")))
@@ -226,7 +227,7 @@ func TestSlowConsumerCutOffWithoutStallingOthers(t *testing.T) {
 	sendSyncOK(t, p, primitive.NewMessage("LiveTopic", []byte("live-warmup")))
 	sink := &collector{}
 	startPushConsumer(t, env.NamesrvAddr, uniqueName("live"), "LiveTopic", consumer.MessageSelector{}, sink)
-	waitUntil(t, 30*time.Second, "the live consumer's first message", func() bool { return sink.distinct()["live-warmup"] == 1 })
+	testutil.WaitFor(t, 30*time.Second, "the live consumer's first message", func() bool { return sink.distinct()["live-warmup"] == 1 })
 
 	want := []string{"live-warmup"}
 	for _, burst := range []int{1, 2000} {

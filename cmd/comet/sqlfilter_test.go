@@ -12,6 +12,7 @@ import (
 	"github.com/apache/rocketmq-client-go/v2/consumer"
 	"github.com/apache/rocketmq-client-go/v2/primitive"
 
+	"github.com/cometmq/comet/internal/testutil"
 	"github.com/cometmq/comet/netio/remoting"
 )
 
@@ -116,7 +117,7 @@ func TestSQL92BadExpressionIsRefusedWithoutDisturbingOthers(t *testing.T) {
 	// Its pulls (which carry no subscription) are refused with
 	// SUBSCRIPTION_PARSE_FAILED once its heartbeat registered it.
 	var resp *remoting.Command
-	waitUntil(t, 10*time.Second, "the bad subscription to be registered", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "the bad subscription to be registered", func() bool {
 		resp = invoke(t, raw, b.Addr(), pullRequest(pullSpec{group: badGroup, topic: topic}, 0))
 		return resp.Code != remoting.ResponseSubscriptionNotExist
 	})

@@ -16,6 +16,7 @@ import (
 
 	"github.com/cometmq/comet/actors"
 	"github.com/cometmq/comet/internal/cluster"
+	"github.com/cometmq/comet/internal/testutil"
 	"github.com/cometmq/comet/netio/remoting"
 )
 
@@ -110,7 +111,7 @@ func TestRetryLaterRedeliversThenDeadLetters(t *testing.T) {
 				a, b, st.Scheduled.Load(), st.Hops.Load(), st.Delivered.Load(), st.Dropped.Load(), env.Broker.TimerBacklog())
 		}
 	}()
-	waitUntil(t, 30*time.Second, "redelivery", func() bool { _, n, _ := seen.get("retry-me"); return n >= 2 })
+	testutil.WaitFor(t, 30*time.Second, "redelivery", func() bool { _, n, _ := seen.get("retry-me"); return n >= 2 })
 	_, _, m := seen.get("retry-me")
 	if m.ReconsumeTimes < 1 || m.Topic != topic {
 		t.Fatalf("redelivered with reconsumeTimes %d topic %q, want >= 1 and %q", m.ReconsumeTimes, m.Topic, topic)
@@ -120,7 +121,7 @@ func TestRetryLaterRedeliversThenDeadLetters(t *testing.T) {
 	}
 
 	dlq := actors.DLQTopicPrefix + group
-	waitUntil(t, 30*time.Second, "message in the DLQ", func() bool {
+	testutil.WaitFor(t, 30*time.Second, "message in the DLQ", func() bool {
 		q := env.Broker.Store().ConsumeQueue(dlq, 0)
 		return q != nil && q.MaxOffset() == 1
 	})
@@ -147,7 +148,7 @@ func TestDelayLevelsAndTimerDeliverAtTheirTime(t *testing.T) {
 		seen.record(m)
 		return consumer.ConsumeSuccess
 	})
-	waitUntil(t, 20*time.Second, "consumer ready", func() bool { _, n, _ := seen.get("now"); return n == 1 })
+	testutil.WaitFor(t, 20*time.Second, "consumer ready", func() bool { _, n, _ := seen.get("now"); return n == 1 })
 
 	sent := time.Now()
 	sendSyncOK(t, p, primitive.NewMessage(topic, []byte("level-1")).WithDelayTimeLevel(1))
@@ -161,7 +162,7 @@ func TestDelayLevelsAndTimerDeliverAtTheirTime(t *testing.T) {
 		body string
 		due  time.Time
 	}{{"level-1", sent.Add(time.Second)}, {"timer", due}, {"level-2", sent.Add(5 * time.Second)}} {
-		waitUntil(t, 20*time.Second, c.body, func() bool { _, n, _ := seen.get(c.body); return n > 0 })
+		testutil.WaitFor(t, 20*time.Second, c.body, func() bool { _, n, _ := seen.get(c.body); return n > 0 })
 		at, n, m := seen.get(c.body)
 		late := at.Sub(c.due)
 		t.Logf("%s: lateness %v", c.body, late)
@@ -257,7 +258,7 @@ func TestTransactionsCommitRollbackCheckBack(t *testing.T) {
 		seen.record(m)
 		return consumer.ConsumeSuccess
 	})
-	waitUntil(t, 20*time.Second, "consumer ready", func() bool { _, n, _ := seen.get("plain"); return n == 1 })
+	testutil.WaitFor(t, 20*time.Second, "consumer ready", func() bool { _, n, _ := seen.get("plain"); return n == 1 })
 
 	l := &txnListener{}
 	// The client answers checks only for the group of the first producer of
@@ -288,7 +289,7 @@ func TestTransactionsCommitRollbackCheckBack(t *testing.T) {
 			t.Logf("committed %d rolled back %d pending %d checks %d", st.Committed.Load(), st.RolledBack.Load(), st.Pending.Load(), st.Checks.Load())
 		}
 	}()
-	waitUntil(t, 20*time.Second, "A and C delivered", func() bool {
+	testutil.WaitFor(t, 20*time.Second, "A and C delivered", func() bool {
 		_, a, _ := seen.get("A")
 		_, c, _ := seen.get("C")
 		return a > 0 && c > 0

@@ -13,6 +13,7 @@ import (
 
 	"github.com/cometmq/comet/internal/adminwire"
 	"github.com/cometmq/comet/internal/cluster"
+	"github.com/cometmq/comet/internal/testutil"
 	"github.com/cometmq/comet/netio/remoting"
 )
 
@@ -105,16 +106,6 @@ func (f *fixture) commit(group, topic string, queue int32, offset int64) {
 }
 
 // waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
 
 func TestUsageAndUnreachable(t *testing.T) {
 	var out, errOut bytes.Buffer
@@ -189,7 +180,7 @@ func TestTopicCommands(t *testing.T) {
 	f.wantCode(ExitNotFound, "topic", "update", "Nope", "-perm", "6")
 	f.wantCode(ExitBrokerError, "topic", "create", "SCHEDULE_TOPIC_XXXX")
 
-	waitFor(t, "route of Orders", func() bool { _, _, code := f.ctl("topic", "route", "Orders"); return code == ExitOK })
+	testutil.WaitFor(t, 10*time.Second, "route of Orders", func() bool { _, _, code := f.ctl("topic", "route", "Orders"); return code == ExitOK })
 	if out := f.ok("topic", "route", "Orders"); !strings.Contains(out, f.env.BrokerAddr) {
 		t.Fatalf("route table:\n%s", out)
 	}
@@ -285,7 +276,7 @@ func (oc *onlineConsumer) lastReset() *remoting.Command {
 func TestGroupCommands(t *testing.T) {
 	f := newFixture(t)
 	f.ok("topic", "create", "Pay", "-queues", "2")
-	waitFor(t, "route of Pay", func() bool { _, _, code := f.ctl("topic", "route", "Pay"); return code == ExitOK })
+	testutil.WaitFor(t, 10*time.Second, "route of Pay", func() bool { _, _, code := f.ctl("topic", "route", "Pay"); return code == ExitOK })
 	for i := range 6 {
 		f.send("Pay", int32(i%2), fmt.Sprintf("pay-%d", i), "k", "t")
 	}
@@ -351,7 +342,7 @@ func TestGroupCommands(t *testing.T) {
 	if out := f.ok("group", "reset", "live", "-topic", "Pay", "-timestamp", "earliest"); !strings.Contains(out, "NEW_OFFSET") {
 		t.Fatalf("reset table:\n%s", out)
 	}
-	waitFor(t, "reset notification to the online consumer", func() bool { return oc.lastReset() != nil })
+	testutil.WaitFor(t, 10*time.Second, "reset notification to the online consumer", func() bool { return oc.lastReset() != nil })
 	req := oc.lastReset()
 	body, err := adminwire.DecodeResetOffsetBody(req.Body)
 	if err != nil || len(body.OffsetTable) != 2 || body.OffsetTable[0].Value != 0 {
@@ -368,7 +359,7 @@ func TestMessageCommands(t *testing.T) {
 	for i := range 5 {
 		ids = append(ids, f.send("Mail", 0, fmt.Sprintf("mail-body-%d", i), fmt.Sprintf("key-%d", i), "tagM"))
 	}
-	waitFor(t, "route of Mail", func() bool { _, _, code := f.ctl("topic", "route", "Mail"); return code == ExitOK })
+	testutil.WaitFor(t, 10*time.Second, "route of Mail", func() bool { _, _, code := f.ctl("topic", "route", "Mail"); return code == ExitOK })
 
 	if out := f.ok("message", "view", ids[2]); !strings.Contains(out, "mail-body-2") || !strings.Contains(out, "key-2") {
 		t.Fatalf("view table:\n%s", out)

@@ -21,17 +21,6 @@ import (
 	"github.com/cometmq/comet/netio/remoting"
 )
 
-func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 func buildComet(t *testing.T) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "comet")
@@ -69,7 +58,7 @@ func startChild(t *testing.T, bin string, env []string, args ...string) *child {
 			<-c.done
 		}
 	})
-	waitUntil(t, 20*time.Second, "comet ready", func() bool {
+	testutil.WaitFor(t, 20*time.Second, "comet ready", func() bool {
 		select {
 		case <-c.done:
 			t.Fatalf("comet exited early:\n%s", c.stderr.String())
@@ -233,18 +222,18 @@ func TestSIGTERMUnderLoadLosesNoAcknowledgedMessage(t *testing.T) {
 		"-namesrv-listen", "127.0.0.1:0", "-http-listen", "127.0.0.1:0"}
 	sd := newFakeNotify(t)
 	c := startChild(t, bin, []string{"NOTIFY_SOCKET=" + sd.path, "WATCHDOG_USEC=100000"}, args...)
-	waitUntil(t, 5*time.Second, "READY=1 and WATCHDOG=1", func() bool { return sd.has("READY=1") && sd.has("WATCHDOG=1") })
+	testutil.WaitFor(t, 5*time.Second, "READY=1 and WATCHDOG=1", func() bool { return sd.has("READY=1") && sd.has("WATCHDOG=1") })
 
 	writeConfig("log-level = \"debug\"\nretention-hours = 5\n")
 	c.signal(t, syscall.SIGHUP)
-	waitUntil(t, 5*time.Second, "reload log lines", func() bool {
+	testutil.WaitFor(t, 5*time.Second, "reload log lines", func() bool {
 		out := c.stderr.String()
 		return strings.Contains(out, `msg="comet: reloaded" applied=[log-level]`) &&
 			strings.Contains(out, "keys=[retention-hours]")
 	})
 
 	load := startLoad(c.broker, 4)
-	waitUntil(t, 15*time.Second, "300 acknowledged sends", func() bool { return load.count.Load() >= 300 })
+	testutil.WaitFor(t, 15*time.Second, "300 acknowledged sends", func() bool { return load.count.Load() >= 300 })
 	c.signal(t, syscall.SIGTERM)
 	if code := c.waitExit(t, 20*time.Second); code != 0 {
 		t.Fatalf("exit code %d after SIGTERM:\n%s", code, c.stderr.String())
