@@ -501,7 +501,9 @@ func TestPullFromOffset(t *testing.T) {
 		res, _ := lp.Pull(ctx, mq, 10, 1)
 		done <- res
 	}()
-	time.Sleep(100 * time.Millisecond)
+	testutil.WaitFor(t, 5*time.Second, "the long poll parked on the broker", func() bool {
+		return env.Broker.Status().ParkedPulls > 0
+	})
 	sendN(t, p, topic, "late", 1)
 	select {
 	case res := <-done:
