@@ -12,7 +12,7 @@ func quoteBareIntegerKeys(text []byte) ([]byte, bool) {
 		c := text[i]
 		switch {
 		case c == '"':
-			end, ok := skipString(text, i)
+			end, ok := SkipJSONString(text, i)
 			if !ok {
 				return nil, false
 			}
@@ -54,8 +54,11 @@ func quoteBareIntegerKeys(text []byte) ([]byte, bool) {
 	return out, true
 }
 
-// skipString returns the index just past the JSON string starting at start.
-func skipString(text []byte, start int) (int, bool) {
+// SkipJSONString returns the index just past the JSON string whose opening
+// quote is at start, and false when the string is not terminated. The
+// scanners of Java's fastjson output (here and in cometctl's admin bodies)
+// share it.
+func SkipJSONString(text []byte, start int) (int, bool) {
 	for i := start + 1; i < len(text); i++ {
 		switch text[i] {
 		case '\\':

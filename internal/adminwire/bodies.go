@@ -327,21 +327,10 @@ func DecodeConsumerConnection(body []byte) (*ConsumerConnection, error) {
 	return c, nil
 }
 
-// TopicConfig is one topic as GET_ALL_TOPIC_CONFIG reports it.
-type TopicConfig struct {
-	Order           bool   `json:"order"`
-	Perm            int32  `json:"perm"`
-	ReadQueueNums   int32  `json:"readQueueNums"`
-	TopicFilterType string `json:"topicFilterType"`
-	TopicName       string `json:"topicName"`
-	TopicSysFlag    int32  `json:"topicSysFlag"`
-	WriteQueueNums  int32  `json:"writeQueueNums"`
-}
-
 // TopicConfigTable is the GET_ALL_TOPIC_CONFIG body (standard JSON).
 type TopicConfigTable struct {
-	DataVersion      json.RawMessage        `json:"dataVersion"`
-	TopicConfigTable map[string]TopicConfig `json:"topicConfigTable"`
+	DataVersion      json.RawMessage                `json:"dataVersion"`
+	TopicConfigTable map[string]routing.TopicConfig `json:"topicConfigTable"`
 }
 
 // DecodeTopicConfigTable reads a GET_ALL_TOPIC_CONFIG body.

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+
+	"github.com/cometmq/comet/routing"
 )
 
 // ErrMalformed is the class of every decoding error of this package.
@@ -97,13 +99,8 @@ func isDelimiter(c byte) bool {
 }
 
 func skipString(data []byte, start int) (int, error) {
-	for i := start + 1; i < len(data); i++ {
-		switch data[i] {
-		case '\\':
-			i++
-		case '"':
-			return i + 1, nil
-		}
+	if end, ok := routing.SkipJSONString(data, start); ok {
+		return end, nil
 	}
 	return 0, malformed("unterminated string at byte %d", start)
 }

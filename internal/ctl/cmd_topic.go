@@ -11,6 +11,7 @@ import (
 
 	"github.com/cometmq/comet/internal/adminwire"
 	"github.com/cometmq/comet/netio/remoting"
+	"github.com/cometmq/comet/routing"
 )
 
 func init() {
@@ -45,7 +46,7 @@ func init() {
 }
 
 // topicConfigs fetches a broker's topic table.
-func (e *env) topicConfigs(addr string) (map[string]adminwire.TopicConfig, error) {
+func (e *env) topicConfigs(addr string) (map[string]routing.TopicConfig, error) {
 	resp, err := e.invoke(addr, remoting.NewRequest(remoting.RequestGetAllTopicConfig))
 	if err != nil {
 		return nil, err
@@ -85,7 +86,7 @@ func runTopicList(e *env, o *cmdOpts, _ []string) error {
 	for _, b := range brokers {
 		names[b.Name] = true
 	}
-	tables, errs := perBroker(e, brokers, func(b brokerRef) (map[string]adminwire.TopicConfig, error) {
+	tables, errs := perBroker(e, brokers, func(b brokerRef) (map[string]routing.TopicConfig, error) {
 		return e.topicConfigs(b.Addr)
 	})
 	rows := []topicRow{}
@@ -122,7 +123,7 @@ func permString(p int32) string {
 	return fmt.Sprintf("%s(%d)", s, p)
 }
 
-func createTopicRequest(c adminwire.TopicConfig) *remoting.Command {
+func createTopicRequest(c routing.TopicConfig) *remoting.Command {
 	cmd := remoting.NewRequest(remoting.RequestUpdateAndCreateTopic)
 	cmd.Ext.Set("topic", c.TopicName)
 	cmd.Ext.Set("defaultTopic", "TBW102")
@@ -141,7 +142,7 @@ type resultRow struct {
 }
 
 // applyTopic sends one topic config to each broker and reports per broker.
-func (e *env) applyTopic(targets map[string]adminwire.TopicConfig) error {
+func (e *env) applyTopic(targets map[string]routing.TopicConfig) error {
 	addrs := slices.Sorted(maps.Keys(targets))
 	rows := []resultRow{}
 	var errs []error
@@ -165,7 +166,7 @@ func (e *env) applyTopic(targets map[string]adminwire.TopicConfig) error {
 func validQueues(n int) bool { return n >= 1 && n <= 1024 }
 
 func runTopicCreate(e *env, o *cmdOpts, args []string) error {
-	c := adminwire.TopicConfig{TopicName: args[0], Perm: int32(o.perm), Order: o.order,
+	c := routing.TopicConfig{TopicName: args[0], Perm: int32(o.perm), Order: o.order,
 		ReadQueueNums: int32(cmp0(o.readQueues, o.queues)), WriteQueueNums: int32(cmp0(o.writeQueues, o.queues))}
 	if !validQueues(int(c.ReadQueueNums)) || !validQueues(int(c.WriteQueueNums)) {
 		return usageError("queue counts must be within 1..1024")
@@ -174,7 +175,7 @@ func runTopicCreate(e *env, o *cmdOpts, args []string) error {
 	if err != nil {
 		return err
 	}
-	targets := map[string]adminwire.TopicConfig{}
+	targets := map[string]routing.TopicConfig{}
 	for _, b := range brokers {
 		targets[b.Addr] = c
 	}
@@ -195,7 +196,7 @@ func runTopicUpdate(e *env, o *cmdOpts, args []string) error {
 	if err != nil {
 		return err
 	}
-	targets := map[string]adminwire.TopicConfig{}
+	targets := map[string]routing.TopicConfig{}
 	for addr, c := range holders {
 		if err := o.applyUpdate(&c); err != nil {
 			return err
@@ -205,7 +206,7 @@ func runTopicUpdate(e *env, o *cmdOpts, args []string) error {
 	return e.applyTopic(targets)
 }
 
-func (o *cmdOpts) applyUpdate(c *adminwire.TopicConfig) error {
+func (o *cmdOpts) applyUpdate(c *routing.TopicConfig) error {
 	if o.queues >= 0 {
 		c.ReadQueueNums, c.WriteQueueNums = int32(o.queues), int32(o.queues)
 	}
@@ -233,15 +234,15 @@ func (o *cmdOpts) applyUpdate(c *adminwire.TopicConfig) error {
 
 // topicHolders returns the topic's config on each addressed master that
 // has it; none is ErrNotFound.
-func (e *env) topicHolders(topic string) (map[string]adminwire.TopicConfig, error) {
+func (e *env) topicHolders(topic string) (map[string]routing.TopicConfig, error) {
 	brokers, err := e.masters()
 	if err != nil {
 		return nil, err
 	}
-	tables, errs := perBroker(e, brokers, func(b brokerRef) (map[string]adminwire.TopicConfig, error) {
+	tables, errs := perBroker(e, brokers, func(b brokerRef) (map[string]routing.TopicConfig, error) {
 		return e.topicConfigs(b.Addr)
 	})
-	out := map[string]adminwire.TopicConfig{}
+	out := map[string]routing.TopicConfig{}
 	for addr, tbl := range tables {
 		if c, ok := tbl[topic]; ok {
 			out[addr] = c
