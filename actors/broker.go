@@ -158,6 +158,7 @@ type Broker struct {
 	txns      *txnService
 	storeHost persist.Host
 	metrics   *brokerMetrics
+	deletes   adminGate // topic deletions in flight
 	advertise string
 	cancel    context.CancelFunc
 }
@@ -176,14 +177,16 @@ func NewBroker(opts BrokerOptions) (*Broker, error) {
 	}
 	b.timers = newTimerService(b, levels)
 	b.txns = newTxnService(b)
-	if b.topics, err = loadTopicTable(opts.DataDir); err != nil {
+	if b.topics, err = loadTopicTable(persist.OSFS{}, opts.DataDir, b.log); err != nil {
 		return nil, err
 	}
 	if b.offsets, err = loadOffsetTable(opts.DataDir); err != nil {
+		b.topics.close()
 		return nil, err
 	}
 	b.server, err = netio.NewServer(netio.Options{Name: "broker", Addr: opts.Listen, MaxFrameSize: opts.MaxFrameSize, Logger: opts.Logger})
 	if err != nil {
+		b.topics.close()
 		return nil, err
 	}
 	b.registerHandlers()
@@ -296,7 +299,6 @@ func (b *Broker) topicsChanged() {
 }
 
 func (b *Broker) ensureSystemTopics() error {
-	now := time.Now().UnixMilli()
 	sys := []routing.TopicConfig{newTopicConfig(TopicSchedule, 18, PermRead|PermWrite),
 		newTopicConfig(TopicTransactionHalf, 1, PermRead|PermWrite),
 		newTopicConfig(TopicTransactionOp, 1, PermRead|PermWrite),
@@ -306,12 +308,12 @@ func (b *Broker) ensureSystemTopics() error {
 	if b.opts.AutoCreateTopic {
 		sys = append(sys, newTopicConfig(TopicAutoCreateTemplate, 8, PermRead|PermWrite|PermInherit))
 	}
-	for _, c := range sys {
-		if _, _, err := b.topics.ensure(c, now); err != nil {
-			return err
-		}
+	changes := make([]topicChange, len(sys))
+	for i, c := range sys {
+		changes[i] = topicChange{op: topicEnsure, cfg: c}
 	}
-	return nil
+	_, err := b.topics.apply(changes...)
+	return err
 }
 
 func (b *Broker) connClosed(c *netio.Conn) {
@@ -370,6 +372,7 @@ func (b *Broker) stop(ctx context.Context) error {
 		b.cancel()
 	}
 	keep(b.offsets.persist())
+	keep(b.topics.close())
 	if b.store != nil {
 		keep(b.store.Close())
 	}
