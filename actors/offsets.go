@@ -34,6 +34,9 @@ func offsetKey(topic, group string) string { return topic + "@" + group }
 func loadOffsetTable(dir string) (*offsetTable, error) {
 	t := &offsetTable{path: filepath.Join(dir, "config", "consumerOffset.json")}
 	t.mu.offsets = map[string]map[int32]int64{}
+	if _, err := atomicfile.RemoveTemps(t.path); err != nil {
+		return nil, fmt.Errorf("actors: offsets: %w", err)
+	}
 	data, err := os.ReadFile(t.path)
 	if errors.Is(err, os.ErrNotExist) {
 		return t, nil

@@ -70,9 +70,9 @@ type topicTable struct {
 	compacting  *compaction
 	compactions sync.WaitGroup
 	now         func() time.Time
-	stopped  chan struct{}
-	stopOnce sync.Once
-	stopErr  error
+	stopped     chan struct{}
+	stopOnce    sync.Once
+	stopErr     error
 }
 
 // topicListing caches all() for one version of the table.

@@ -246,15 +246,15 @@ func TestTopicStoreEveryFault(t *testing.T) {
 	}
 }
 
-// TestTopicTempFilesRemovedAtOpen: leftovers of a snapshot write that a
-// kill -9 interrupted are removed when the table opens.
+// TestTopicTempFilesRemovedAtOpen: leftovers of metadata writes that a
+// kill -9 interrupted are removed when the tables open.
 func TestTopicTempFilesRemovedAtOpen(t *testing.T) {
 	dir := t.TempDir()
 	config := filepath.Join(dir, "config")
 	if err := os.MkdirAll(config, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	for _, n := range []string{"topics.json.tmp", "topics.json.tmp123456", "other.tmp"} {
+	for _, n := range []string{"topics.json.tmp", "topics.json.tmp123456", "topics.log.tmp", "consumerOffset.json.tmp42", "other.tmp"} {
 		if err := os.WriteFile(filepath.Join(config, n), []byte("{"), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -264,6 +264,9 @@ func TestTopicTempFilesRemovedAtOpen(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tt.close()
+	if _, err := loadOffsetTable(dir); err != nil {
+		t.Fatal(err)
+	}
 	entries, _ := os.ReadDir(config)
 	var names []string
 	for _, e := range entries {
