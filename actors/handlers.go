@@ -34,7 +34,7 @@ func (b *Broker) registerHandlers() {
 	handle(remoting.RequestGetAllSubscriptionGroupConfig, b.handleSubscriptionGroups)
 	handle(remoting.RequestConsumerSendMsgBack, b.handleSendBack)
 	handle(remoting.RequestEndTransaction, b.handleEndTransaction)
-	handle(remoting.RequestCheckClientConfig, b.handleCheckClientConfig)
+	handle(remoting.RequestCheckClientConfig, b.guardClientConfigNames(b.handleCheckClientConfig))
 	handle(remoting.RequestUnregisterClient, b.handleUnregisterClient)
 	b.registerAdminHandlers()
 }

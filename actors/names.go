@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"encoding/json"
 	"strings"
 
 	"github.com/cometmq/comet/netio"
@@ -11,7 +12,8 @@ import (
 // topic and group a request names in its header is held against
 // remoting's naming rule (remoting.ValidateTopic and friends). Bodies that
 // carry names (HEART_BEAT, LOCK_BATCH_MQ, UNLOCK_BATCH_MQ) are checked by
-// their handlers right after decoding, and the send family checks its
+// their handlers right after decoding (CHECK_CLIENT_CONFIG by a guard of
+// its own), and the send family checks its
 // parsed header (the short v2 keys are resolved there). A refused name is
 // answered with
 //
@@ -152,6 +154,26 @@ func checkLockNames(lr *lockRequest) (int16, string) {
 		}
 	}
 	return remoting.ResponseSuccess, ""
+}
+
+// guardClientConfigNames checks the group and the topic a
+// CHECK_CLIENT_CONFIG body names before h compiles its expression. A body
+// that does not decode is left to h.
+func (b *Broker) guardClientConfigNames(h netio.Handler) netio.Handler {
+	return func(req *netio.Request) {
+		var body checkClientRequest
+		if json.Unmarshal(req.Cmd.Body, &body) == nil {
+			code, remark := checkName(consumerGroupName, body.Group)
+			if code == remoting.ResponseSuccess {
+				code, remark = checkName(topicName, body.SubscriptionData.Topic)
+			}
+			if code != remoting.ResponseSuccess {
+				b.refuseName(req, "body", code, remark)
+				return
+			}
+		}
+		h(req)
+	}
 }
 
 // isSystemTopic reports whether clients may not delete or change topic:

@@ -294,6 +294,8 @@ func TestHostileGroupNames(t *testing.T) {
 		}
 	}
 	e.requireLogged("request with an invalid name refused")
+	e.restart()
+	e.requireStored("Sent", []string{"victim message"})
 }
 
 // nsTopics lists the name server's topics.
@@ -327,6 +329,9 @@ func hostileNameRequests() map[string]struct {
 	lock.Body = lockBody
 	unlock := withExt(remoting.RequestUnlockBatchMQ)
 	unlock.Body = lockBody
+	checkConfig := withExt(remoting.RequestCheckClientConfig)
+	checkConfig.Body, _ = json.Marshal(map[string]any{"clientId": "c", "group": "g",
+		"subscriptionData": map[string]any{"topic": bad, "subString": "*", "expressionType": "TAG"}})
 	send1 := sendRequest(bad, "pg", "", []byte("x"))
 	send1.Code = remoting.RequestSendMessage
 	send1.Ext.Reset()
@@ -363,6 +368,7 @@ func hostileNameRequests() map[string]struct {
 		"GET_CONSUMER_CONNECTION_LIST":  {withExt(remoting.RequestGetConsumerConnectionList, "consumerGroup", bad), groupNX},
 		"GET_CONSUME_STATS":             {withExt(remoting.RequestGetConsumeStats, "consumerGroup", "g", "topic", bad), topicNX},
 		"INVOKE_BROKER_TO_RESET_OFFSET": {withExt(remoting.RequestInvokeBrokerToResetOffset, "topic", "T", "group", bad, "timestamp", "0"), groupNX},
+		"CHECK_CLIENT_CONFIG":           {checkConfig, topicNX},
 	}
 }
 
@@ -526,9 +532,10 @@ func seedTopics(t *testing.T, dataDir string, n int) {
 }
 
 // TestTopicCreationKeepsNeighbourFast (item 11): next to 13,000 existing
-// topics, 1,000 more are created by four clients at once, each create
-// answered once durable, while a neighbour's sends stay fast; every topic
-// survives a restart.
+// topics, 1,000 more are created by four clients at once (three with
+// UPDATE_AND_CREATE_TOPIC, one by sending to new topics), each answered
+// once the topic is durable, while a neighbour's sends stay fast; every
+// topic survives a restart.
 func TestTopicCreationKeepsNeighbourFast(t *testing.T) {
 	dataDir := filepath.Join(t.TempDir(), "data")
 	seedTopics(t, dataDir, 13_000)
@@ -543,8 +550,13 @@ func TestTopicCreationKeepsNeighbourFast(t *testing.T) {
 			raw := remoting.NewClient(remoting.ClientOptions{})
 			defer raw.Close()
 			for i := 0; i < perCreator; i++ {
+				// Creator 0 creates its topics by sending to them (auto-create).
+				req := createTopicRequest(fmt.Sprintf("Bulk_%d_%d", c, i), "6")
+				if c == 0 {
+					req = sendRequest(fmt.Sprintf("Bulk_%d_%d", c, i), "names_pg", "", []byte("first"))
+				}
 				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				resp, err := raw.Invoke(ctx, e.broker.Addr(), createTopicRequest(fmt.Sprintf("Bulk_%d_%d", c, i), "6"))
+				resp, err := raw.Invoke(ctx, e.broker.Addr(), req)
 				cancel()
 				if err != nil || resp.Code != remoting.ResponseSuccess {
 					errs <- fmt.Sprintf("create %d/%d: %v %v", c, i, err, resp)
