@@ -36,18 +36,20 @@ type adminGate struct {
 func (b *Broker) registerAdminHandlers() {
 	b.metrics = newBrokerMetrics()
 	gate := &adminGate{}
-	s := b.server
-	s.Handle(remoting.RequestGetAllTopicConfig, b.offLoop(gate, b.adminTopicConfigs))
-	s.Handle(remoting.RequestGetBrokerConfig, b.offLoop(gate, b.adminBrokerConfig))
-	s.Handle(remoting.RequestGetBrokerRuntimeInfo, b.offLoop(gate, b.adminRuntimeInfo))
-	s.Handle(remoting.RequestGetAllConsumerOffset, b.offLoop(gate, b.adminConsumerOffsets))
-	s.Handle(remoting.RequestGetTopicStatsInfo, b.offLoop(gate, b.adminTopicStats))
-	s.Handle(remoting.RequestGetConsumerConnectionList, b.offLoop(gate, b.adminConsumerConnections))
-	s.Handle(remoting.RequestGetConsumeStats, b.offLoop(gate, b.adminConsumeStats))
-	s.Handle(remoting.RequestInvokeBrokerToResetOffset, b.offLoop(gate, b.adminResetOffset))
-	s.Handle(remoting.RequestCometVerifyStore, b.offLoop(gate, func(cmd *remoting.Command) *remoting.Command {
+	handle := func(code int16, h func(cmd *remoting.Command) *remoting.Command) {
+		b.server.Handle(code, b.guardNames(code, b.offLoop(gate, h)))
+	}
+	handle(remoting.RequestGetAllTopicConfig, b.adminTopicConfigs)
+	handle(remoting.RequestGetBrokerConfig, b.adminBrokerConfig)
+	handle(remoting.RequestGetBrokerRuntimeInfo, b.adminRuntimeInfo)
+	handle(remoting.RequestGetAllConsumerOffset, b.adminConsumerOffsets)
+	handle(remoting.RequestGetTopicStatsInfo, b.adminTopicStats)
+	handle(remoting.RequestGetConsumerConnectionList, b.adminConsumerConnections)
+	handle(remoting.RequestGetConsumeStats, b.adminConsumeStats)
+	handle(remoting.RequestInvokeBrokerToResetOffset, b.adminResetOffset)
+	handle(remoting.RequestCometVerifyStore, func(cmd *remoting.Command) *remoting.Command {
 		return b.adminVerifyStore(gate, cmd)
-	}))
+	})
 }
 
 // adminVerifyStore checks a bounded range of the commit log at a bounded

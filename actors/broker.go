@@ -190,6 +190,7 @@ type Broker struct {
 	txns      *txnService
 	storeHost persist.Host
 	metrics   *brokerMetrics
+	deletes   adminGate // topic deletions in flight
 	advertise string
 	cancel    context.CancelFunc
 	// background holds the goroutines the broker starts besides the writer
@@ -237,15 +238,17 @@ func (b *Broker) prepare() error {
 	}
 	b.timers = newTimerService(b, levels)
 	b.txns = newTxnService(b)
-	if b.topics, err = loadTopicTable(opts.DataDir); err != nil {
+	if b.topics, err = loadTopicTable(opts.FS, opts.DataDir, b.log); err != nil {
 		return err
 	}
 	if b.offsets, err = loadOffsetTable(opts.FS, opts.DataDir); err != nil {
+		b.topics.close()
 		return err
 	}
 	b.server, err = netio.NewServer(netio.Options{Name: "broker", Addr: opts.Listen, MaxFrameSize: opts.MaxFrameSize,
 		FrameReadTimeout: opts.FrameReadTimeout, MaxBufferedInput: opts.MaxBufferedInput, Logger: opts.Logger})
 	if err != nil {
+		b.topics.close()
 		return err
 	}
 	b.registerHandlers()
@@ -372,7 +375,6 @@ func (b *Broker) topicsChanged() {
 }
 
 func (b *Broker) ensureSystemTopics() error {
-	now := time.Now().UnixMilli()
 	sys := []routing.TopicConfig{newTopicConfig(TopicSchedule, 18, PermRead|PermWrite),
 		newTopicConfig(TopicTransactionHalf, 1, PermRead|PermWrite),
 		newTopicConfig(TopicTransactionOp, 1, PermRead|PermWrite),
@@ -382,12 +384,12 @@ func (b *Broker) ensureSystemTopics() error {
 	if b.opts.AutoCreateTopic {
 		sys = append(sys, newTopicConfig(TopicAutoCreateTemplate, 8, PermRead|PermWrite|PermInherit))
 	}
-	for _, c := range sys {
-		if _, _, err := b.topics.ensure(c, now); err != nil {
-			return err
-		}
+	changes := make([]topicChange, len(sys))
+	for i, c := range sys {
+		changes[i] = topicChange{op: topicEnsure, cfg: c}
 	}
-	return nil
+	_, err := b.topics.apply(changes...)
+	return err
 }
 
 // onPublish runs on the writer goroutine when a batch becomes visible.
@@ -460,6 +462,7 @@ func (b *Broker) stop(ctx context.Context) error {
 	}
 	b.background.Wait()
 	keep(b.offsets.persist())
+	keep(b.topics.close())
 	if b.store != nil {
 		keep(b.store.Close())
 	}

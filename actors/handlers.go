@@ -12,33 +12,37 @@ import (
 )
 
 func (b *Broker) registerHandlers() {
-	s := b.server
-	s.Handle(remoting.RequestSendMessage, b.handleSend)
-	s.Handle(remoting.RequestSendMessageV2, b.handleSend)
-	s.Handle(remoting.RequestSendBatchMessage, b.handleSend)
-	s.Handle(remoting.RequestSendReplyMessage, b.handleSend)
-	s.Handle(remoting.RequestPullMessage, b.handlePull)
-	s.Handle(remoting.RequestHeartbeat, b.handleHeartbeat)
-	s.Handle(remoting.RequestGetConsumerListByGroup, b.handleConsumerList)
-	s.Handle(remoting.RequestQueryConsumerOffset, b.handleQueryOffset)
-	s.Handle(remoting.RequestUpdateConsumerOffset, b.handleUpdateOffset)
-	s.Handle(remoting.RequestGetMaxOffset, b.handleMaxOffset)
-	s.Handle(remoting.RequestGetMinOffset, b.handleMinOffset)
-	s.Handle(remoting.RequestSearchOffsetByTimestamp, b.handleSearchOffset)
-	s.Handle(remoting.RequestLockBatchMQ, b.handleLock)
-	s.Handle(remoting.RequestUnlockBatchMQ, b.handleUnlock)
-	s.Handle(remoting.RequestUpdateAndCreateTopic, b.handleCreateTopic)
-	s.Handle(remoting.RequestDeleteTopicInBroker, b.handleDeleteTopic)
-	s.Handle(remoting.RequestViewMessageByID, b.handleViewMessage)
-	s.Handle(remoting.RequestQueryMessage, b.handleQueryMessage)
-	s.Handle(remoting.RequestGetAllSubscriptionGroupConfig, b.handleSubscriptionGroups)
-	s.Handle(remoting.RequestConsumerSendMsgBack, b.handleSendBack)
-	s.Handle(remoting.RequestEndTransaction, b.handleEndTransaction)
-	s.Handle(remoting.RequestCheckClientConfig, b.handleCheckClientConfig)
-	s.Handle(remoting.RequestUnregisterClient, b.handleUnregisterClient)
+	handle := func(code int16, h netio.Handler) { b.server.Handle(code, b.guardNames(code, h)) }
+	handle(remoting.RequestSendMessage, b.handleSend)
+	handle(remoting.RequestSendMessageV2, b.handleSend)
+	handle(remoting.RequestSendBatchMessage, b.handleSend)
+	handle(remoting.RequestSendReplyMessage, b.handleSend)
+	handle(remoting.RequestPullMessage, b.handlePull)
+	handle(remoting.RequestHeartbeat, b.handleHeartbeat)
+	handle(remoting.RequestGetConsumerListByGroup, b.handleConsumerList)
+	handle(remoting.RequestQueryConsumerOffset, b.handleQueryOffset)
+	handle(remoting.RequestUpdateConsumerOffset, b.handleUpdateOffset)
+	handle(remoting.RequestGetMaxOffset, b.handleMaxOffset)
+	handle(remoting.RequestGetMinOffset, b.handleMinOffset)
+	handle(remoting.RequestSearchOffsetByTimestamp, b.handleSearchOffset)
+	handle(remoting.RequestLockBatchMQ, b.handleLock)
+	handle(remoting.RequestUnlockBatchMQ, b.handleUnlock)
+	handle(remoting.RequestUpdateAndCreateTopic, b.handleCreateTopic)
+	handle(remoting.RequestDeleteTopicInBroker, b.handleDeleteTopic)
+	handle(remoting.RequestViewMessageByID, b.handleViewMessage)
+	handle(remoting.RequestQueryMessage, b.handleQueryMessage)
+	handle(remoting.RequestGetAllSubscriptionGroupConfig, b.handleSubscriptionGroups)
+	handle(remoting.RequestConsumerSendMsgBack, b.handleSendBack)
+	handle(remoting.RequestEndTransaction, b.handleEndTransaction)
+	handle(remoting.RequestCheckClientConfig, b.guardClientConfigNames(b.handleCheckClientConfig))
+	handle(remoting.RequestUnregisterClient, b.handleUnregisterClient)
 	b.registerAdminHandlers()
 }
 
+// handleHeartbeat registers the client in its groups and answers once the
+// retry topics of its clustering consumer groups exist. Creating one is a
+// durable change made by the topic table's goroutine, so a heartbeat that
+// needs one is answered from there, not from the event loop.
 func (b *Broker) handleHeartbeat(req *netio.Request) {
 	hb, err := decodeHeartbeat(req.Cmd.Body)
 	if err != nil {
@@ -46,26 +50,61 @@ func (b *Broker) handleHeartbeat(req *netio.Request) {
 		b.reply(req, remoting.ResponseSystemError, "bad heartbeat body: "+err.Error())
 		return
 	}
+	if code, remark := checkHeartbeatNames(hb); code != remoting.ResponseSuccess {
+		b.refuseName(req, "body", code, remark)
+		return
+	}
 	compiled, deferred := b.heartbeatFilters(req, hb)
 	if deferred {
 		return // the compile worker runs this handler again
 	}
-	now := time.Now()
+	var missing []topicChange
 	for _, cd := range hb.ConsumerDataSet {
+		retry := RetryTopicPrefix + cd.GroupName
 		if strings.EqualFold(cd.MessageModel, "BROADCASTING") {
 			continue
 		}
-		retry := RetryTopicPrefix + cd.GroupName
-		if _, created, err := b.topics.ensure(newTopicConfig(retry, 1, PermRead|PermWrite), now.UnixMilli()); err != nil {
-			b.log.Error("actors: create retry topic", "topic", retry, "err", err)
-		} else if created {
-			b.topicsChanged()
+		if _, ok := b.topics.get(retry); !ok {
+			missing = append(missing, topicChange{op: topicEnsure, cfg: newTopicConfig(retry, 1, PermRead|PermWrite)})
 		}
 	}
-	changed := b.groups.heartbeat(req.Conn, hb, compiled, now)
-	b.finish(req, remoting.ResponseSuccess, "")
-	if len(changed) > 0 {
+	changed := b.groups.heartbeat(req.Conn, hb, compiled, time.Now())
+	if len(missing) == 0 {
+		b.replyDone(req, remoting.ResponseSuccess, "")
 		b.notifyGroups(changed)
+		return
+	}
+	if !req.Detached() { // the compile worker may already own it
+		req.Detach()
+	}
+	submitted := b.topics.submit(&topicRequest{changes: missing, done: func(r *topicRequest) {
+		b.topicsCreated(r, "retry topic", req.Conn)
+		b.replyDone(req, remoting.ResponseSuccess, "")
+		b.notifyGroups(changed)
+	}})
+	if !submitted {
+		b.log.Warn("actors: retry topics not created, topic table busy", "conn", req.Conn.RemoteAddr())
+		b.replyDone(req, remoting.ResponseSuccess, "")
+		b.notifyGroups(changed)
+	}
+}
+
+// topicsCreated logs what a completed request created and pushes the
+// table to the name servers when it changed.
+func (b *Broker) topicsCreated(r *topicRequest, what string, conn *netio.Conn) {
+	if r.err != nil {
+		b.log.Error("actors: create "+what, "err", r.err)
+		return
+	}
+	created := false
+	for _, c := range r.changes {
+		if c.changed {
+			created = true
+			b.log.Info("actors: created "+what, "topic", c.cfg.TopicName, "queues", c.cfg.WriteQueueNums, "conn", conn.RemoteAddr())
+		}
+	}
+	if created {
+		b.topicsChanged()
 	}
 }
 
@@ -188,6 +227,10 @@ func (b *Broker) handleLock(req *netio.Request) {
 		b.reply(req, remoting.ResponseSystemError, "bad lock body: "+err.Error())
 		return
 	}
+	if code, remark := checkLockNames(&lr); code != remoting.ResponseSuccess {
+		b.refuseName(req, "body", code, remark)
+		return
+	}
 	granted := b.groups.lock(&lr, time.Now())
 	b.log.Debug("actors: lock batch", "group", lr.ConsumerGroup, "client", lr.ClientID, "asked", len(lr.MQSet), "granted", len(granted))
 	body, _ := json.Marshal(struct {
@@ -204,73 +247,119 @@ func (b *Broker) handleUnlock(req *netio.Request) {
 		b.reply(req, remoting.ResponseSystemError, "bad unlock body: "+err.Error())
 		return
 	}
+	if code, remark := checkLockNames(&lr); code != remoting.ResponseSuccess {
+		b.refuseName(req, "body", code, remark)
+		return
+	}
 	b.groups.unlock(&lr)
 	b.reply(req, remoting.ResponseSuccess, "")
 }
 
+// handleCreateTopic creates or replaces a topic (UPDATE_AND_CREATE_TOPIC)
+// and answers once the change is durable. The name was checked by the
+// guard; system topics are refused with NO_PERMISSION, out-of-range queue
+// counts and permissions with SYSTEM_ERROR (Java's answer to a bad admin
+// argument).
 func (b *Broker) handleCreateTopic(req *netio.Request) {
-	cmd := &req.Cmd
-	name, err := cmd.ExtString("topic")
-	if err == nil {
-		err = ValidateTopicName(name)
+	c, code, remark := b.parseCreateTopic(&req.Cmd)
+	if code != remoting.ResponseSuccess {
+		b.log.Warn("actors: create topic refused", "err", remark, "conn", req.Conn.RemoteAddr())
+		b.reply(req, code, remark)
+		return
 	}
+	req.Detach()
+	submitted := b.topics.submit(&topicRequest{changes: []topicChange{{op: topicPut, cfg: c}}, done: func(r *topicRequest) {
+		if r.err != nil {
+			b.replyDone(req, remoting.ResponseSystemError, "store topic: "+r.err.Error())
+			return
+		}
+		if r.changes[0].changed {
+			b.log.Info("actors: topic created or updated", "topic", c.TopicName, "read", c.ReadQueueNums,
+				"write", c.WriteQueueNums, "perm", c.Perm, "conn", req.Conn.RemoteAddr())
+			b.topicsChanged()
+		}
+		b.replyDone(req, remoting.ResponseSuccess, "")
+	}})
+	if !submitted {
+		b.replyDone(req, remoting.ResponseSystemBusy, "[OVERLOAD]topic table busy, try again")
+	}
+}
+
+// parseCreateTopic reads and checks an UPDATE_AND_CREATE_TOPIC header.
+func (b *Broker) parseCreateTopic(cmd *remoting.Command) (routing.TopicConfig, int16, string) {
+	name, err := cmd.ExtString(remoting.ExtTopic)
 	if err != nil {
-		b.reply(req, remoting.ResponseSystemError, "bad topic: "+err.Error())
-		return
+		return routing.TopicConfig{}, remoting.ResponseSystemError, "bad header: " + err.Error()
 	}
-	if reservedTopics[name] || name == TopicAutoCreateTemplate {
-		b.reply(req, remoting.ResponseSystemError, "topic "+name+" is reserved")
-		return
+	if b.isSystemTopic(name) {
+		return routing.TopicConfig{}, remoting.ResponseNoPermission, "topic " + name + " is a system topic: clients cannot change it"
 	}
 	c := newTopicConfig(name, 8, PermRead|PermWrite)
-	if v, err := cmd.ExtInt32("readQueueNums"); err == nil {
+	if v, err := cmd.ExtInt32(remoting.ExtReadQueueNums); err == nil {
 		c.ReadQueueNums = v
 	}
-	if v, err := cmd.ExtInt32("writeQueueNums"); err == nil {
+	if v, err := cmd.ExtInt32(remoting.ExtWriteQueueNums); err == nil {
 		c.WriteQueueNums = v
 	}
-	if v, err := cmd.ExtInt32("perm"); err == nil {
+	if v, err := cmd.ExtInt32(remoting.ExtPerm); err == nil {
 		c.Perm = v
 	}
-	if v, err := cmd.ExtBool("order"); err == nil {
+	if v, err := cmd.ExtBool(remoting.ExtOrder); err == nil {
 		c.Order = v
 	}
 	if c.ReadQueueNums <= 0 || c.WriteQueueNums <= 0 || c.ReadQueueNums > 1024 || c.WriteQueueNums > 1024 {
-		b.reply(req, remoting.ResponseSystemError, "queue counts must be within 1..1024")
-		return
+		return c, remoting.ResponseSystemError, "queue counts must be within 1..1024"
 	}
-	if _, err := b.topics.update(func(m map[string]routing.TopicConfig) bool {
-		m[name] = c
-		return true
-	}, time.Now().UnixMilli()); err != nil {
-		b.reply(req, remoting.ResponseSystemError, "store topic: "+err.Error())
-		return
+	if c.Perm < 0 || c.Perm > permAll {
+		return c, remoting.ResponseSystemError, "perm " + itoa(int64(c.Perm)) + " outside 0..7"
 	}
-	b.log.Info("actors: topic created or updated", "topic", name, "read", c.ReadQueueNums, "write", c.WriteQueueNums, "perm", c.Perm)
-	b.topicsChanged()
-	b.reply(req, remoting.ResponseSuccess, "")
+	return c, remoting.ResponseSuccess, ""
 }
 
+// handleDeleteTopic removes a topic's configuration, consume queues and
+// committed offsets (DELETE_TOPIC_IN_BROKER), off the event loop, at most
+// maxAdminInFlight at a time. System topics are refused with NO_PERMISSION.
 func (b *Broker) handleDeleteTopic(req *netio.Request) {
-	name, err := req.Cmd.ExtString("topic")
+	name, err := req.Cmd.ExtString(remoting.ExtTopic)
 	if err != nil {
-		b.reply(req, remoting.ResponseSystemError, err.Error())
+		b.reply(req, remoting.ResponseSystemError, "bad header: "+err.Error())
 		return
 	}
-	if _, err := b.topics.update(func(m map[string]routing.TopicConfig) bool {
-		_, ok := m[name]
-		delete(m, name)
-		return ok
-	}, time.Now().UnixMilli()); err != nil {
-		b.reply(req, remoting.ResponseSystemError, err.Error())
+	if b.isSystemTopic(name) {
+		b.log.Warn("actors: delete of a system topic refused", "topic", name, "conn", req.Conn.RemoteAddr())
+		b.reply(req, remoting.ResponseNoPermission, "topic "+name+" is a system topic: clients cannot delete it")
 		return
+	}
+	if b.deletes.inFlight.Add(1) > maxAdminInFlight {
+		b.deletes.inFlight.Add(-1)
+		b.reply(req, remoting.ResponseSystemBusy, "too many topic deletions in flight")
+		return
+	}
+	req.Detach()
+	go func() {
+		defer b.deletes.inFlight.Add(-1)
+		code, remark := b.deleteTopic(name, req.Conn.RemoteAddr())
+		b.replyDone(req, code, remark)
+	}()
+}
+
+// deleteTopic removes the topic from the table, then its queues and
+// offsets (queue files of a topic missing from the table too, as RocketMQ
+// cleans unused topics).
+func (b *Broker) deleteTopic(name, caller string) (int16, string) {
+	res, err := b.topics.apply(topicChange{op: topicDelete, cfg: routing.TopicConfig{TopicName: name}})
+	if err != nil {
+		return remoting.ResponseSystemError, "delete topic: " + err.Error()
 	}
 	if err := b.store.DeleteTopic(name); err != nil {
 		b.log.Error("actors: delete topic queues", "topic", name, "err", err)
 	}
 	b.offsets.dropTopic(name)
-	b.topicsChanged()
-	b.reply(req, remoting.ResponseSuccess, "")
+	if res[0].changed {
+		b.log.Info("actors: topic deleted", "topic", name, "conn", caller)
+		b.topicsChanged()
+	}
+	return remoting.ResponseSuccess, ""
 }
 
 func (b *Broker) handleViewMessage(req *netio.Request) {
@@ -372,10 +461,6 @@ func (b *Broker) handleSendBack(req *netio.Request) {
 	if toDLQ {
 		target = DLQTopicPrefix + group
 	}
-	if _, ok := b.ensureGroupTopic(target); !ok {
-		b.reply(req, remoting.ResponseSystemError, "cannot create "+target)
-		return
-	}
 	msg := copyRecord(&rv)
 	msg.Topic, msg.QueueID, msg.ReconsumeTimes = target, 0, rv.ReconsumeTimes()+1
 	origTopic, _ := cmd.ExtString("originTopic")
@@ -401,13 +486,35 @@ func (b *Broker) handleSendBack(req *netio.Request) {
 			return
 		}
 	}
-	b.storeInternal(req, msg)
+	if _, ok := b.topics.get(target); ok {
+		b.storeInternal(req, msg)
+		return
+	}
+	b.createGroupTopicThenStore(req, target, msg)
+}
+
+// createGroupTopicThenStore creates a retry or dead-letter topic (one
+// queue), then stores msg, answering req from the topic table's goroutine.
+func (b *Broker) createGroupTopicThenStore(req *netio.Request, topic string, msg persist.Message) {
+	req.Detach()
+	change := topicChange{op: topicEnsure, cfg: newTopicConfig(topic, 1, PermRead|PermWrite)}
+	submitted := b.topics.submit(&topicRequest{changes: []topicChange{change}, done: func(r *topicRequest) {
+		b.topicsCreated(r, "group topic", req.Conn)
+		if r.err != nil {
+			b.replyDone(req, remoting.ResponseSystemError, "cannot create "+topic+": "+r.err.Error())
+			return
+		}
+		b.storeInternal(req, msg)
+	}})
+	if !submitted {
+		b.replyDone(req, remoting.ResponseSystemBusy, "[OVERLOAD]topic table busy, try again")
+	}
 }
 
 // ensureGroupTopic creates a retry or dead-letter topic (one queue) when
-// it does not exist yet.
+// it does not exist yet. It waits for the disk: not for event loops.
 func (b *Broker) ensureGroupTopic(name string) (routing.TopicConfig, bool) {
-	cfg, created, err := b.topics.ensure(newTopicConfig(name, 1, PermRead|PermWrite), time.Now().UnixMilli())
+	cfg, created, err := b.topics.ensure(newTopicConfig(name, 1, PermRead|PermWrite))
 	if err != nil {
 		b.log.Error("actors: create group topic", "topic", name, "err", err)
 		return cfg, false
@@ -419,13 +526,15 @@ func (b *Broker) ensureGroupTopic(name string) (routing.TopicConfig, bool) {
 }
 
 // storeInternal appends a broker-made message and answers req when it is
-// stored.
+// stored. req may already be detached (answered from another goroutine).
 func (b *Broker) storeInternal(req *netio.Request, msg persist.Message) {
 	sc := sendPool.Get().(*sendCompletion)
 	sc.broker, sc.req = b, req
 	sc.append.Done = sc
 	sc.append.Messages = append(sc.append.Messages[:0], msg)
-	req.Detach()
+	if !req.Detached() {
+		req.Detach()
+	}
 	if err := b.writer.Submit(&sc.append); err != nil {
 		sc.req = nil
 		sc.recycle()

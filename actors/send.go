@@ -32,17 +32,77 @@ func (b *Broker) handleSend(req *netio.Request) {
 		b.reply(req, remoting.ResponseSystemError, err.Error())
 		return
 	}
-	topic, code, remark := b.resolveSendTopic(&h, req.Conn)
-	if code != remoting.ResponseSuccess {
-		b.reply(req, code, remark)
+	if code, remark := b.checkSendTopic(&h); code != remoting.ResponseSuccess {
+		b.refuseName(req, remoting.ExtTopic, code, remark)
+		return
+	}
+	if code, remark := checkName(groupName, h.ProducerGroup); code != remoting.ResponseSuccess {
+		b.refuseName(req, remoting.ExtProducerGroup, code, remark)
+		return
+	}
+	if t, ok := b.topics.get(h.Topic); ok {
+		b.sendToTopic(req, &h, t)
+		return
+	}
+	b.autoCreateThenSend(req, &h)
+}
+
+// checkSendTopic refuses a send to a topic that breaks the naming rule or
+// that only the broker writes.
+func (b *Broker) checkSendTopic(h *remoting.SendHeader) (int16, string) {
+	if code, remark := checkName(topicName, h.Topic); code != remoting.ResponseSuccess {
+		return code, remark
+	}
+	if reservedTopics[h.Topic] {
+		return remoting.ResponseNoPermission, "topic " + h.Topic + " is reserved for the broker"
+	}
+	return remoting.ResponseSuccess, ""
+}
+
+// autoCreateThenSend creates a missing topic when the broker allows it
+// (retry topics always), and sends once the topic is durable. The send
+// continues on the topic table's goroutine: the event loop never waits
+// for the disk.
+func (b *Broker) autoCreateThenSend(req *netio.Request, h *remoting.SendHeader) {
+	if !b.opts.AutoCreateTopic && !strings.HasPrefix(h.Topic, RetryTopicPrefix) {
+		b.reply(req, remoting.ResponseTopicNotExist, "topic "+h.Topic+" does not exist")
+		return
+	}
+	queues := b.opts.DefaultQueueNums
+	if h.DefaultTopicQueueNums > 0 && h.DefaultTopicQueueNums < queues {
+		queues = h.DefaultTopicQueueNums
+	}
+	header := *h
+	change := topicChange{op: topicEnsure, cfg: newTopicConfig(h.Topic, queues, PermRead|PermWrite)}
+	req.Detach()
+	submitted := b.topics.submit(&topicRequest{changes: []topicChange{change}, done: func(r *topicRequest) {
+		b.topicsCreated(r, "topic on first send", req.Conn)
+		if r.err != nil {
+			b.replyDone(req, remoting.ResponseSystemError, "create topic: "+r.err.Error())
+			return
+		}
+		b.sendToTopic(req, &header, r.changes[0].result)
+	}})
+	if !submitted {
+		b.replyDone(req, remoting.ResponseSystemBusy, "[OVERLOAD]topic table busy, try again")
+	}
+}
+
+// sendToTopic stores the messages of a send to an existing topic. On the
+// event loop (req not detached) a small send may be stored inline;
+// otherwise it goes through the writer's ring.
+func (b *Broker) sendToTopic(req *netio.Request, h *remoting.SendHeader, topic routing.TopicConfig) {
+	cmd := &req.Cmd
+	if topic.Perm&PermWrite == 0 {
+		b.replyDone(req, remoting.ResponseNoPermission, "topic "+h.Topic+" is not writable")
 		return
 	}
 	queueID := h.QueueID
 	if queueID < 0 {
-		queueID = rand.Int32N(topic.WriteQueueNums)
+		queueID = rand.Int32N(max(topic.WriteQueueNums, 1))
 	}
 	if queueID >= max(topic.WriteQueueNums, topic.ReadQueueNums) {
-		b.reply(req, remoting.ResponseSystemError, "queueId out of range for topic "+h.Topic)
+		b.replyDone(req, remoting.ResponseSystemError, "queueId out of range for topic "+h.Topic)
 		return
 	}
 	sc := sendPool.Get().(*sendCompletion)
@@ -50,24 +110,31 @@ func (b *Broker) handleSend(req *netio.Request) {
 	sc.append.Done = sc
 	msgs := sc.append.Messages[:0]
 	born := bornHost(req.Conn)
+	var code int16
+	var remark string
 	if h.Batch || cmd.Code == remoting.RequestSendBatchMessage {
-		msgs, code, remark = b.batchMessages(msgs, &h, queueID, cmd.Body, born)
+		msgs, code, remark = b.batchMessages(msgs, h, queueID, cmd.Body, born)
 	} else {
-		msgs, code, remark = b.singleMessage(msgs, &h, queueID, cmd.Body, born)
+		msgs, code, remark = b.singleMessage(msgs, h, queueID, cmd.Body, born)
 		if code == remoting.ResponseSuccess {
 			code, remark = b.routeSpecial(&msgs[0])
 		}
 	}
+	if code == remoting.ResponseSuccess {
+		code, remark = checkPropertiesLength(msgs)
+	}
 	sc.append.Messages = msgs
 	if code != remoting.ResponseSuccess {
 		sc.recycle()
-		b.reply(req, code, remark)
+		b.replyDone(req, code, remark)
 		return
 	}
-	if b.writer.TryAppendInline(&sc.append) {
+	if !req.Detached() && b.writer.TryAppendInline(&sc.append) {
 		return // answered in this read pass; Complete recycled sc
 	}
-	req.Detach()
+	if !req.Detached() {
+		req.Detach()
+	}
 	if err := b.writer.Submit(&sc.append); err != nil {
 		sc.req = nil
 		sc.recycle()
@@ -77,37 +144,17 @@ func (b *Broker) handleSend(req *netio.Request) {
 	}
 }
 
-// resolveSendTopic validates the topic and auto-creates it when allowed.
-func (b *Broker) resolveSendTopic(h *remoting.SendHeader, conn *netio.Conn) (routing.TopicConfig, int16, string) {
-	if err := ValidateTopicName(h.Topic); err != nil {
-		return routing.TopicConfig{}, remoting.ResponseSystemError, err.Error()
-	}
-	if reservedTopics[h.Topic] {
-		return routing.TopicConfig{}, remoting.ResponseNoPermission, "topic " + h.Topic + " is reserved for the broker"
-	}
-	if t, ok := b.topics.get(h.Topic); ok {
-		if t.Perm&PermWrite == 0 {
-			return t, remoting.ResponseNoPermission, "topic " + h.Topic + " is not writable"
+// checkPropertiesLength refuses a message whose stored properties (the
+// client's, with what the broker adds) would not fit the record's 16-bit
+// length: MESSAGE_ILLEGAL, as for any other illegal message.
+func checkPropertiesLength(msgs []persist.Message) (int16, string) {
+	for i := range msgs {
+		if n := len(msgs[i].Properties); n > persist.MaxPropertiesLength {
+			return remoting.ResponseMessageIllegal, "message properties are " + itoa(int64(n)) +
+				" bytes, more than " + itoa(persist.MaxPropertiesLength)
 		}
-		return t, remoting.ResponseSuccess, ""
 	}
-	if !b.opts.AutoCreateTopic && !strings.HasPrefix(h.Topic, RetryTopicPrefix) {
-		return routing.TopicConfig{}, remoting.ResponseTopicNotExist, "topic " + h.Topic + " does not exist"
-	}
-	queues := b.opts.DefaultQueueNums
-	if h.DefaultTopicQueueNums > 0 && h.DefaultTopicQueueNums < queues {
-		queues = h.DefaultTopicQueueNums
-	}
-	t, created, err := b.topics.ensure(newTopicConfig(h.Topic, queues, PermRead|PermWrite), time.Now().UnixMilli())
-	if err != nil {
-		b.log.Error("actors: auto-create topic", "topic", h.Topic, "err", err)
-		return t, remoting.ResponseSystemError, "create topic: " + err.Error()
-	}
-	if created {
-		b.log.Info("actors: auto-created topic", "topic", h.Topic, "queues", queues, "producer", conn.RemoteAddr())
-		b.topicsChanged()
-	}
-	return t, remoting.ResponseSuccess, ""
+	return remoting.ResponseSuccess, ""
 }
 
 func (b *Broker) singleMessage(msgs []persist.Message, h *remoting.SendHeader, queueID int32, body []byte, born persist.Host) ([]persist.Message, int16, string) {
@@ -115,6 +162,9 @@ func (b *Broker) singleMessage(msgs []persist.Message, h *remoting.SendHeader, q
 		return msgs, remoting.ResponseMessageIllegal, "message body larger than the maximum"
 	}
 	props := b.storedProperties(nil, []byte(h.Properties))
+	if h.SysFlag&txnTypeMask != 0 && !isTransactional(props) {
+		return msgs, remoting.ResponseMessageIllegal, "sysFlag has transaction bits but the message has no TRAN_MSG property"
+	}
 	msgs = append(msgs, persist.Message{
 		Topic: h.Topic, QueueID: queueID, Flag: h.Flag, SysFlag: h.SysFlag,
 		BornTimestamp: h.BornTimestamp, BornHost: born, ReconsumeTimes: h.ReconsumeTimes,
@@ -226,6 +276,9 @@ func (sc *sendCompletion) Complete(a *AppendRequest) {
 		if errors.Is(a.Err, persist.ErrDiskFull) {
 			code = remoting.ResponseServiceNotAvailable
 		}
+		if errors.Is(a.Err, persist.ErrMessageTooLarge) || errors.Is(a.Err, persist.ErrUnsafeName) {
+			code = remoting.ResponseMessageIllegal
+		}
 		req.Reply(remoting.NewResponse(&req.Cmd, code, "store: "+a.Err.Error()))
 	} else {
 		resp := remoting.NewResponse(&req.Cmd, remoting.ResponseSuccess, "")
@@ -259,6 +312,15 @@ func (sc *sendCompletion) recycle() {
 	sc.append.Err = nil
 	sc.broker = nil
 	sendPool.Put(sc)
+}
+
+// replyDone answers req and, when it was detached, releases it: the last
+// thing a handler or its continuation does with a request.
+func (b *Broker) replyDone(req *netio.Request, code int16, remark string) {
+	b.reply(req, code, remark)
+	if req.Detached() {
+		req.Release()
+	}
 }
 
 // reply answers req with a code and remark.

@@ -183,9 +183,12 @@ func (t *timerService) prepare(m *persist.Message, nowMs int64) (bool, error) {
 func (t *timerService) dueTime(props []byte, nowMs int64) (outMs int64, level int, err error) {
 	if v, ok, perr := propertyInt64(props, remoting.PropertyDelayLevel); ok {
 		switch {
-		case perr != nil || v < 0 || v > int64(t.ladder.levels):
+		case perr != nil || v < 0:
 			return 0, 0, fmt.Errorf("%w: unknown delay level %q (levels are 1..%d)", errTimer,
 				mustProperty(props, remoting.PropertyDelayLevel), t.ladder.levels)
+		case v > int64(t.ladder.levels):
+			// Clamped to the longest level, as RocketMQ 4.9.8 does.
+			return nowMs + t.ladder.rungs[int32(t.ladder.levels-1)], t.ladder.levels, nil
 		case v > 0:
 			return nowMs + t.ladder.rungs[int32(v-1)], int(v), nil
 		}

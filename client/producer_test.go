@@ -392,7 +392,7 @@ func TestSendErrors(t *testing.T) {
 	}
 	_, err = p.SendSync(ctx, NewMessage("bad topic!", []byte("x")))
 	var be *BrokerError
-	if !errors.As(err, &be) || be.Code != remoting.ResponseSystemError {
+	if !errors.As(err, &be) || be.Code != remoting.ResponseTopicNotExist {
 		t.Errorf("invalid topic name: %v", err)
 	}
 

@@ -45,6 +45,10 @@ func (n *Registry) handleRegisterBroker(remoteAddr string, req *remoting.Command
 		n.logger.Warn("namesrv: bad register broker request", "remote", remoteAddr, "err", err)
 		return remoting.NewResponse(req, remoting.ResponseSystemError, err.Error())
 	}
+	if dropped := dropInvalidTopics(reg.body); dropped > 0 {
+		n.logger.Warn("routing: registered topics with invalid names left out", "broker", reg.brokerName,
+			"topics", dropped, "remote", remoteAddr)
+	}
 	reg.remoteAddr = remoteAddr
 	result := n.register(reg)
 	resp := remoting.NewResponse(req, remoting.ResponseSuccess, "")
@@ -89,6 +93,21 @@ func parseRegistration(req *remoting.Command) (registration, error) {
 	}
 	reg.body, err = routing.DecodeRegisterBrokerBody(req.Body)
 	return reg, err
+}
+
+// dropInvalidTopics removes from a registration the topics whose names
+// break the naming rule (no client may route by them) and returns how
+// many it removed.
+func dropInvalidTopics(body *routing.RegisterBrokerBody) int {
+	table := body.TopicConfigSerializeWrapper.TopicConfigTable
+	dropped := 0
+	for name := range table {
+		if remoting.ValidateTopic(name) != nil {
+			delete(table, name)
+			dropped++
+		}
+	}
+	return dropped
 }
 
 func checkBodyCRC(req *remoting.Command) error {
@@ -160,6 +179,9 @@ func (n *Registry) handleUnregisterBroker(req *remoting.Command) *remoting.Comma
 
 func (n *Registry) handleGetRoute(req *remoting.Command) *remoting.Command {
 	topic, _ := req.Ext.Get("topic")
+	if err := remoting.ValidateTopic(topic); err != nil {
+		return n.refuseTopic(req, remoting.ResponseTopicNotExist, err)
+	}
 	body, ok := n.RouteBody(topic)
 	if !ok {
 		return remoting.NewResponse(req, remoting.ResponseTopicNotExist,
@@ -179,12 +201,26 @@ func (n *Registry) handleTopicList(req *remoting.Command) *remoting.Command {
 }
 
 func (n *Registry) handleDeleteTopic(req *remoting.Command) *remoting.Command {
-	topic, err := requiredExt(req, "topic")
-	if err != nil {
-		return remoting.NewResponse(req, remoting.ResponseSystemError, err.Error())
+	topic, ok := req.Ext.Get("topic")
+	if !ok {
+		return remoting.NewResponse(req, remoting.ResponseSystemError, fmt.Errorf("%w: topic", ErrMissingField).Error())
+	}
+	if err := remoting.ValidateTopic(topic); err != nil {
+		return n.refuseTopic(req, remoting.ResponseTopicNotExist, err)
+	}
+	if remoting.IsSystemTopic(topic) {
+		return n.refuseTopic(req, remoting.ResponseNoPermission, fmt.Errorf("topic %s is a system topic: clients cannot delete it", topic))
 	}
 	n.DeleteTopic(topic)
 	return remoting.NewResponse(req, remoting.ResponseSuccess, "")
+}
+
+// refuseTopic answers a topic request the naming rule or the system set
+// refuses, and logs it (rate limited by the process logger).
+func (n *Registry) refuseTopic(req *remoting.Command, code int16, err error) *remoting.Command {
+	n.logger.Warn("namesrv: request with an invalid or system topic refused", "request", remoting.RequestName(req.Code),
+		"response", remoting.ResponseName(code), "err", err)
+	return remoting.NewResponse(req, code, err.Error())
 }
 
 func (n *Registry) handleQueryDataVersion(req *remoting.Command) *remoting.Command {

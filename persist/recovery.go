@@ -371,6 +371,10 @@ func (s *Store) reindexFrom(floor int64) {
 // background indexer re-indexes it if needed). It reports a hole when the queue ends before the record's queue
 // offset (its files were lost).
 func (s *Store) redispatch(rv *RecordView, pos int64) (hole bool, err error) {
+	if err := checkQueueName(string(rv.Topic())); err != nil {
+		s.log.Warn("persist: record not dispatched to a consume queue", "at", pos, "err", err)
+		return false, nil
+	}
 	q := s.queueFor(string(rv.Topic()), rv.QueueID())
 	qoff := rv.QueueOffset()
 	max := q.MaxOffset()

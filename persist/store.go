@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -320,6 +321,9 @@ func (s *Store) Append(m *Message, storeTS int64) (AppendResult, error) {
 	if err := ValidateMessage(m); err != nil {
 		return AppendResult{}, err
 	}
+	if err := checkQueueName(m.Topic); err != nil {
+		return AppendResult{}, err
+	}
 	if len(s.pending) == 0 {
 		s.batchStart = s.cl.writePos
 	}
@@ -624,9 +628,30 @@ func (s *Store) storeTimeOf(q *ConsumeQueue, off int64) int64 {
 	return rv.StoreTimestamp()
 }
 
+// ErrUnsafeName: a topic that cannot name a consume-queue directory of its
+// own: empty, ".", "..", or holding a path separator or NUL. The store never
+// builds a path from one. The broker refuses such names at the edge; this
+// is the store's own guard behind it.
+var ErrUnsafeName = errors.New("persist: unsafe name")
+
+// checkQueueName refuses a topic that, joined to the consume-queue root,
+// would name the root itself, its parent, or a path below another
+// directory.
+func checkQueueName(topic string) error {
+	if topic == "" || topic == "." || topic == ".." || strings.ContainsAny(topic, "/\\\x00") {
+		return fmt.Errorf("%w: topic %.64q", ErrUnsafeName, topic)
+	}
+	return nil
+}
+
 // DeleteTopic removes the consume queues of topic. Its records stay in the
-// commit log until retention removes their segments.
+// commit log until retention removes their segments. A topic that is not
+// a safe directory name is refused with ErrUnsafeName and nothing is
+// touched.
 func (s *Store) DeleteTopic(topic string) error {
+	if err := checkQueueName(topic); err != nil {
+		return err
+	}
 	s.queuesMu.Lock()
 	old := *s.queues.Load()
 	m := make(queueMap, len(old))

@@ -152,7 +152,7 @@ func TestHostileSQLFiltersDoNotStallNeighbours(t *testing.T) {
 	b, logs := startProbedBroker(t)
 	n := startNeighbour(t, b.Addr(), "PullNeighbour")
 	c := newRawClient(t)
-	if resp := invoke(t, c, b.Addr(), sendRequest("Filtered", "x")); resp.Code != remoting.ResponseSuccess {
+	if resp := invoke(t, c, b.Addr(), plainSendRequest("Filtered", "x")); resp.Code != remoting.ResponseSuccess {
 		t.Fatalf("send: code %d %s", resp.Code, resp.Remark)
 	}
 	heapBefore := liveHeap()
@@ -221,7 +221,7 @@ func TestHostileSQLFiltersDoNotStallNeighbours(t *testing.T) {
 	}
 }
 
-func sendRequest(topic, body string) *remoting.Command {
+func plainSendRequest(topic, body string) *remoting.Command {
 	req := remoting.NewRequest(remoting.RequestSendMessageV2)
 	h := remoting.SendHeader{ProducerGroup: "probe", Topic: topic, DefaultTopic: "TBW102", DefaultTopicQueueNums: 4,
 		BornTimestamp: time.Now().UnixMilli()}
@@ -268,7 +268,7 @@ func TestHostileLongPollsAreBoundedPerConnection(t *testing.T) {
 	b, _ := startProbedBroker(t)
 	n := startNeighbour(t, b.Addr(), "PollNeighbour")
 	c := newRawClient(t)
-	if resp := invoke(t, c, b.Addr(), sendRequest("Polled", "x")); resp.Code != remoting.ResponseSuccess {
+	if resp := invoke(t, c, b.Addr(), plainSendRequest("Polled", "x")); resp.Code != remoting.ResponseSuccess {
 		t.Fatalf("send: code %d %s", resp.Code, resp.Remark)
 	}
 	// Each long poll asks from its queue's end, so every one waits.

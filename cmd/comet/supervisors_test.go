@@ -186,9 +186,9 @@ func TestDelayBadInputIsRefused(t *testing.T) {
 	p := startProducer(t, env.NamesrvAddr, producer.WithRetry(0))
 	topic := uniqueName("BadDelay")
 	bad := primitive.NewMessage(topic, []byte("x"))
-	bad.WithProperty(remoting.PropertyDelayLevel, "99")
+	bad.WithProperty(remoting.PropertyDelayLevel, "-1") // above the maximum is clamped (TestDelayLevelAboveMaxClamped)
 	if res, err := p.SendSync(context.Background(), bad); err == nil && res.Status == primitive.SendOK {
-		t.Fatal("unknown delay level accepted")
+		t.Fatal("negative delay level accepted")
 	}
 	far := primitive.NewMessage(topic, []byte("y"))
 	far.WithProperty(remoting.PropertyTimerDelaySec, strconv.Itoa(30*24*3600))

@@ -335,3 +335,34 @@ func ResponseName(code int16) string {
 	}
 	return "RESPONSE_" + strconv.Itoa(int(code))
 }
+
+// Which response code answers what, where RocketMQ 4.9.8 leaves a choice
+// (notes in the style of the protocol notes; the names rule is in
+// names.go):
+//
+//	N1. A topic name that breaks the rule, in any request (header or body):
+//	    TOPIC_NOT_EXIST (17). Java answers SYSTEM_ERROR from
+//	    TopicValidator; no topic of such a name can exist, and 17 is what
+//	    clients already handle for an unknown topic.
+//	N2. A group name that breaks the rule, or a consumer group whose
+//	    %RETRY% / %DLQ% topic would exceed 127 characters (the group is
+//	    refused rather than an over-long topic created):
+//	    SUBSCRIPTION_GROUP_NOT_EXIST (26).
+//	N3. A client acting as one of the broker's internal groups
+//	    (CID_RMQ_SYS_*), or deleting or changing a system topic (TBW102,
+//	    SCHEDULE_TOPIC_XXXX, the transaction and trace topics,
+//	    SELF_TEST_TOPIC, OFFSET_MOVED_EVENT, the broker's cluster, broker
+//	    and reply topics, rmq_sys_*): NO_PERMISSION (16).
+//	N4. UPDATE_AND_CREATE_TOPIC with queue counts outside 1..1024 or a
+//	    permission outside 0..7: SYSTEM_ERROR (1), Java's answer to a bad
+//	    admin argument (4.9.8 has no INVALID_PARAMETER).
+//	N5. A DELAY level above the highest configured level is clamped to the
+//	    highest, as 4.9.8's CommitLog does; a negative or non-numeric level
+//	    is refused with MESSAGE_ILLEGAL (13).
+//	N6. A send whose sysFlag carries transaction bits (prepared, commit or
+//	    rollback) without the TRAN_MSG=true property: MESSAGE_ILLEGAL (13),
+//	    not stored (Java would store it invisible; only the broker writes
+//	    those types).
+//	N7. Properties longer than 32767 bytes once the broker's own are added
+//	    (CLUSTER, and REAL_TOPIC/REAL_QID for delayed and half messages):
+//	    MESSAGE_ILLEGAL (13), as for any other illegal message.

@@ -31,3 +31,6 @@ var (
 	// ErrClientBusy: the connection's outbound queue is over its byte limit.
 	ErrClientBusy = errors.New("remoting: outbound queue full")
 )
+
+// ErrInvalidName: a topic or group name breaks the naming rule (names.go).
+var ErrInvalidName = errors.New("remoting: invalid name")
