@@ -35,7 +35,7 @@ func offsetKey(topic, group string) string { return topic + "@" + group }
 func loadOffsetTable(fsys persist.FS, dir string) (*offsetTable, error) {
 	t := &offsetTable{fs: fsys, path: filepath.Join(dir, "config", "consumerOffset.json")}
 	t.mu.offsets = map[string]map[int32]int64{}
-	if _, err := persist.RemoveMetaTemps(fsys, filepath.Dir(t.path)); err != nil {
+	if _, err := persist.RemoveMetaTemps(fsys, t.path); err != nil {
 		return nil, fmt.Errorf("actors: offsets: %w", err)
 	}
 	data, err := persist.ReadFile(fsys, t.path)

@@ -80,10 +80,12 @@ func ReadFile(fsys FS, path string) ([]byte, error) {
 	return data, nil
 }
 
-// RemoveMetaTemps removes temporary metadata files in dir that a crash left
-// behind, and returns their names.
-func RemoveMetaTemps(fsys FS, dir string) ([]string, error) {
-	names, err := fsys.ReadDir(dir)
+// RemoveMetaTemps removes the temporary files a crash left behind while
+// path was being rewritten (path.tmp, and the path.tmpNNN names earlier
+// versions used), and returns their names. Other files are left alone.
+func RemoveMetaTemps(fsys FS, path string) ([]string, error) {
+	dir, base := filepath.Split(path)
+	names, err := fsys.ReadDir(filepath.Clean(dir))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
@@ -92,31 +94,14 @@ func RemoveMetaTemps(fsys FS, dir string) ([]string, error) {
 	}
 	var removed []string
 	for _, n := range names {
-		if strings.HasSuffix(n, metaTempSuffix) || isLegacyTemp(n) {
-			if err := fsys.Remove(filepath.Join(dir, n)); err != nil {
-				return removed, fmt.Errorf("persist: remove %s: %w", n, err)
-			}
-			removed = append(removed, n)
+		suffix, ok := strings.CutPrefix(n, base+metaTempSuffix)
+		if !ok || strings.Trim(suffix, "0123456789") != "" {
+			continue
 		}
+		if err := fsys.Remove(filepath.Join(dir, n)); err != nil {
+			return removed, fmt.Errorf("persist: remove %s: %w", n, err)
+		}
+		removed = append(removed, n)
 	}
 	return removed, nil
-}
-
-// isLegacyTemp matches the random-suffixed temporaries (name.tmp123456)
-// that earlier versions wrote.
-func isLegacyTemp(name string) bool {
-	i := strings.LastIndex(name, metaTempSuffix)
-	if i < 0 {
-		return false
-	}
-	rest := name[i+len(metaTempSuffix):]
-	if rest == "" {
-		return false
-	}
-	for _, c := range rest {
-		if c < '0' || c > '9' {
-			return false
-		}
-	}
-	return true
 }

@@ -56,13 +56,20 @@ func TestRemoveMetaTemps(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	removed, err := RemoveMetaTemps(mem, dir)
-	if err != nil {
-		t.Fatal(err)
+	var removed []string
+	for _, name := range []string{"topics.json", "consumerOffset.json"} {
+		r, err := RemoveMetaTemps(mem, filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		removed = append(removed, r...)
 	}
 	slices.Sort(removed)
 	if want := []string{"consumerOffset.json.tmp2904812", "topics.json.tmp"}; !slices.Equal(removed, want) {
 		t.Fatalf("removed %q, want %q", removed, want)
+	}
+	if _, err := ReadFile(mem, filepath.Join(dir, "notes.tmpl")); err != nil {
+		t.Fatalf("an unrelated file went too: %v", err)
 	}
 	if _, err := ReadFile(mem, filepath.Join(dir, "topics.json")); err != nil {
 		t.Fatalf("the real file went too: %v", err)
