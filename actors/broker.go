@@ -50,6 +50,19 @@ type BrokerOptions struct {
 	TransactionTimeout       time.Duration // age before the first check; default 6 s
 	TransactionCheckMax      int           // checks before a half is discarded; default 15
 
+	// Replication (replication.go): the broker id in routes (0 master,
+	// >= 1 replica, static roles), the HA listen address ("" disables the
+	// HA server), the mode, the least in-sync set size (master included)
+	// for sync replication, how long a replica may lag before it leaves
+	// the in-sync set, and how far behind the log end a consumer must read
+	// for the master to suggest a replica (0: 40% of RAM, as RocketMQ).
+	BrokerID            int64
+	HAListen            string
+	Replication         ReplicationMode
+	MinInSyncReplicas   int
+	ReplicaLagMax       time.Duration
+	ReplicaReadLagBytes int64
+
 	Logger *slog.Logger
 	// ConfigView adds the process's settings to GET_BROKER_CONFIG.
 	ConfigView func() map[string]string
@@ -95,6 +108,7 @@ func (o *BrokerOptions) setDefaults() {
 	if o.TransactionCheckMax == 0 {
 		o.TransactionCheckMax = 15
 	}
+	o.setReplicationDefaults()
 }
 
 // Validate reports the first invalid option.
@@ -116,7 +130,7 @@ func (o *BrokerOptions) Validate() error {
 	if o.MaxTimerDelay < time.Second {
 		return fmt.Errorf("actors: max timer delay %s is shorter than a second", o.MaxTimerDelay)
 	}
-	return nil
+	return o.validateReplication()
 }
 
 func parseIPv4HostPort(addr string) (persist.Host, error) {
@@ -161,6 +175,7 @@ type Broker struct {
 	metrics   *brokerMetrics
 	advertise string
 	cancel    context.CancelFunc
+	repl      *replication
 }
 
 // NewBroker opens the store and prepares the broker; Start serves.
@@ -219,7 +234,13 @@ func (b *Broker) Start() error {
 		return err
 	}
 	b.hold = newPullHold(b)
-	b.writer = NewWriter(b.store, WriterOptions{Flush: b.opts.Flush, Logger: b.log, OnPublish: b.hold.notify, OnSync: b.onWriterSync})
+	if b.repl, err = newReplication(b); err != nil {
+		b.store.Close()
+		b.server.Stop(context.Background())
+		return err
+	}
+	b.writer = NewWriter(b.store, WriterOptions{Flush: b.opts.Flush, Logger: b.log, OnPublish: b.hold.notify, OnSync: b.onWriterSync,
+		Replication: b.repl})
 	b.writer.Start()
 	if err := b.ensureSystemTopics(); err != nil {
 		b.Stop(context.Background())
@@ -229,6 +250,10 @@ func (b *Broker) Start() error {
 	b.cancel = cancel
 	go b.hold.run(ctx)
 	b.startControlPlane()
+	if err := b.repl.startRole(); err != nil {
+		b.Stop(context.Background())
+		return err
+	}
 	if err := b.startRegistrar(ctx); err != nil {
 		b.Stop(context.Background())
 		return err
@@ -272,7 +297,7 @@ func (b *Broker) startRegistrar(ctx context.Context) error {
 	b.rmClient = remoting.NewClient(remoting.ClientOptions{})
 	registrar, err := namesrv.NewRegistrar(b.rmClient, namesrv.RegistrarOptions{
 		NamesrvAddrs: b.opts.NamesrvAddrs, ClusterName: b.opts.ClusterName, BrokerName: b.opts.BrokerName,
-		BrokerAddr: b.advertise, BrokerID: routing.MasterID, Interval: b.opts.RegisterInterval,
+		BrokerAddr: b.advertise, BrokerID: b.repl.routeID(), HAServerAddr: b.repl.haAddr, Interval: b.opts.RegisterInterval,
 		Topics: b.topics.all, Logger: b.log,
 	})
 	if err != nil {
@@ -363,8 +388,14 @@ func (b *Broker) stop(ctx context.Context) error {
 	if b.system != nil {
 		keep(b.stopControlPlane())
 	}
+	if b.repl != nil {
+		b.repl.stopClient() // nothing is replicated into the log from now on
+	}
 	if b.writer != nil {
 		keep(b.writer.Stop(ctx))
+	}
+	if b.repl != nil {
+		b.repl.closeServer() // after the drain: its batches may wait for replicas
 	}
 	keep(b.server.Stop(ctx))
 	if b.cancel != nil {
