@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/cometmq/comet/namesrv"
 	"github.com/cometmq/comet/netio/remoting"
 	"github.com/cometmq/comet/routing"
@@ -197,6 +199,36 @@ func TestSyncReplicationAcksOnlyWhatTheReplicaHolds(t *testing.T) {
 				held, master.Store().MaxPhysicalOffset())
 		}
 	}
+	if got := gaugeValue(t, master, "comet_replication_in_sync_replicas"); got != 2 {
+		t.Fatalf("in-sync gauge %v, want 2", got)
+	}
+	if got := gaugeValue(t, replica, "comet_replication_role", "role", "replica"); got != 1 {
+		t.Fatalf("replica role gauge %v", got)
+	}
+}
+
+// gaugeValue scrapes b's replication collector for one gauge (with one
+// label pair, if given).
+func gaugeValue(t *testing.T, b *Broker, name string, label ...string) float64 {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(b.ReplicationCollector())
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			if len(label) == 0 || (m.GetLabel()[0].GetName() == label[0] && m.GetLabel()[0].GetValue() == label[1]) {
+				return m.GetGauge().GetValue()
+			}
+		}
+	}
+	t.Fatalf("no metric %s %v", name, label)
+	return 0
 }
 
 // TestConsumersNeverSeeBeyondTheHighWaterMark stops the only replica of a

@@ -154,7 +154,7 @@ func (p *process) startBroker() error {
 	}
 	b.SetTimerBacklog(b.TimerBacklog)
 	b.SetTransactionBacklog(func() int64 { return b.TxnStats().Pending.Load() })
-	p.registry.MustRegister(b.Collector())
+	p.registry.MustRegister(b.Collector(), b.ReplicationCollector())
 	p.broker.Store(b)
 	return nil
 }
@@ -204,7 +204,9 @@ func (p *process) announceReady() {
 		attrs = append(attrs, "namesrv", ns.Addr())
 	}
 	if b := p.broker.Load(); b != nil {
+		role := b.Role()
 		attrs = append(attrs, "broker", b.Addr(), "advertise", b.Advertise(), "dataDir", p.cfg.DataDir, "flush", p.cfg.Flush,
+			"master", role.Master, "brokerId", p.cfg.BrokerID, "ha", b.HAAddr(), "replication", p.cfg.Replication,
 			"recovered", fmt.Sprintf("%+v", b.Store().Recovery()))
 		status = "serving on " + b.Addr()
 	}
