@@ -461,3 +461,38 @@ func defaultReplicaReadLag() int64 {
 	}
 	return int64(uint64(info.Totalram) * uint64(info.Unit) * 4 / 10)
 }
+
+// ReplicationStatus is the broker's replication state for operators.
+type ReplicationStatus struct {
+	Master   bool   `json:"master"`
+	Epoch    int64  `json:"epoch"`
+	BrokerID int64  `json:"brokerId"` // in routes: 0 for the master
+	Mode     string `json:"mode"`
+	HAAddr   string `json:"haAddr,omitempty"`
+	// Master only: the in-sync set size (master included), the commit
+	// point and each replica as the master sees it.
+	InSync      int               `json:"inSync,omitempty"`
+	CommitPoint int64             `json:"commitPoint,omitempty"`
+	Replicas    []ha.MemberStatus `json:"replicas,omitempty"`
+	// Replica only: whether it is connected and how far behind it is.
+	Connected bool  `json:"connected,omitempty"`
+	LagBytes  int64 `json:"lagBytes,omitempty"`
+}
+
+// ReplicationStatus reports the role, the in-sync set and the lag.
+func (b *Broker) ReplicationStatus() ReplicationStatus {
+	r := b.repl
+	role := r.role.Load()
+	st := ReplicationStatus{Master: role.Master, Epoch: role.Epoch, BrokerID: r.routeID(), Mode: r.mode.String(), HAAddr: r.haAddr}
+	if role.Master && r.server != nil {
+		st.InSync, st.CommitPoint, st.Replicas = r.server.InSyncCount(), r.server.CommitPoint(), r.server.Members()
+	}
+	r.mu.Lock()
+	c := r.client
+	r.mu.Unlock()
+	if c != nil {
+		st.Connected = c.Stats().Connected.Load()
+		st.LagBytes = max(0, c.Stats().MasterEnd.Load()-b.store.WrittenOffset())
+	}
+	return st
+}
