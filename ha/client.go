@@ -234,6 +234,11 @@ func (c *Client) align(conn net.Conn, w *Welcome) error {
 	c.stats.MasterEnd.Store(w.MasterEnd)
 	local := c.opts.Sink.WrittenOffset()
 	switch {
+	case w.Start < local && w.MasterEnd == 0:
+		// A master with an empty log lost its disk (or is a new machine):
+		// following it would wipe this replica, maybe the only copy left.
+		return refuse(CodeBehindLog, "master's log is empty, replica holds %d bytes: refusing to truncate them; "+
+			"promote this replica or restore the master's data", local)
 	case w.Start < local:
 		c.log.Warn("ha: replica holds bytes the master does not; truncating", "from", w.Start, "end", local)
 		c.stats.Truncations.Add(1)

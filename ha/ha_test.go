@@ -294,3 +294,29 @@ func TestServerRefusesWhenNotMasterOrWrongGroup(t *testing.T) {
 		t.Fatalf("Wait on a replica: %v", err)
 	}
 }
+
+func TestReplicaRefusesToFollowAnEmptyMaster(t *testing.T) {
+	p := startPair(t, func(so *ServerOptions, co *ClientOptions) {})
+	p.client.Stop()
+	replica := p.replica
+	// The replica holds data the (empty) master never had.
+	other := &lockedStore{s: openStore(t)}
+	end := appendMessages(t, other, 0, 20, 100)
+	data, err := other.s.ReadRaw(0, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := replica.Append(0, data, true); err != nil {
+		t.Fatal(err)
+	}
+	c2, err := NewClient(p.client.opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2.Start()
+	defer c2.Stop()
+	waitFor(t, 5*time.Second, "a handshake", func() bool { return c2.Stats().Sessions.Load() >= 2 })
+	if replica.WrittenOffset() != end || c2.Stats().Truncations.Load() != 0 {
+		t.Fatalf("the replica followed an empty master: log ends at %d, want %d", replica.WrittenOffset(), end)
+	}
+}

@@ -20,4 +20,10 @@
 // cut (recovery.go). After a kill -9 on the same boot (the abort marker
 // carries the boot id) the key index is repaired from its last flush on,
 // not rebuilt (keyindex.go).
+//
+// Replication reads and writes the log as bytes (replica.go): ReadRaw
+// returns whole records up to the end of what the writer handed to the
+// file, AppendReplicated appends a master's records at the same offsets
+// on a replica and dispatches them with recovery's code, and TruncateTo
+// cuts the log, queues and key index at a record boundary.
 package persist
