@@ -62,6 +62,9 @@ type BrokerOptions struct {
 	MinInSyncReplicas   int
 	ReplicaLagMax       time.Duration
 	ReplicaReadLagBytes int64
+	// ReplicationHooks hand the in-sync decisions and fencing news to a
+	// controller; zero: the master decides alone (static roles).
+	ReplicationHooks ReplicationHooks
 
 	Logger *slog.Logger
 	// ConfigView adds the process's settings to GET_BROKER_CONFIG.

@@ -105,6 +105,26 @@ var (
 	ErrStopped = errors.New("actors: broker stopping")
 )
 
+// ReplicationHooks connect a broker's replication to a controller.
+type ReplicationHooks struct {
+	// ProposeInSync, when set, receives the in-sync set (replica ids) the
+	// master would move to: a replica caught up, or one lagging past
+	// --replica-lag-max. The master keeps waiting for the old set until
+	// the controller commits the change and calls SetInSync.
+	ProposeInSync func(replicaIDs []int64)
+	// OnFenced hears of a replica that knows a newer epoch than this
+	// master: the controller elected another master.
+	OnFenced func(epoch int64)
+}
+
+// SetInSync installs the in-sync set (replica ids; the master is always a
+// member) as the controller committed it.
+func (b *Broker) SetInSync(replicaIDs []int64) {
+	if s := b.repl.server; s != nil {
+		s.SetInSync(replicaIDs)
+	}
+}
+
 // Role is the broker's replication role.
 type Role struct {
 	Master bool
@@ -141,9 +161,12 @@ func newReplication(b *Broker) (*replication, error) {
 		Listen: b.opts.HAListen, BrokerName: b.opts.BrokerName, Source: b.store,
 		SegmentSize: b.segmentSize(), SyncFlush: b.opts.Flush == FlushSync,
 		MinInSync: b.opts.MinInSyncReplicas, LagMax: b.opts.ReplicaLagMax,
-		Metadata: r.metadata, Logger: b.log,
+		Metadata: r.metadata, Logger: b.log, ProposeInSync: b.opts.ReplicationHooks.ProposeInSync,
 		OnFenced: func(epoch int64) {
 			b.log.Warn("actors: a replica knows a newer epoch; this master is stale", "epoch", epoch)
+			if fn := b.opts.ReplicationHooks.OnFenced; fn != nil {
+				fn(epoch)
+			}
 		},
 	})
 	if err != nil {

@@ -320,3 +320,33 @@ func TestReplicaRefusesToFollowAnEmptyMaster(t *testing.T) {
 		t.Fatalf("the replica followed an empty master: log ends at %d, want %d", replica.WrittenOffset(), end)
 	}
 }
+
+func TestControllerOwnsTheInSyncSet(t *testing.T) {
+	proposals := make(chan []int64, 16)
+	p := startPair(t, func(so *ServerOptions, _ *ClientOptions) {
+		so.ProposeInSync = func(ids []int64) {
+			select {
+			case proposals <- ids:
+			default:
+			}
+		}
+	})
+	end := appendMessages(t, p.master, 0, 10, 100)
+	p.server.Notify()
+	waitFor(t, 5*time.Second, "catch-up", func() bool { return p.replica.DurableOffset() == end })
+	select {
+	case ids := <-proposals:
+		if fmt.Sprint(ids) != "[1]" {
+			t.Fatalf("proposed %v, want [1]", ids)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no proposal for a caught-up replica")
+	}
+	if n := p.server.InSyncCount(); n != 1 {
+		t.Fatalf("the set changed to %d members before the controller committed it", n)
+	}
+	p.server.SetInSync([]int64{1})
+	if n := p.server.InSyncCount(); n != 2 {
+		t.Fatalf("in-sync set of %d after SetInSync", n)
+	}
+}
