@@ -285,7 +285,8 @@ func (s *clientSession) fetch(dec *Decoder) error {
 		c.stats.LastContact.Store(time.Now().UnixNano())
 		switch f := f.(type) {
 		case *Data:
-			if err := c.opts.Sink.Append(f.Offset, f.Bytes, c.opts.SyncFlush); err != nil {
+			sync := c.opts.SyncFlush && !s.deferSync(f)
+			if err := c.opts.Sink.Append(f.Offset, f.Bytes, sync); err != nil {
 				s.conn.Write(AppendError(nil, ErrorFrame{Code: CodeReplicaFailed, Message: err.Error()}))
 				return fmt.Errorf("ha: append at %d: %w", f.Offset, err)
 			}
@@ -293,7 +294,7 @@ func (s *clientSession) fetch(dec *Decoder) error {
 			c.stats.BytesReceived.Add(int64(len(f.Bytes)))
 			c.stats.Commit.Store(f.Commit)
 			c.stats.MasterEnd.Store(max(c.stats.MasterEnd.Load(), c.opts.Sink.WrittenOffset()))
-			if dec.Buffered() > 0 && !c.opts.SyncFlush {
+			if dec.Buffered() > 0 && !sync {
 				continue // acknowledge once the burst is appended
 			}
 			if err := s.sendAck(); err != nil {
@@ -313,6 +314,21 @@ func (s *clientSession) fetch(dec *Decoder) error {
 			return fmt.Errorf("%w: %T from the master", ErrFrame, f)
 		}
 	}
+}
+
+// catchUpSyncBytes is how much a sync-flush replica far behind its master
+// appends between syncs: a catch-up is bounded by the disk's bytes per
+// sync, not by one sync per chunk. Acknowledgements still report only
+// what is synced.
+const catchUpSyncBytes = 16 << 20
+
+// deferSync reports whether a sync-flush replica may append d without
+// syncing: it is more than catchUpSyncBytes behind the master's end as
+// last heard, and has less than that unsynced.
+func (s *clientSession) deferSync(d *Data) bool {
+	sink := s.c.opts.Sink
+	end := d.Offset + chunkAdvance(d.Bytes)
+	return s.c.stats.MasterEnd.Load()-end > catchUpSyncBytes && end-sink.DurableOffset() < catchUpSyncBytes
 }
 
 // ackLoop acknowledges at least every heartbeat and, for an async-flush
