@@ -67,6 +67,22 @@ type BrokerOptions struct {
 	TransactionTimeout       time.Duration // age before the first check; default 6 s
 	TransactionCheckMax      int           // checks before a half is discarded; default 15
 
+	// Replication (replication.go): the broker id in routes (0 master,
+	// >= 1 replica, static roles), the HA listen address ("" disables the
+	// HA server), the mode, the least in-sync set size (master included)
+	// for sync replication, how long a replica may lag before it leaves
+	// the in-sync set, and how far behind the log end a consumer must read
+	// for the master to suggest a replica (0: 40% of RAM, as RocketMQ).
+	BrokerID            int64
+	HAListen            string
+	Replication         ReplicationMode
+	MinInSyncReplicas   int
+	ReplicaLagMax       time.Duration
+	ReplicaReadLagBytes int64
+	// ReplicationHooks hand the in-sync decisions and fencing news to a
+	// controller; zero: the master decides alone (static roles).
+	ReplicationHooks ReplicationHooks
+
 	Logger *slog.Logger
 	// DataDirLock is a lock on DataDir the caller already holds (a process
 	// locks its data dir before it binds anything); the broker takes it
@@ -125,6 +141,7 @@ func (o *BrokerOptions) setDefaults() {
 	if o.TransactionCheckMax == 0 {
 		o.TransactionCheckMax = 15
 	}
+	o.setReplicationDefaults()
 }
 
 // Validate reports the first invalid option.
@@ -146,7 +163,7 @@ func (o *BrokerOptions) Validate() error {
 	if o.MaxTimerDelay < time.Second {
 		return fmt.Errorf("actors: max timer delay %s is shorter than a second", o.MaxTimerDelay)
 	}
-	return nil
+	return o.validateReplication()
 }
 
 func parseIPv4HostPort(addr string) (persist.Host, error) {
@@ -201,6 +218,7 @@ type Broker struct {
 	// actor's mailbox, the one control-plane mailbox clients feed.
 	queuedEndTxn atomic.Int64
 	dirLock      *persist.DirLock // held from NewBroker until Stop
+	repl         *replication
 }
 
 // NewBroker opens the store and prepares the broker; Start serves.
@@ -292,7 +310,13 @@ func (b *Broker) start() error {
 		return err
 	}
 	b.hold = newPullHold(b, b.opts.MaxParkedPulls, b.opts.MaxParkedPullsPerConn)
-	b.writer = NewWriter(b.store, WriterOptions{Flush: b.opts.Flush, Logger: b.log, OnPublish: b.onPublish, OnSync: b.onWriterSync})
+	if b.repl, err = newReplication(b); err != nil {
+		b.store.Close()
+		b.server.Stop(context.Background())
+		return err
+	}
+	b.writer = NewWriter(b.store, WriterOptions{Flush: b.opts.Flush, Logger: b.log, OnPublish: b.onPublish, OnSync: b.onWriterSync,
+		Replication: b.repl})
 	b.writer.Start()
 	if err := b.ensureSystemTopics(); err != nil {
 		b.Stop(context.Background())
@@ -307,6 +331,10 @@ func (b *Broker) start() error {
 	}()
 	go b.compiles.run()
 	b.startControlPlane()
+	if err := b.repl.startRole(); err != nil {
+		b.Stop(context.Background())
+		return err
+	}
 	if err := b.startRegistrar(ctx); err != nil {
 		b.Stop(context.Background())
 		return err
@@ -350,7 +378,7 @@ func (b *Broker) startRegistrar(ctx context.Context) error {
 	b.rmClient = remoting.NewClient(remoting.ClientOptions{})
 	registrar, err := namesrv.NewRegistrar(b.rmClient, namesrv.RegistrarOptions{
 		NamesrvAddrs: b.opts.NamesrvAddrs, ClusterName: b.opts.ClusterName, BrokerName: b.opts.BrokerName,
-		BrokerAddr: b.advertise, BrokerID: routing.MasterID, Interval: b.opts.RegisterInterval,
+		BrokerAddr: b.advertise, BrokerID: b.repl.routeID(), HAServerAddr: b.repl.haAddr, Interval: b.opts.RegisterInterval,
 		Topics: b.topics.all, Logger: b.log,
 	})
 	if err != nil {
@@ -449,8 +477,14 @@ func (b *Broker) stop(ctx context.Context) error {
 	if b.system != nil {
 		keep(b.stopControlPlane())
 	}
+	if b.repl != nil {
+		b.repl.stopClient() // nothing is replicated into the log from now on
+	}
 	if b.writer != nil {
 		keep(b.writer.Stop(ctx))
+	}
+	if b.repl != nil {
+		b.repl.closeServer() // after the drain: its batches may wait for replicas
 	}
 	keep(b.server.Stop(ctx))
 	// Then the goroutines that read the store: the compile worker finishes

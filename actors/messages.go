@@ -24,3 +24,8 @@ type txnStored struct{ decision *txnDecision }
 
 // txnCopied tells the transaction actor its check copies were stored.
 type txnCopied struct{ copies *txnCopies }
+
+// roleChanged tells the timer and transaction actors the broker became
+// master at runtime: they reload their state from the replicated queues
+// and cursors.
+type roleChanged struct{}

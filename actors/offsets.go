@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/cometmq/comet/persist"
 )
@@ -17,9 +18,10 @@ import (
 // persisted to config/consumerOffset.json by the housekeeper and at
 // shutdown (RocketMQ's layout: {"offsetTable":{"topic@group":{"0":12}}}).
 type offsetTable struct {
-	fs   persist.FS
-	path string
-	mu   struct {
+	fs      persist.FS
+	path    string
+	version atomic.Int64 // bumped by every change (replication_meta.go)
+	mu      struct {
 		sync.Mutex
 		offsets map[string]map[int32]int64 // "topic@group" -> queue -> offset
 		dirty   bool
@@ -75,6 +77,7 @@ func (t *offsetTable) commit(topic, group string, queueID int32, offset int64) {
 	if old, ok := m[queueID]; !ok || old != offset {
 		m[queueID] = offset
 		t.mu.dirty = true
+		t.version.Add(1)
 	}
 }
 
@@ -92,6 +95,7 @@ func (t *offsetTable) dropTopic(topic string) {
 		if strings.HasPrefix(key, topic+"@") {
 			delete(t.mu.offsets, key)
 			t.mu.dirty = true
+			t.version.Add(1)
 		}
 	}
 }

@@ -34,6 +34,7 @@ type pullResult struct {
 	body     []byte // bodyBuf.B once a record matched
 	bodyBuf  *bytebufferpool.ByteBuffer
 	found    int
+	suggest  int64 // suggestWhichBrokerId (replication_pull.go)
 }
 
 // pullBodyPool holds the buffers pull bodies are gathered in. A body lives
@@ -151,14 +152,21 @@ func pullResponse(reqCmd *remoting.Command, res *pullResult) *remoting.Command {
 	resp.Ext.Set("nextBeginOffset", itoa(res.next))
 	resp.Ext.Set("minOffset", itoa(res.min))
 	resp.Ext.Set("maxOffset", itoa(res.max))
-	resp.Ext.Set("suggestWhichBrokerId", "0")
+	resp.Ext.Set("suggestWhichBrokerId", itoa(res.suggest))
 	resp.Body = res.body
 	return resp
 }
 
 // pullOnce reads up to q.maxMsgs matching records from the queue, following
-// RocketMQ's offset rules for PULL_MESSAGE.
+// RocketMQ's offset rules for PULL_MESSAGE, and names the group member the
+// next pull should go to.
 func (b *Broker) pullOnce(q *pullQuery) pullResult {
+	res := b.pullQueue(q)
+	res.suggest = b.suggestBroker(q, &res)
+	return res
+}
+
+func (b *Broker) pullQueue(q *pullQuery) pullResult {
 	cq := b.store.ConsumeQueue(q.topic, q.queueID)
 	if cq == nil {
 		if q.offset == 0 {

@@ -27,6 +27,10 @@ var sendPool = sync.Pool{New: func() any { return &sendCompletion{} }}
 
 func (b *Broker) handleSend(req *netio.Request) {
 	cmd := &req.Cmd
+	if code, remark := b.writeRefusal(); code != remoting.ResponseSuccess {
+		b.reply(req, code, remark)
+		return
+	}
 	h, err := remoting.ParseSendHeader(cmd)
 	if err != nil {
 		b.reply(req, remoting.ResponseSystemError, err.Error())
@@ -272,14 +276,8 @@ func (sc *sendCompletion) Complete(a *AppendRequest) {
 	b, req := sc.broker, sc.req
 	b.metrics.countAppend(a)
 	if a.Err != nil {
-		code := int16(remoting.ResponseSystemError)
-		if errors.Is(a.Err, persist.ErrDiskFull) {
-			code = remoting.ResponseServiceNotAvailable
-		}
-		if errors.Is(a.Err, persist.ErrMessageTooLarge) || errors.Is(a.Err, persist.ErrUnsafeName) {
-			code = remoting.ResponseMessageIllegal
-		}
-		req.Reply(remoting.NewResponse(&req.Cmd, code, "store: "+a.Err.Error()))
+		code, remark := appendErrorCode(a.Err)
+		req.Reply(remoting.NewResponse(&req.Cmd, code, remark))
 	} else {
 		resp := remoting.NewResponse(&req.Cmd, remoting.ResponseSuccess, "")
 		sc.msgID = sc.msgID[:0]

@@ -29,6 +29,7 @@ type Status struct {
 	Writer         WriterStatus            `json:"writer"`
 	Rings          []ringbuf.Stats         `json:"rings"`
 	Recovery       *persist.RecoveryReport `json:"recovery,omitempty"`
+	Replication    *ReplicationStatus      `json:"replication,omitempty"`
 }
 
 // CommitLogStatus is the commit log's extent.
@@ -79,6 +80,10 @@ func (b *Broker) Status() Status {
 	s.Writer = b.writerStatus()
 	if b.hold != nil {
 		s.ParkedPulls = b.hold.parked.Load()
+	}
+	if b.repl != nil {
+		rs := b.ReplicationStatus()
+		s.Replication = &rs
 	}
 	return s
 }

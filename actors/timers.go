@@ -285,7 +285,7 @@ func (h *hopBatch) Complete(*AppendRequest) {
 // tick gathers every due rung head into one batch and hands it to the
 // writer. One batch is in flight at a time.
 func (t *timerService) tick() {
-	if t.inflight != nil {
+	if t.inflight != nil || !t.b.repl.master() {
 		return
 	}
 	batch := t.collect(t.now().UnixMilli())
@@ -451,6 +451,9 @@ func (a *timerActor) Receive(ctx actor.Context) {
 		a.svc.drain(5 * time.Second)
 	case *timerTick:
 		a.svc.tick()
+	case *roleChanged:
+		a.svc.drain(5 * time.Second)
+		a.svc.loadCursors()
 	case *hopsStored:
 		a.svc.stored(msg.batch)
 		a.svc.tick()

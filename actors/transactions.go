@@ -411,6 +411,9 @@ func (t *txnService) answer(req *netio.Request, code int16, remark string) {
 
 // tick catches up and, every check interval, checks back old halves.
 func (t *txnService) tick() {
+	if !t.b.repl.master() {
+		return // the master's cursor arrives with the offsets
+	}
 	t.catchUp()
 	now := t.now()
 	if now.Sub(t.checked) < t.b.opts.TransactionCheckInterval {
@@ -545,6 +548,8 @@ func (a *txnActor) Receive(ctx actor.Context) {
 	case *actor.Stopped:
 	case *txnTick:
 		a.svc.tick()
+	case *roleChanged:
+		a.svc.rebuild()
 	case *endTxn:
 		a.svc.b.queuedEndTxn.Add(-1)
 		a.svc.end(msg)

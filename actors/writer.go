@@ -91,6 +91,26 @@ type WriterOptions struct {
 	OnPublish func([]persist.Dispatched)
 	OnSync    func(time.Duration) // runs on the writer goroutine after each sync (metrics)
 	Now       func() time.Time
+	// Replication, when set, hears of every batch handed to the file and
+	// may hold its publication until replicas have it (replication.go).
+	Replication WriterReplication
+}
+
+// WriterReplication is what the writer asks of replication, on its
+// goroutine, holding the tail.
+type WriterReplication interface {
+	// Writable refuses appends (the broker is a replica).
+	Writable() error
+	// Written wakes the senders: the batch is in the file. Never blocks.
+	Written()
+	// Wait blocks until the batch up to end may be acknowledged: with
+	// synchronous replication, until every in-sync member holds it. An
+	// error fails (and rolls back) the batch.
+	Wait(end int64) error
+	// Synchronous reports whether Wait may block (no inline appends then).
+	Synchronous() bool
+	// RolledBack reports a rollback of bytes the senders may have shipped.
+	RolledBack()
 }
 
 func (o *WriterOptions) setDefaults() {
@@ -178,6 +198,11 @@ func (w *Writer) Mode() FlushMode { return w.opts.Flush }
 // ErrBusy when the ring is full and ErrStopping once Stop has begun (the
 // caller answers with submitRefusal).
 func (w *Writer) Submit(req *AppendRequest) error {
+	if r := w.opts.Replication; r != nil {
+		if err := r.Writable(); err != nil {
+			return err
+		}
+	}
 	if !w.ring.TryPush(req) {
 		if w.stopping.Load() {
 			return ErrStopping
@@ -198,7 +223,7 @@ func (w *Writer) Submit(req *AppendRequest) error {
 // a send in the same read pass, without waking the writer goroutine and
 // then the loop again.
 func (w *Writer) TryAppendInline(req *AppendRequest) bool {
-	if w.opts.Flush != FlushAsync || requestBytes(req) > maxInlineBytes || !w.mu.TryLock() {
+	if w.opts.Flush != FlushAsync || requestBytes(req) > maxInlineBytes || w.replicationBlocks() || !w.mu.TryLock() {
 		return false
 	}
 	defer w.mu.Unlock()
@@ -210,6 +235,19 @@ func (w *Writer) TryAppendInline(req *AppendRequest) bool {
 	w.writeBatch(w.inline[:])
 	w.inline[0] = nil
 	return true
+}
+
+func (w *Writer) replicationBlocks() bool {
+	r := w.opts.Replication
+	return r != nil && (r.Synchronous() || r.Writable() != nil)
+}
+
+// HoldTail runs fn as the owner of the store's tail, with no batch in
+// flight: replication appends replicated bytes and truncates through it.
+func (w *Writer) HoldTail(fn func() error) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return fn()
 }
 
 // maxInlineBytes caps the bodies of a request appended inline: copying a
@@ -321,8 +359,14 @@ func (w *Writer) writeBatch(batch []*AppendRequest) {
 	if failed == nil {
 		failed = w.store.Write()
 	}
+	if failed == nil && w.opts.Replication != nil {
+		w.opts.Replication.Written() // replicas receive it while the local sync runs
+	}
 	if failed == nil && w.opts.Flush == FlushSync {
 		failed = w.sync()
+	}
+	if failed == nil && w.opts.Replication != nil {
+		failed = w.opts.Replication.Wait(w.store.WritePosition())
 	}
 	if failed != nil {
 		w.failBatch(batch, failed)
@@ -350,6 +394,9 @@ func (w *Writer) sync() error {
 func (w *Writer) failBatch(batch []*AppendRequest, err error) {
 	if rerr := w.store.Rollback(); rerr != nil {
 		w.opts.Logger.Error("actors: writer rollback", "err", rerr)
+	}
+	if w.opts.Replication != nil {
+		w.opts.Replication.RolledBack()
 	}
 	w.opts.Logger.Warn("actors: append batch failed", "requests", len(batch), "err", err)
 	for _, req := range batch {

@@ -31,4 +31,10 @@
 // (retention.go). A full disk fails the append that needs a new file,
 // never a write into a mapping. LockDir keeps a second process out of a
 // data directory (dirlock.go).
+//
+// Replication reads and writes the log as bytes (replica.go): ReadRaw
+// returns whole records up to the end of what the writer handed to the
+// file, AppendReplicated appends a master's records at the same offsets
+// on a replica and dispatches them with recovery's code, and TruncateTo
+// cuts the log, queues and key index at a record boundary.
 package persist

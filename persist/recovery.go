@@ -324,6 +324,7 @@ func (s *Store) finishScan(end int64) error {
 	s.cl.published.Store(end)
 	s.durableEnd.Store(end)
 	s.dispatched.Store(end)
+	s.written.Store(end)
 	s.recovery.LogEnd = end
 	return nil
 }

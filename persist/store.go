@@ -191,6 +191,7 @@ type Store struct {
 
 	durableEnd atomic.Int64
 	dispatched atomic.Int64
+	written    atomic.Int64 // end of what the file holds; ReadRaw's bound (replica.go)
 	closed     atomic.Bool
 	ckpt       checkpointFile
 	ckptMu     sync.Mutex
@@ -431,7 +432,13 @@ func tagsCodeOf(props []byte) int64 {
 // (writer only), one write per segment touched. Publish and Sync need it
 // to have succeeded; on failure the caller must Rollback: the records are
 // not in the file and must not be acknowledged.
-func (s *Store) Write() error { return s.cl.write() }
+func (s *Store) Write() error {
+	err := s.cl.write()
+	if err == nil {
+		s.written.Store(s.cl.writePos)
+	}
+	return err
+}
 
 // Sync makes everything appended durable (writer only). On failure the
 // caller must Rollback the unpublished records: they were never made
@@ -497,7 +504,9 @@ func (s *Store) Rollback() error {
 	}
 	s.pending = s.pending[:0]
 	s.stats.rollbacks.Add(1)
-	return s.cl.truncate(s.batchStart, s.cl.writePos)
+	err := s.cl.truncate(s.batchStart, s.cl.writePos)
+	s.written.Store(s.cl.writePos)
+	return err
 }
 
 // keepBatchEntries bounds the per-batch buffers the writer keeps between

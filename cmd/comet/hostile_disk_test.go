@@ -43,7 +43,7 @@ func TestSecondBrokerProcessRefusesALockedDataDir(t *testing.T) {
 	bin := buildCometBinary(t)
 	dir := t.TempDir()
 	args := []string{"--data-dir", dir, "--listen", freeLoopbackAddr(t), "--namesrv-listen", freeLoopbackAddr(t),
-		"--http-listen", freeLoopbackAddr(t)}
+		"--http-listen", freeLoopbackAddr(t), "--ha-listen", ""}
 	first := runCometProcess(t, exec.Command(bin, args...))
 	raw := newRawClient(t)
 	const topic, n = "LockedDir", 100
@@ -164,7 +164,7 @@ func TestFullDiskRefusesSendsAndKeepsEveryAck(t *testing.T) {
 	}
 	dir := filepath.Join(root, "data")
 	args := []string{"--data-dir", dir, "--listen", freeLoopbackAddr(t), "--namesrv-listen", freeLoopbackAddr(t),
-		"--http-listen", freeLoopbackAddr(t), "--segment-size", strconv.Itoa(8 << 20)}
+		"--http-listen", freeLoopbackAddr(t), "--segment-size", strconv.Itoa(8 << 20), "--ha-listen", ""}
 	httpAddr := args[7]
 	c := runCometProcess(t, exec.Command(bin, args...))
 	raw := newRawClient(t)

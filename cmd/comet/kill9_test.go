@@ -117,7 +117,7 @@ func startCometProcess(t *testing.T, bin, dir, brokerAddr, nsAddr string) *comet
 func startCometProcessFlush(t *testing.T, bin, dir, brokerAddr, nsAddr, flush string) *cometProcess {
 	t.Helper()
 	cmd := exec.Command(bin, "--data-dir", dir, "--listen", brokerAddr, "--namesrv-listen", nsAddr,
-		"--flush", flush, "--http-listen", "")
+		"--flush", flush, "--http-listen", "", "--ha-listen", "")
 	return runCometProcess(t, cmd)
 }
 

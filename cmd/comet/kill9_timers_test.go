@@ -103,7 +103,7 @@ func TestKill9KeepsTimersAndUndecidedTransactions(t *testing.T) {
 func startTimerComet(t *testing.T, bin, dir, brokerAddr, nsAddr string) *cometProcess {
 	t.Helper()
 	cmd := exec.Command(bin, "--data-dir", dir, "--listen", brokerAddr, "--namesrv-listen", nsAddr,
-		"--flush", "sync", "--http-listen", "", "--transaction-check-interval", "200ms", "--transaction-timeout", "300ms")
+		"--flush", "sync", "--http-listen", "", "--ha-listen", "", "--transaction-check-interval", "200ms", "--transaction-timeout", "300ms")
 	return runCometProcess(t, cmd)
 }
 

@@ -71,6 +71,12 @@ type Config struct {
 	TransactionTimeout       time.Duration
 	TransactionCheckMax      int
 
+	BrokerID          int
+	HAListen          string
+	Replication       string
+	MinInSyncReplicas int
+	ReplicaLagMax     time.Duration
+
 	values map[string]string // every key's final value, for GET_BROKER_CONFIG
 }
 
@@ -106,6 +112,11 @@ func defineFlags(fs *flag.FlagSet, c *Config) {
 	fs.IntVar(&c.TransactionCheckMax, "transaction-check-max", 15, "check-backs before an undecided half message is discarded")
 	fs.DurationVar(&c.FrameReadTimeout, "frame-read-timeout", netio.DefaultFrameReadTimeout, "close a connection that leaves a request frame incomplete this long")
 	fs.IntVar(&c.MaxBufferedInput, "max-buffered-input", netio.DefaultMaxBufferedInput, "bytes of incomplete or unserved requests buffered over all connections")
+	fs.IntVar(&c.BrokerID, "broker-id", 0, "0: master of its broker name; 1 or more: a replica that finds its master through the name server")
+	fs.StringVar(&c.HAListen, "ha-listen", "127.0.0.1:10912", "replication listen address of a master (empty disables it)")
+	fs.StringVar(&c.Replication, "replication", "async", "async: acknowledge after the local write; sync: once every in-sync replica holds the batch")
+	fs.IntVar(&c.MinInSyncReplicas, "min-insync-replicas", 1, "sync replication refuses sends while the in-sync set (master included) is smaller")
+	fs.DurationVar(&c.ReplicaLagMax, "replica-lag-max", 10*time.Second, "a replica not caught up for this long leaves the in-sync set")
 	fs.StringVar(&c.File, "config", "", "TOML config file (keys are the flag names)")
 }
 
@@ -278,7 +289,7 @@ func tomlType(v any) string {
 
 // Validate reports the first invalid setting, naming its key.
 func (c *Config) Validate() error {
-	checks := []func() error{c.validateAddrs, c.validateStore, c.validateLogs, c.validateNetwork}
+	checks := []func() error{c.validateAddrs, c.validateStore, c.validateLogs, c.validateNetwork, c.validateReplication}
 	for _, check := range checks {
 		if err := check(); err != nil {
 			return err
@@ -454,6 +465,7 @@ func (c *Config) HTTPOffLoopback() bool {
 // BrokerOptions maps the configuration onto the broker's options.
 func (c *Config) BrokerOptions(log *slog.Logger) actors.BrokerOptions {
 	flush, _ := actors.ParseFlushMode(c.Flush)
+	replication, _ := actors.ParseReplicationMode(c.Replication)
 	return actors.BrokerOptions{
 		DataDir: c.DataDir, Listen: c.Listen, Advertise: c.Advertise, NamesrvAddrs: c.NamesrvAddrs(),
 		ClusterName: c.Cluster, BrokerName: c.BrokerName, Flush: flush, AutoCreateTopic: c.AutoCreateTopic,
@@ -463,5 +475,26 @@ func (c *Config) BrokerOptions(log *slog.Logger) actors.BrokerOptions {
 		DelayLevels: c.DelayLevels, MaxTimerDelay: c.MaxTimerDelay, TransactionCheckInterval: c.TransactionCheckInterval,
 		TransactionTimeout: c.TransactionTimeout, TransactionCheckMax: c.TransactionCheckMax,
 		FrameReadTimeout: c.FrameReadTimeout, MaxBufferedInput: c.MaxBufferedInput,
+		BrokerID: int64(c.BrokerID), HAListen: c.HAListen, Replication: replication,
+		MinInSyncReplicas: c.MinInSyncReplicas, ReplicaLagMax: c.ReplicaLagMax,
 	}
+}
+
+func (c *Config) validateReplication() error {
+	mode, err := actors.ParseReplicationMode(c.Replication)
+	switch {
+	case err != nil:
+		return invalid("replication", "%q: want async or sync", c.Replication)
+	case c.BrokerID < 0:
+		return invalid("broker-id", "%d: must not be negative", c.BrokerID)
+	case c.MinInSyncReplicas < 1:
+		return invalid("min-insync-replicas", "%d: want at least 1 (the master)", c.MinInSyncReplicas)
+	case mode != actors.ReplicationSync && c.MinInSyncReplicas > 1:
+		return invalid("min-insync-replicas", "%d: applies to --replication sync only", c.MinInSyncReplicas)
+	case mode == actors.ReplicationSync && c.HAListen == "":
+		return invalid("ha-listen", "is empty, but --replication sync needs it")
+	case c.ReplicaLagMax < 100*time.Millisecond:
+		return invalid("replica-lag-max", "%s: want at least 100ms", c.ReplicaLagMax)
+	}
+	return hostPort("ha-listen", c.HAListen, true)
 }

@@ -178,7 +178,7 @@ func (p *process) startBroker() error {
 	}
 	b.SetTimerBacklog(b.TimerBacklog)
 	b.SetTransactionBacklog(func() int64 { return b.TxnStats().Pending.Load() })
-	p.registry.MustRegister(b.Collector())
+	p.registry.MustRegister(b.Collector(), b.ReplicationCollector())
 	p.broker.Store(b)
 	return nil
 }
@@ -250,7 +250,9 @@ func (p *process) announceReady() {
 		attrs = append(attrs, "namesrv", ns.Addr())
 	}
 	if b := p.broker.Load(); b != nil {
-		attrs = append(attrs, "broker", b.Addr(), "advertise", b.Advertise(), "dataDir", p.cfg.DataDir, "flush", p.cfg.Flush)
+		role := b.Role()
+		attrs = append(attrs, "broker", b.Addr(), "advertise", b.Advertise(), "dataDir", p.cfg.DataDir, "flush", p.cfg.Flush,
+			"master", role.Master, "brokerId", p.cfg.BrokerID, "ha", b.HAAddr(), "replication", p.cfg.Replication)
 		attrs = append(attrs, recoveryAttrs(b.Store().Recovery())...)
 		status = "serving on " + b.Addr()
 	}

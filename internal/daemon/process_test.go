@@ -219,7 +219,7 @@ func TestSIGTERMUnderLoadLosesNoAcknowledgedMessage(t *testing.T) {
 	}
 	writeConfig("log-level = \"info\"\nretention-hours = 72\n")
 	args := []string{"-config", cfgPath, "-data-dir", dataDir, "-listen", "127.0.0.1:0",
-		"-namesrv-listen", "127.0.0.1:0", "-http-listen", "127.0.0.1:0"}
+		"-namesrv-listen", "127.0.0.1:0", "-http-listen", "127.0.0.1:0", "-ha-listen", "127.0.0.1:0"}
 	sd := newFakeNotify(t)
 	c := startChild(t, bin, []string{"NOTIFY_SOCKET=" + sd.path, "WATCHDOG_USEC=100000"}, args...)
 	testutil.WaitFor(t, 5*time.Second, "READY=1 and WATCHDOG=1", func() bool { return sd.has("READY=1") && sd.has("WATCHDOG=1") })
@@ -277,7 +277,7 @@ func TestFirstLogLinesAreClear(t *testing.T) {
 	}
 	bin := buildComet(t)
 	dataDir := t.TempDir()
-	args := []string{"-data-dir", dataDir, "-listen", "127.0.0.1:0", "-namesrv-listen", "127.0.0.1:0", "-http-listen", ""}
+	args := []string{"-data-dir", dataDir, "-listen", "127.0.0.1:0", "-namesrv-listen", "127.0.0.1:0", "-http-listen", "", "-ha-listen", ""}
 	run := func() string {
 		c := startChild(t, bin, nil, args...)
 		c.signal(t, syscall.SIGTERM)

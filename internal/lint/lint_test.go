@@ -27,6 +27,8 @@ var layers = map[string][]string{
 	"internal/adminwire":  {"routing"},
 	"internal/ops":        nil,
 	"internal/testutil":   nil,
+	// Replication transport: reads and writes the log through interfaces.
+	"ha": nil,
 
 	// Routing data (routes, cluster info, topic configs as the wire carries
 	// them) and the allocation strategies: what the SDK and the broker share.
@@ -47,7 +49,7 @@ var layers = map[string][]string{
 	"client": {"netio/remoting", "routing", "internal/atomicfile"},
 
 	// The broker core.
-	"actors": {"namesrv", "netio", "netio/remoting", "persist", "ringbuf", "routing", "sqlfilter",
+	"actors": {"ha", "namesrv", "netio", "netio/remoting", "persist", "ringbuf", "routing", "sqlfilter",
 		"internal/adminwire", "internal/atomicfile"},
 
 	// Wiring above the core.
