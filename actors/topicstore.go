@@ -63,8 +63,11 @@ type topicStore struct {
 	file          persist.File // topics.log, open for the store's life
 	size          int64        // bytes of valid records in topics.log
 	snapshotBytes int64        // size of the last snapshot written or read
-	compactMin    int64        // the log is compacted from this size on, at the least
-	broken        error        // a failed append that could not be undone
+	// installed counts snapshots installed by compaction (read by tests
+	// and metrics from any goroutine).
+	installed  atomic.Int64
+	compactMin int64 // the log is compacted from this size on, at the least
+	broken     error // a failed append that could not be undone
 }
 
 const (
@@ -355,6 +358,7 @@ func (s *topicStore) installSnapshot(c *compaction) error {
 		return fmt.Errorf("actors: install topics snapshot: %w", err)
 	}
 	s.snapshotBytes = c.size
+	s.installed.Add(1)
 	if s.broken != nil {
 		return s.broken
 	}
