@@ -403,14 +403,14 @@ func (b *Broker) topicsChanged() {
 }
 
 func (b *Broker) ensureSystemTopics() error {
-	sys := []routing.TopicConfig{newTopicConfig(TopicSchedule, 18, PermRead|PermWrite),
-		newTopicConfig(TopicTransactionHalf, 1, PermRead|PermWrite),
-		newTopicConfig(TopicTransactionOp, 1, PermRead|PermWrite),
-		newTopicConfig(b.opts.ClusterName+"_REPLY_TOPIC", 1, PermRead|PermWrite),
-		newTopicConfig(b.opts.BrokerName, 1, PermRead|PermWrite|PermInherit),
+	sys := []routing.TopicConfig{newTopicConfig(remoting.ScheduleTopic, 18, remoting.PermRead|remoting.PermWrite),
+		newTopicConfig(remoting.TransactionHalfTopic, 1, remoting.PermRead|remoting.PermWrite),
+		newTopicConfig(remoting.TransactionOpHalfTopic, 1, remoting.PermRead|remoting.PermWrite),
+		newTopicConfig(b.opts.ClusterName+"_REPLY_TOPIC", 1, remoting.PermRead|remoting.PermWrite),
+		newTopicConfig(b.opts.BrokerName, 1, remoting.PermRead|remoting.PermWrite|remoting.PermInherit),
 	}
 	if b.opts.AutoCreateTopic {
-		sys = append(sys, newTopicConfig(TopicAutoCreateTemplate, 8, PermRead|PermWrite|PermInherit))
+		sys = append(sys, newTopicConfig(remoting.AutoCreateTopicKey, 8, remoting.PermRead|remoting.PermWrite|remoting.PermInherit))
 	}
 	changes := make([]topicChange, len(sys))
 	for i, c := range sys {

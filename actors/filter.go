@@ -164,7 +164,7 @@ func (b *Broker) loopSubscription(h *remoting.PullHeader) (sub *Subscription, co
 // retryFilters returns, for a pull of group's retry topic, the group's
 // SQL92 expressions by original topic; nil otherwise.
 func (b *Broker) retryFilters(group, topic string) map[string]*sqlfilter.Expr {
-	if !strings.HasPrefix(topic, RetryTopicPrefix) || topic[len(RetryTopicPrefix):] != group {
+	if !strings.HasPrefix(topic, remoting.RetryGroupTopicPrefix) || topic[len(remoting.RetryGroupTopicPrefix):] != group {
 		return nil
 	}
 	return b.groups.sqlFilters(group)

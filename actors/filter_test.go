@@ -172,7 +172,7 @@ func TestFilteredPullThatReachesTheEndWaits(t *testing.T) {
 
 func TestRetryTopicIsFilteredWithTheOriginalExpression(t *testing.T) {
 	b := pullBroker(t, persist.Options{})
-	retry := RetryTopicPrefix + "g"
+	retry := remoting.RetryGroupTopicPrefix + "g"
 	appendMessages(t, b.store, retry, []map[string]string{
 		{"a": "1", remoting.PropertyRetryTopic: "T"},
 		{"a": "2", remoting.PropertyRetryTopic: "T"},

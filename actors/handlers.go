@@ -60,12 +60,12 @@ func (b *Broker) handleHeartbeat(req *netio.Request) {
 	}
 	var missing []topicChange
 	for _, cd := range hb.ConsumerDataSet {
-		retry := RetryTopicPrefix + cd.GroupName
+		retry := remoting.RetryGroupTopicPrefix + cd.GroupName
 		if strings.EqualFold(cd.MessageModel, "BROADCASTING") {
 			continue
 		}
 		if _, ok := b.topics.get(retry); !ok {
-			missing = append(missing, topicChange{op: topicEnsure, cfg: newTopicConfig(retry, 1, PermRead|PermWrite)})
+			missing = append(missing, topicChange{op: topicEnsure, cfg: newTopicConfig(retry, 1, remoting.PermRead|remoting.PermWrite)})
 		}
 	}
 	changed := b.groups.heartbeat(req.Conn, hb, compiled, time.Now())
@@ -294,7 +294,7 @@ func (b *Broker) parseCreateTopic(cmd *remoting.Command) (routing.TopicConfig, i
 	if b.isSystemTopic(name) {
 		return routing.TopicConfig{}, remoting.ResponseNoPermission, "topic " + name + " is a system topic: clients cannot change it"
 	}
-	c := newTopicConfig(name, 8, PermRead|PermWrite)
+	c := newTopicConfig(name, 8, remoting.PermRead|remoting.PermWrite)
 	if v, err := cmd.ExtInt32(remoting.ExtReadQueueNums); err == nil {
 		c.ReadQueueNums = v
 	}
@@ -456,10 +456,10 @@ func (b *Broker) handleSendBack(req *netio.Request) {
 		b.reply(req, remoting.ResponseSystemError, "no message at commit-log offset "+itoa(off))
 		return
 	}
-	target := RetryTopicPrefix + group
+	target := remoting.RetryGroupTopicPrefix + group
 	toDLQ := rv.ReconsumeTimes() >= maxTimes || delayLevel < 0
 	if toDLQ {
-		target = DLQTopicPrefix + group
+		target = remoting.DLQGroupTopicPrefix + group
 	}
 	msg := copyRecord(&rv)
 	msg.Topic, msg.QueueID, msg.ReconsumeTimes = target, 0, rv.ReconsumeTimes()+1
@@ -497,7 +497,7 @@ func (b *Broker) handleSendBack(req *netio.Request) {
 // queue), then stores msg, answering req from the topic table's goroutine.
 func (b *Broker) createGroupTopicThenStore(req *netio.Request, topic string, msg persist.Message) {
 	req.Detach()
-	change := topicChange{op: topicEnsure, cfg: newTopicConfig(topic, 1, PermRead|PermWrite)}
+	change := topicChange{op: topicEnsure, cfg: newTopicConfig(topic, 1, remoting.PermRead|remoting.PermWrite)}
 	submitted := b.topics.submit(&topicRequest{changes: []topicChange{change}, done: func(r *topicRequest) {
 		b.topicsCreated(r, "group topic", req.Conn)
 		if r.err != nil {
@@ -514,7 +514,7 @@ func (b *Broker) createGroupTopicThenStore(req *netio.Request, topic string, msg
 // ensureGroupTopic creates a retry or dead-letter topic (one queue) when
 // it does not exist yet. It waits for the disk: not for event loops.
 func (b *Broker) ensureGroupTopic(name string) (routing.TopicConfig, bool) {
-	cfg, created, err := b.topics.ensure(newTopicConfig(name, 1, PermRead|PermWrite))
+	cfg, created, err := b.topics.ensure(newTopicConfig(name, 1, remoting.PermRead|remoting.PermWrite))
 	if err != nil {
 		b.log.Error("actors: create group topic", "topic", name, "err", err)
 		return cfg, false

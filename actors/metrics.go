@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/cometmq/comet/netio"
+	"github.com/cometmq/comet/netio/remoting"
 	"github.com/cometmq/comet/persist"
 	"github.com/cometmq/comet/ringbuf"
 )
@@ -117,9 +118,9 @@ func (m *brokerMetrics) countPublished(batch []persist.Dispatched) {
 		c.putMessages.Add(n)
 		c.putBytes.Add(bytes)
 		switch {
-		case strings.HasPrefix(topic, RetryTopicPrefix):
+		case strings.HasPrefix(topic, remoting.RetryGroupTopicPrefix):
 			m.retryMessages.Add(n)
-		case strings.HasPrefix(topic, DLQTopicPrefix):
+		case strings.HasPrefix(topic, remoting.DLQGroupTopicPrefix):
 			m.dlqMessages.Add(n)
 		}
 	}

@@ -26,8 +26,8 @@ func TestMetricsCountDelayedAndRetriedMessagesWhereTheyBecomeVisible(t *testing.
 	if resp := sendRaw(t, c, b.Addr(), "Later", "delayed", timerProps(200*time.Millisecond)); resp.Code != remoting.ResponseSuccess {
 		t.Fatalf("delayed send: %s %q", remoting.ResponseName(resp.Code), resp.Remark)
 	}
-	if got := b.metrics.putsOf(TopicSchedule); got != 1 {
-		t.Fatalf("%s puts after accepting a delayed message: %d, want 1", TopicSchedule, got)
+	if got := b.metrics.putsOf(remoting.ScheduleTopic); got != 1 {
+		t.Fatalf("%s puts after accepting a delayed message: %d, want 1", remoting.ScheduleTopic, got)
 	}
 	testutil.WaitFor(t, 10*time.Second, "the delayed message to be delivered", func() bool { return b.TimerStats().Delivered.Load() == 1 })
 	testutil.WaitFor(t, 5*time.Second, "the real topic to count it", func() bool { return b.metrics.putsOf("Later") == 1 })
@@ -48,7 +48,7 @@ func TestMetricsCountDelayedAndRetriedMessagesWhereTheyBecomeVisible(t *testing.
 		t.Fatalf("send back: %s %q", remoting.ResponseName(resp.Code), resp.Remark)
 	}
 	testutil.WaitFor(t, 10*time.Second, "the retry to be delivered", func() bool { return b.metrics.retryMessages.Load() == 1 })
-	if got := b.metrics.putsOf(RetryTopicPrefix + "g"); got != 1 {
+	if got := b.metrics.putsOf(remoting.RetryGroupTopicPrefix + "g"); got != 1 {
 		t.Fatalf("%%RETRY%%g puts: %d, want 1", got)
 	}
 	if got := b.metrics.putsOf("Failing"); got != 1 {

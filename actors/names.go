@@ -186,7 +186,7 @@ func (b *Broker) isSystemTopic(topic string) bool {
 		topic == o.ClusterName+remoting.ReplyTopicSuffix:
 		return true
 	}
-	for _, prefix := range []string{RetryTopicPrefix, DLQTopicPrefix} {
+	for _, prefix := range []string{remoting.RetryGroupTopicPrefix, remoting.DLQGroupTopicPrefix} {
 		if g, ok := strings.CutPrefix(topic, prefix); ok && remoting.IsSystemGroup(g) {
 			return true
 		}

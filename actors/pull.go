@@ -77,7 +77,7 @@ func (b *Broker) handlePull(req *netio.Request) {
 		b.reply(req, remoting.ResponseTopicNotExist, "topic "+h.Topic+" does not exist")
 		return
 	}
-	if t.Perm&PermRead == 0 {
+	if t.Perm&remoting.PermRead == 0 {
 		b.reply(req, remoting.ResponseNoPermission, "topic "+h.Topic+" is not readable")
 		return
 	}

@@ -68,7 +68,7 @@ func (b *Broker) checkSendTopic(h *remoting.SendHeader) (int16, string) {
 // continues on the topic table's goroutine: the event loop never waits
 // for the disk.
 func (b *Broker) autoCreateThenSend(req *netio.Request, h *remoting.SendHeader) {
-	if !b.opts.AutoCreateTopic && !strings.HasPrefix(h.Topic, RetryTopicPrefix) {
+	if !b.opts.AutoCreateTopic && !strings.HasPrefix(h.Topic, remoting.RetryGroupTopicPrefix) {
 		b.reply(req, remoting.ResponseTopicNotExist, "topic "+h.Topic+" does not exist")
 		return
 	}
@@ -77,7 +77,7 @@ func (b *Broker) autoCreateThenSend(req *netio.Request, h *remoting.SendHeader) 
 		queues = h.DefaultTopicQueueNums
 	}
 	header := *h
-	change := topicChange{op: topicEnsure, cfg: newTopicConfig(h.Topic, queues, PermRead|PermWrite)}
+	change := topicChange{op: topicEnsure, cfg: newTopicConfig(h.Topic, queues, remoting.PermRead|remoting.PermWrite)}
 	req.Detach()
 	submitted := b.topics.submit(&topicRequest{changes: []topicChange{change}, done: func(r *topicRequest) {
 		b.topicsCreated(r, "topic on first send", req.Conn)
@@ -97,7 +97,7 @@ func (b *Broker) autoCreateThenSend(req *netio.Request, h *remoting.SendHeader) 
 // otherwise it goes through the writer's ring.
 func (b *Broker) sendToTopic(req *netio.Request, h *remoting.SendHeader, topic routing.TopicConfig) {
 	cmd := &req.Cmd
-	if topic.Perm&PermWrite == 0 {
+	if topic.Perm&remoting.PermWrite == 0 {
 		b.replyDone(req, remoting.ResponseNoPermission, "topic "+h.Topic+" is not writable")
 		return
 	}

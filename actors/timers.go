@@ -172,7 +172,7 @@ func (t *timerService) prepare(m *persist.Message, nowMs int64) (bool, error) {
 		remoting.PropertyRealTopic, m.Topic)
 	props = remoting.AppendProperty(props, remoting.PropertyRealQueueID, strconv.Itoa(int(m.QueueID)))
 	m.Properties = remoting.AppendProperty(props, PropertyTimerOutMS, strconv.FormatInt(outMs, 10))
-	m.Topic, m.QueueID = TopicSchedule, r.queue
+	m.Topic, m.QueueID = remoting.ScheduleTopic, r.queue
 	m.TagsCode, m.HasTagsCode = nowMs+r.ms, true
 	t.stats.Scheduled.Add(1)
 	return true, nil
@@ -227,7 +227,7 @@ func mustProperty(props []byte, key string) string {
 // recoverTagsCode recomputes a schedule record's rung due time when the
 // store rebuilds consume queues.
 func (t *timerService) recoverTagsCode(rv *persist.RecordView) (int64, bool) {
-	if string(rv.Topic()) != TopicSchedule {
+	if string(rv.Topic()) != remoting.ScheduleTopic {
 		return 0, false
 	}
 	return rv.StoreTimestamp() + t.ladder.rungs[rv.QueueID()], true
@@ -238,7 +238,7 @@ func (t *timerService) recoverTagsCode(rv *persist.RecordView) (int64, bool) {
 func (t *timerService) loadCursors() {
 	t.cursors = map[int32]int64{}
 	for q := int32(0); q < t.ladder.queueLimit(); q++ {
-		if off, ok := t.b.offsets.query(TopicSchedule, timerGroup, q); ok {
+		if off, ok := t.b.offsets.query(remoting.ScheduleTopic, timerGroup, q); ok {
 			t.cursors[q] = off
 		}
 	}
@@ -256,11 +256,11 @@ func (t *timerService) cursor(q int32, cq *persist.ConsumeQueue) int64 {
 func (t *timerService) Backlog() int64 {
 	var n int64
 	for q := int32(0); q < t.ladder.queueLimit(); q++ {
-		cq := t.b.store.ConsumeQueue(TopicSchedule, q)
+		cq := t.b.store.ConsumeQueue(remoting.ScheduleTopic, q)
 		if cq == nil {
 			continue
 		}
-		off, _ := t.b.offsets.query(TopicSchedule, timerGroup, q)
+		off, _ := t.b.offsets.query(remoting.ScheduleTopic, timerGroup, q)
 		n += cq.MaxOffset() - max(off, cq.MinOffset())
 	}
 	return n
@@ -303,7 +303,7 @@ func (t *timerService) collect(nowMs int64) *hopBatch {
 	var batch *hopBatch
 	bytes := 0
 	for q := int32(0); q < t.ladder.queueLimit(); q++ {
-		cq := t.b.store.ConsumeQueue(TopicSchedule, q)
+		cq := t.b.store.ConsumeQueue(remoting.ScheduleTopic, q)
 		if cq == nil {
 			continue
 		}
@@ -326,7 +326,7 @@ func (t *timerService) collect(nowMs int64) *hopBatch {
 				batch = &hopBatch{svc: t, next: map[int32]int64{}, done: make(chan struct{})}
 				batch.append.Done = batch
 			}
-			if msg.Topic != TopicSchedule {
+			if msg.Topic != remoting.ScheduleTopic {
 				batch.delivered++
 			}
 			batch.append.Messages = append(batch.append.Messages, *msg)
@@ -375,7 +375,7 @@ func (t *timerService) deliverable(rv *persist.RecordView) (*persist.Message, bo
 		return nil, false
 	}
 	cfg, exists := t.b.topics.get(topic)
-	if !exists && (strings.HasPrefix(topic, RetryTopicPrefix) || strings.HasPrefix(topic, DLQTopicPrefix)) {
+	if !exists && (strings.HasPrefix(topic, remoting.RetryGroupTopicPrefix) || strings.HasPrefix(topic, remoting.DLQGroupTopicPrefix)) {
 		cfg, exists = t.b.ensureGroupTopic(topic)
 	}
 	if !exists {
@@ -421,7 +421,7 @@ func (t *timerService) commitCursor(q int32, off int64) {
 		return
 	}
 	t.cursors[q] = off
-	t.b.offsets.commit(TopicSchedule, timerGroup, q, off)
+	t.b.offsets.commit(remoting.ScheduleTopic, timerGroup, q, off)
 }
 
 // drain waits for the batch in flight (shutdown or restart).

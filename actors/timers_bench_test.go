@@ -20,7 +20,7 @@ var timerPending = flag.Int("timer-pending", 1_000_000, "timers pending (due in 
 // 512 (async flush), due at dueMs, and returns when all are stored.
 func scheduleTimers(tb testing.TB, b *Broker, topic string, n int, dueMs int64) {
 	tb.Helper()
-	if _, _, err := b.topics.ensure(newTopicConfig(topic, 1, PermRead|PermWrite)); err != nil {
+	if _, _, err := b.topics.ensure(newTopicConfig(topic, 1, remoting.PermRead|remoting.PermWrite)); err != nil {
 		tb.Fatal(err)
 	}
 	props := remoting.AppendProperty(nil, remoting.PropertyTimerDeliverMS, strconv.FormatInt(dueMs, 10))

@@ -269,7 +269,7 @@ func FuzzTimerProperties(f *testing.F) {
 		if perr != nil || out <= now || out-now > (2*time.Hour).Milliseconds() && delay == "" {
 			t.Fatalf("scheduled for %d (now %d) from %q", out, now, props)
 		}
-		if m.Topic != TopicSchedule || !m.HasTagsCode || m.TagsCode > out+svc.ladder.byLen[0].ms || m.TagsCode <= now {
+		if m.Topic != remoting.ScheduleTopic || !m.HasTagsCode || m.TagsCode > out+svc.ladder.byLen[0].ms || m.TagsCode <= now {
 			t.Fatalf("rung entry: topic %s tags %d due %d", m.Topic, m.TagsCode, out)
 		}
 	})

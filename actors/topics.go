@@ -17,28 +17,12 @@ import (
 	"github.com/cometmq/comet/routing"
 )
 
-// Topic permission bits (RocketMQ PermName).
-const (
-	PermInherit = 1
-	PermWrite   = 2
-	PermRead    = 4
-	// permAll is every bit a topic's permission may carry.
-	permAll = PermInherit | PermWrite | PermRead
-)
-
-// System topic names the broker owns.
-const (
-	TopicAutoCreateTemplate = remoting.AutoCreateTopicKey
-	TopicSchedule           = remoting.ScheduleTopic
-	TopicTransactionHalf    = remoting.TransactionHalfTopic
-	TopicTransactionOp      = remoting.TransactionOpHalfTopic
-	RetryTopicPrefix        = remoting.RetryGroupTopicPrefix
-	DLQTopicPrefix          = remoting.DLQGroupTopicPrefix
-)
+// permAll is every bit a topic's permission may carry.
+const permAll = remoting.PermInherit | remoting.PermWrite | remoting.PermRead
 
 // reservedTopics cannot be produced to by clients.
 var reservedTopics = map[string]bool{
-	TopicSchedule: true, TopicTransactionHalf: true, TopicTransactionOp: true,
+	remoting.ScheduleTopic: true, remoting.TransactionHalfTopic: true, remoting.TransactionOpHalfTopic: true,
 	remoting.TransactionCheckMaxTopic: true, remoting.SelfTestTopic: true, remoting.OffsetMovedEventTopic: true,
 }
 

@@ -15,6 +15,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/cometmq/comet/internal/testutil"
+	"github.com/cometmq/comet/netio/remoting"
 	"github.com/cometmq/comet/persist"
 	"github.com/cometmq/comet/routing"
 )
@@ -31,7 +32,7 @@ func openTestTopics(t testing.TB, fsys persist.FS) *topicTable {
 }
 
 func putTopic(name string, queues int32) topicChange {
-	return topicChange{op: topicPut, cfg: newTopicConfig(name, queues, PermRead|PermWrite)}
+	return topicChange{op: topicPut, cfg: newTopicConfig(name, queues, remoting.PermRead|remoting.PermWrite)}
 }
 
 func deleteTopic(name string) topicChange {

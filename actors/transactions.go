@@ -86,7 +86,7 @@ func (t *txnService) prepareHalf(m *persist.Message) error {
 	props := stripProperties(m.Properties, remoting.PropertyRealTopic, remoting.PropertyRealQueueID)
 	props = remoting.AppendProperty(props, remoting.PropertyRealTopic, m.Topic)
 	m.Properties = remoting.AppendProperty(props, remoting.PropertyRealQueueID, strconv.Itoa(int(m.QueueID)))
-	m.Topic, m.QueueID = TopicTransactionHalf, 0
+	m.Topic, m.QueueID = remoting.TransactionHalfTopic, 0
 	m.SysFlag &^= txnTypeMask
 	return nil
 }
@@ -99,11 +99,11 @@ func isTransactional(props []byte) bool {
 // rebuild restores the undecided set after a (re)start.
 func (t *txnService) rebuild() {
 	t.pending, t.decided = map[string]*halfRef{}, map[string]int64{}
-	cq := t.b.store.ConsumeQueue(TopicTransactionHalf, 0)
+	cq := t.b.store.ConsumeQueue(remoting.TransactionHalfTopic, 0)
 	if cq == nil {
 		return
 	}
-	t.scanned, _ = t.b.offsets.query(TopicTransactionHalf, transGroup, 0)
+	t.scanned, _ = t.b.offsets.query(remoting.TransactionHalfTopic, transGroup, 0)
 	t.scanned = max(t.scanned, cq.MinOffset())
 	if t.scanned < cq.MaxOffset() {
 		t.loadDecisions(cq)
@@ -121,7 +121,7 @@ func (t *txnService) rebuild() {
 // loadDecisions reads the op records written since the oldest half still
 // to scan was stored.
 func (t *txnService) loadDecisions(half *persist.ConsumeQueue) {
-	ops := t.b.store.ConsumeQueue(TopicTransactionOp, 0)
+	ops := t.b.store.ConsumeQueue(remoting.TransactionOpHalfTopic, 0)
 	e, ok := half.Entry(t.scanned)
 	if ops == nil || !ok {
 		return
@@ -168,7 +168,7 @@ func (t *txnService) committedBefore(p *halfRef) bool {
 
 // catchUp reads half messages stored since the last scan.
 func (t *txnService) catchUp() {
-	cq := t.b.store.ConsumeQueue(TopicTransactionHalf, 0)
+	cq := t.b.store.ConsumeQueue(remoting.TransactionHalfTopic, 0)
 	if cq == nil {
 		return
 	}
@@ -240,7 +240,7 @@ func (t *txnService) persistCursor() {
 	for _, p := range t.pending {
 		cursor = min(cursor, p.queueOffset)
 	}
-	t.b.offsets.commit(TopicTransactionHalf, transGroup, 0, cursor)
+	t.b.offsets.commit(remoting.TransactionHalfTopic, transGroup, 0, cursor)
 }
 
 // endTxn is an END_TRANSACTION request handed to the actor.
@@ -274,7 +274,7 @@ func (t *txnService) apply(e *endTxn) (code int16, remark string, later bool) {
 		return remoting.ResponseSystemError, "commitOrRollback " + strconv.Itoa(int(kind)) + " is not 0, 8 or 12", false
 	}
 	rv, err := t.b.store.RecordAt(phys)
-	if err != nil || string(rv.Topic()) != TopicTransactionHalf {
+	if err != nil || string(rv.Topic()) != remoting.TransactionHalfTopic {
 		return remoting.ResponseSystemError, "no half message at commit-log offset " + strconv.FormatInt(phys, 10), false
 	}
 	if g, _ := remoting.PropertyValue(string(rv.Properties()), remoting.PropertyProducerGroup); g != group {
@@ -356,7 +356,7 @@ func (t *txnService) realMessage(rv *persist.RecordView) (persist.Message, error
 func (t *txnService) opRecord(p *halfRef) persist.Message {
 	props := remoting.AppendProperty(nil, remoting.PropertyTags, transOpTag)
 	props = remoting.AppendProperty(props, remoting.PropertyTransactionID, p.txID)
-	return persist.Message{Topic: TopicTransactionOp, BornTimestamp: t.now().UnixMilli(), BornHost: t.b.storeHost,
+	return persist.Message{Topic: remoting.TransactionOpHalfTopic, BornTimestamp: t.now().UnixMilli(), BornHost: t.b.storeHost,
 		Body: []byte(strconv.FormatInt(p.queueOffset, 10)), Properties: props}
 }
 

@@ -40,12 +40,12 @@ func buildTopicRoute(topic string, data *routing.TopicRouteData, maxQueues int32
 		if maxQueues > 0 {
 			write, read = min(write, maxQueues), min(read, maxQueues)
 		}
-		if qd.Perm&routing.PermWrite != 0 && r.brokers[qd.BrokerName][routing.MasterID] != "" {
+		if qd.Perm&remoting.PermWrite != 0 && r.brokers[qd.BrokerName][routing.MasterID] != "" {
 			for id := range write {
 				r.publish = append(r.publish, MessageQueue{Topic: topic, BrokerName: qd.BrokerName, QueueID: int32(id)})
 			}
 		}
-		if qd.Perm&routing.PermRead != 0 {
+		if qd.Perm&remoting.PermRead != 0 {
 			for id := range read {
 				r.subscribe = append(r.subscribe, MessageQueue{Topic: topic, BrokerName: qd.BrokerName, QueueID: int32(id)})
 			}

@@ -5,7 +5,6 @@ import (
 	"testing"
 
 	"github.com/cometmq/comet/netio/remoting"
-	"github.com/cometmq/comet/routing"
 )
 
 // TestTopicRequestsCheckNames: the name server answers route and delete
@@ -31,12 +30,12 @@ func TestTopicRequestsCheckNames(t *testing.T) {
 		t.Fatalf("topics with invalid names registered: %v", n.Topics())
 	}
 	del := remoting.NewRequest(remoting.RequestDeleteTopicInNameSrv)
-	del.Ext.Set("topic", routing.AutoCreateTopic)
+	del.Ext.Set("topic", remoting.AutoCreateTopicKey)
 	if resp := n.Handle("admin:1", del); resp.Code != remoting.ResponseNoPermission {
-		t.Fatalf("delete of %s: code %d %s", routing.AutoCreateTopic, resp.Code, resp.Remark)
+		t.Fatalf("delete of %s: code %d %s", remoting.AutoCreateTopicKey, resp.Code, resp.Remark)
 	}
-	if code := routeCode(n, routing.AutoCreateTopic); code != remoting.ResponseSuccess {
-		t.Fatalf("%s lost: code %d", routing.AutoCreateTopic, code)
+	if code := routeCode(n, remoting.AutoCreateTopicKey); code != remoting.ResponseSuccess {
+		t.Fatalf("%s lost: code %d", remoting.AutoCreateTopicKey, code)
 	}
 	if code := routeCode(n, "T"); code != remoting.ResponseSuccess {
 		t.Fatalf("T lost: code %d", code)

@@ -113,11 +113,11 @@ func checkGolden(t *testing.T, name string, got []byte) {
 
 var (
 	brokerA = brokerSpec{cluster: "DefaultCluster", name: "broker-a", addr: "192.168.1.10:10911",
-		haAddr: "192.168.1.10:10912", topics: []routing.TopicConfig{topicConfig("T", 4, 6), topicConfig(routing.AutoCreateTopic, 8, 7)}}
+		haAddr: "192.168.1.10:10912", topics: []routing.TopicConfig{topicConfig("T", 4, 6), topicConfig(remoting.AutoCreateTopicKey, 8, 7)}}
 	brokerASlave = brokerSpec{cluster: "DefaultCluster", name: "broker-a", addr: "192.168.1.11:10911",
 		haAddr: "192.168.1.11:10912", id: 1, topics: []routing.TopicConfig{topicConfig("T", 4, 6), topicConfig("SLAVE_ONLY", 2, 6)}}
 	brokerB = brokerSpec{cluster: "DefaultCluster", name: "broker-b", addr: "192.168.1.20:10911",
-		haAddr: "192.168.1.20:10912", topics: []routing.TopicConfig{topicConfig("T", 2, 6), topicConfig(routing.AutoCreateTopic, 8, 7)}}
+		haAddr: "192.168.1.20:10912", topics: []routing.TopicConfig{topicConfig("T", 2, 6), topicConfig(remoting.AutoCreateTopicKey, 8, 7)}}
 )
 
 func TestRouteGoldenSingleMaster(t *testing.T) {
@@ -141,7 +141,7 @@ func TestRouteGoldenMasterSlaveAndTBW102(t *testing.T) {
 	mustRegister(t, n, "b:2", brokerB)
 	mustRegister(t, n, "b:1", brokerA)
 	mustRegister(t, n, "b:3", brokerASlave)
-	for _, topic := range []string{"T", routing.AutoCreateTopic} {
+	for _, topic := range []string{"T", remoting.AutoCreateTopicKey} {
 		body, ok := n.RouteBody(topic)
 		if !ok {
 			t.Fatalf("no route for %s", topic)
@@ -174,7 +174,7 @@ func TestReRegistrationReplacesTopicSet(t *testing.T) {
 	mustRegister(t, n, "b:2", brokerB)
 	before, _ := n.RouteBody("T")
 	shrunk := brokerA
-	shrunk.topics = []routing.TopicConfig{topicConfig("NEW", 3, 6), topicConfig(routing.AutoCreateTopic, 8, 7)}
+	shrunk.topics = []routing.TopicConfig{topicConfig("NEW", 3, 6), topicConfig(remoting.AutoCreateTopicKey, 8, 7)}
 	mustRegister(t, n, "b:1", shrunk)
 	route, ok := n.Route("T")
 	if !ok || len(route.QueueDatas) != 1 || route.QueueDatas[0].BrokerName != "broker-b" {
@@ -233,7 +233,7 @@ func TestExpireStale(t *testing.T) {
 	}
 	clock.Advance(200 * time.Second)
 	n.ExpireStale(clock.Now())
-	for _, topic := range []string{"T", routing.AutoCreateTopic} {
+	for _, topic := range []string{"T", remoting.AutoCreateTopicKey} {
 		if code := routeCode(n, topic); code != remoting.ResponseTopicNotExist {
 			t.Fatalf("%s with every broker expired: code %d", topic, code)
 		}
@@ -360,7 +360,7 @@ func TestDeleteTopic(t *testing.T) {
 	if code := routeCode(n, "T"); code != remoting.ResponseTopicNotExist {
 		t.Fatalf("T after delete: code %d", code)
 	}
-	if code := routeCode(n, routing.AutoCreateTopic); code != remoting.ResponseSuccess {
+	if code := routeCode(n, remoting.AutoCreateTopicKey); code != remoting.ResponseSuccess {
 		t.Fatalf("TBW102 lost by deleting T: code %d", code)
 	}
 	mustRegister(t, n, "b:1", brokerA)

@@ -188,7 +188,7 @@ func TestRegistrarOverTCP(t *testing.T) {
 	firstAddr, secondAddr := serveNamesrv(t, first), serveNamesrv(t, second)
 	const downAddr = "127.0.0.1:1"
 	var topics topicSet
-	topics.set(topicConfig("T", 4, 6), topicConfig(routing.AutoCreateTopic, 8, 7))
+	topics.set(topicConfig("T", 4, 6), topicConfig(remoting.AutoCreateTopicKey, 8, 7))
 	registrar, err := newRegistrar(flakyInvoker{next: newConnInvoker(t), down: downAddr}, RegistrarOptions{
 		NamesrvAddrs: []string{firstAddr, downAddr, secondAddr},
 		ClusterName:  "DefaultCluster", BrokerName: "broker-a",
@@ -202,9 +202,9 @@ func TestRegistrarOverTCP(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, n := range []*Registry{first, second} {
-		testutil.WaitFor(t, 5*time.Second, "first registration", func() bool { return hasRoute(n, "T") && hasRoute(n, routing.AutoCreateTopic) })
+		testutil.WaitFor(t, 5*time.Second, "first registration", func() bool { return hasRoute(n, "T") && hasRoute(n, remoting.AutoCreateTopicKey) })
 	}
-	topics.set(topicConfig("NEW", 2, 6), topicConfig(routing.AutoCreateTopic, 8, 7))
+	topics.set(topicConfig("NEW", 2, 6), topicConfig(remoting.AutoCreateTopicKey, 8, 7))
 	registrar.RegisterNow()
 	for _, n := range []*Registry{first, second} {
 		testutil.WaitFor(t, 5*time.Second, "re-registration", func() bool { return hasRoute(n, "NEW") && !hasRoute(n, "T") })

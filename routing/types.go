@@ -17,18 +17,6 @@ var (
 	ErrUnsupportedBody = errors.New("routing: unsupported body encoding")
 )
 
-// Topic permission bits (RocketMQ PermName).
-const (
-	PermPriority int32 = 8
-	PermRead     int32 = 4
-	PermWrite    int32 = 2
-	PermInherit  int32 = 1
-)
-
-// AutoCreateTopic is the template topic producers fall back to for an
-// unknown topic.
-const AutoCreateTopic = "TBW102"
-
 // MasterID is the broker id of a master.
 const MasterID int64 = 0
 

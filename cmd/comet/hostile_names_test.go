@@ -432,7 +432,7 @@ func TestHostileSystemTopics(t *testing.T) {
 		t.Errorf("name server delete of SCHEDULE_TOPIC_XXXX: code %d %s", resp.Code, resp.Remark)
 	}
 	n.stopAndCheck(20, time.Second)
-	if c, ok := e.topicConfigs()["SCHEDULE_TOPIC_XXXX"]; !ok || c.Perm != actors.PermRead|actors.PermWrite {
+	if c, ok := e.topicConfigs()["SCHEDULE_TOPIC_XXXX"]; !ok || c.Perm != remoting.PermRead|remoting.PermWrite {
 		t.Fatalf("schedule topic changed: %+v present=%v", c, ok)
 	}
 	testutil.WaitFor(t, 20*time.Second, "the delayed messages", func() bool {

@@ -120,7 +120,7 @@ func TestRetryLaterRedeliversThenDeadLetters(t *testing.T) {
 		t.Fatal("redelivered message lacks ORIGIN_MESSAGE_ID")
 	}
 
-	dlq := actors.DLQTopicPrefix + group
+	dlq := remoting.DLQGroupTopicPrefix + group
 	testutil.WaitFor(t, 30*time.Second, "message in the DLQ", func() bool {
 		q := env.Broker.Store().ConsumeQueue(dlq, 0)
 		return q != nil && q.MaxOffset() == 1

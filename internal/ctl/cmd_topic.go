@@ -60,12 +60,8 @@ func (e *env) topicConfigs(addr string) (map[string]routing.TopicConfig, error) 
 
 // isSystemTopic tells the broker's own topics from the users'.
 func isSystemTopic(name string, brokerNames map[string]bool) bool {
-	switch name {
-	case "TBW102", "SCHEDULE_TOPIC_XXXX", "RMQ_SYS_TRANS_HALF_TOPIC", "RMQ_SYS_TRANS_OP_HALF_TOPIC",
-		"TRANS_CHECK_MAX_TIME_TOPIC", "SELF_TEST_TOPIC", "OFFSET_MOVED_EVENT":
-		return true
-	}
-	return strings.HasSuffix(name, "_REPLY_TOPIC") || strings.HasPrefix(name, "RMQ_SYS_") || brokerNames[name]
+	return remoting.IsSystemTopic(name) || strings.HasSuffix(name, remoting.ReplyTopicSuffix) ||
+		strings.HasPrefix(name, "RMQ_SYS_") || brokerNames[name]
 }
 
 type topicRow struct {
@@ -126,7 +122,7 @@ func permString(p int32) string {
 func createTopicRequest(c routing.TopicConfig) *remoting.Command {
 	cmd := remoting.NewRequest(remoting.RequestUpdateAndCreateTopic)
 	cmd.Ext.Set("topic", c.TopicName)
-	cmd.Ext.Set("defaultTopic", "TBW102")
+	cmd.Ext.Set("defaultTopic", remoting.AutoCreateTopicKey)
 	cmd.Ext.Set("readQueueNums", strconv.Itoa(int(c.ReadQueueNums)))
 	cmd.Ext.Set("writeQueueNums", strconv.Itoa(int(c.WriteQueueNums)))
 	cmd.Ext.Set("perm", strconv.Itoa(int(c.Perm)))
