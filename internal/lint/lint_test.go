@@ -32,7 +32,7 @@ var layers = map[string][]string{
 
 	// Routing data (routes, cluster info, topic configs as the wire carries
 	// them) and the allocation strategies: what the SDK and the broker share.
-	"routing": {"netio/remoting"},
+	"routing": nil,
 
 	// The network layer: event loops and dispatch, never state.
 	"netio": {"netio/remoting", "ringbuf"},
