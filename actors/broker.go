@@ -92,55 +92,49 @@ type BrokerOptions struct {
 	ConfigView func() map[string]string
 }
 
+// DefaultBrokerOptions are the broker's defaults, written in this one
+// place: setDefaults fills zero fields from them and internal/config takes
+// its flag defaults from them.
+func DefaultBrokerOptions() BrokerOptions {
+	return BrokerOptions{
+		ClusterName: "DefaultCluster", BrokerName: "broker-a", DefaultQueueNums: 4, MaxMessageSize: 4 << 20,
+		ConsumerExpiry: 120 * time.Second, OrderLockTTL: 60 * time.Second, MaxPullSuspend: 20 * time.Second,
+		MaxParkedPulls: defaultMaxParkedPulls, MaxParkedPullsPerConn: defaultMaxParkedPullsPerConn,
+		DelayLevels: DefaultDelayLevels, MaxTimerDelay: 72 * time.Hour,
+		TransactionCheckInterval: 30 * time.Second, TransactionTimeout: 6 * time.Second, TransactionCheckMax: 15,
+	}
+}
+
+// orDefault sets *v to d when *v is the zero value.
+func orDefault[T comparable](v *T, d T) {
+	var zero T
+	if *v == zero {
+		*v = d
+	}
+}
+
 func (o *BrokerOptions) setDefaults() {
+	d := DefaultBrokerOptions()
 	if o.FS == nil {
 		o.FS = persist.OSFS{}
-	}
-	if o.ClusterName == "" {
-		o.ClusterName = "DefaultCluster"
-	}
-	if o.BrokerName == "" {
-		o.BrokerName = "broker-a"
-	}
-	if o.DefaultQueueNums == 0 {
-		o.DefaultQueueNums = 4
-	}
-	if o.MaxMessageSize == 0 {
-		o.MaxMessageSize = 4 << 20
-	}
-	if o.ConsumerExpiry == 0 {
-		o.ConsumerExpiry = 120 * time.Second
-	}
-	if o.OrderLockTTL == 0 {
-		o.OrderLockTTL = 60 * time.Second
-	}
-	if o.MaxPullSuspend == 0 {
-		o.MaxPullSuspend = 20 * time.Second
-	}
-	if o.MaxParkedPulls == 0 {
-		o.MaxParkedPulls = defaultMaxParkedPulls
-	}
-	if o.MaxParkedPullsPerConn == 0 {
-		o.MaxParkedPullsPerConn = defaultMaxParkedPullsPerConn
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	if o.DelayLevels == "" {
-		o.DelayLevels = DefaultDelayLevels
-	}
-	if o.MaxTimerDelay == 0 {
-		o.MaxTimerDelay = 72 * time.Hour
-	}
-	if o.TransactionCheckInterval == 0 {
-		o.TransactionCheckInterval = 30 * time.Second
-	}
-	if o.TransactionTimeout == 0 {
-		o.TransactionTimeout = 6 * time.Second
-	}
-	if o.TransactionCheckMax == 0 {
-		o.TransactionCheckMax = 15
-	}
+	orDefault(&o.ClusterName, d.ClusterName)
+	orDefault(&o.BrokerName, d.BrokerName)
+	orDefault(&o.DefaultQueueNums, d.DefaultQueueNums)
+	orDefault(&o.MaxMessageSize, d.MaxMessageSize)
+	orDefault(&o.ConsumerExpiry, d.ConsumerExpiry)
+	orDefault(&o.OrderLockTTL, d.OrderLockTTL)
+	orDefault(&o.MaxPullSuspend, d.MaxPullSuspend)
+	orDefault(&o.MaxParkedPulls, d.MaxParkedPulls)
+	orDefault(&o.MaxParkedPullsPerConn, d.MaxParkedPullsPerConn)
+	orDefault(&o.DelayLevels, d.DelayLevels)
+	orDefault(&o.MaxTimerDelay, d.MaxTimerDelay)
+	orDefault(&o.TransactionCheckInterval, d.TransactionCheckInterval)
+	orDefault(&o.TransactionTimeout, d.TransactionTimeout)
+	orDefault(&o.TransactionCheckMax, d.TransactionCheckMax)
 	o.setReplicationDefaults()
 }
 
