@@ -189,6 +189,7 @@ type Broker struct {
 	groups    *groupRegistry
 	hold      *pullHold
 	compiles  *compileQueue
+	creates   topicCreates
 	registrar atomic.Pointer[namesrv.Registrar] // set while connections are already served
 	rmClient  *remoting.Client
 	system    *actor.ActorSystem

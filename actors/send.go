@@ -76,19 +76,62 @@ func (b *Broker) autoCreateThenSend(req *netio.Request, h *remoting.SendHeader) 
 	if h.DefaultTopicQueueNums > 0 && h.DefaultTopicQueueNums < queues {
 		queues = h.DefaultTopicQueueNums
 	}
-	header := *h
-	change := topicChange{op: topicEnsure, cfg: newTopicConfig(h.Topic, queues, remoting.PermRead|remoting.PermWrite)}
+	b.creates.join(b, req, h, newTopicConfig(h.Topic, queues, remoting.PermRead|remoting.PermWrite))
+}
+
+// topicCreates coalesces the sends that wait for the same topic to be
+// created on first send: one change request per topic, however many sends
+// a client pipelined before the topic existed, so a burst cannot fill the
+// topic table's queue. Waiters are sent in arrival order once the topic is
+// durable.
+type topicCreates struct {
+	mu      sync.Mutex
+	waiting map[string][]createWaiter
+}
+
+type createWaiter struct {
+	req    *netio.Request
+	header remoting.SendHeader
+}
+
+// join parks req (detached) until cfg's topic exists, submitting its
+// creation unless one is already pending.
+func (c *topicCreates) join(b *Broker, req *netio.Request, h *remoting.SendHeader, cfg routing.TopicConfig) {
 	req.Detach()
-	submitted := b.topics.submit(&topicRequest{changes: []topicChange{change}, done: func(r *topicRequest) {
-		b.topicsCreated(r, "topic on first send", req.Conn)
-		if r.err != nil {
-			b.replyDone(req, remoting.ResponseSystemError, "create topic: "+r.err.Error())
-			return
-		}
-		b.sendToTopic(req, &header, r.changes[0].result)
-	}})
-	if !submitted {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.waiting == nil {
+		c.waiting = map[string][]createWaiter{}
+	}
+	if waiters, pending := c.waiting[cfg.TopicName]; pending {
+		c.waiting[cfg.TopicName] = append(waiters, createWaiter{req: req, header: *h})
+		return
+	}
+	c.waiting[cfg.TopicName] = []createWaiter{{req: req, header: *h}}
+	change := topicChange{op: topicEnsure, cfg: cfg}
+	if !b.topics.submit(&topicRequest{changes: []topicChange{change}, done: func(r *topicRequest) { c.created(b, r) }}) {
+		delete(c.waiting, cfg.TopicName)
 		b.replyDone(req, remoting.ResponseSystemBusy, "[OVERLOAD]topic table busy, try again")
+	}
+}
+
+// created runs on the topic table's goroutine once the creation is
+// durable (or failed) and sends every waiter.
+func (c *topicCreates) created(b *Broker, r *topicRequest) {
+	topic := r.changes[0].cfg.TopicName
+	c.mu.Lock()
+	waiters := c.waiting[topic]
+	delete(c.waiting, topic)
+	c.mu.Unlock()
+	if len(waiters) > 0 {
+		b.topicsCreated(r, "topic on first send", waiters[0].req.Conn)
+	}
+	for _, w := range waiters {
+		if r.err != nil {
+			b.replyDone(w.req, remoting.ResponseSystemError, "create topic: "+r.err.Error())
+			continue
+		}
+		b.sendToTopic(w.req, &w.header, r.changes[0].result)
 	}
 }
 
