@@ -17,39 +17,15 @@ import (
 
 // controllerProcess is one `comet controller` child.
 type controllerProcess struct {
-	id     string
-	cmd    *exec.Cmd
-	stderr *testutil.LockedBuffer
-	done   chan struct{}
+	*testutil.Process
+	id string
 }
 
 func startControllerProcess(t *testing.T, bin, id, peers, addr, dir string) *controllerProcess {
 	t.Helper()
-	p := &controllerProcess{id: id, stderr: &testutil.LockedBuffer{}, done: make(chan struct{})}
-	p.cmd = exec.Command(bin, "controller", "--id", id, "--listen", addr, "--peers", peers, "--data-dir", dir,
+	cmd := exec.Command(bin, "controller", "--id", id, "--listen", addr, "--peers", peers, "--data-dir", dir,
 		"--election-timeout", "1s", "--raft-timeout", "250ms")
-	p.cmd.Stderr = p.stderr
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { p.cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() {
-		select {
-		case <-p.done:
-		default:
-			p.cmd.Process.Kill()
-			<-p.done
-		}
-	})
-	testutil.WaitFor(t, 30*time.Second, "controller "+id+" ready", func() bool {
-		select {
-		case <-p.done:
-			t.Fatalf("controller %s exited before it was ready:\n%s", id, p.stderr.String())
-		default:
-		}
-		return strings.Contains(p.stderr.String(), `msg="comet: ready" mode=controller`)
-	})
-	return p
+	return &controllerProcess{Process: testutil.StartComet(t, cmd, 30*time.Second), id: id}
 }
 
 // TestControllerProcesses runs a three-member quorum as real `comet
@@ -61,7 +37,7 @@ func TestControllerProcesses(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and kills the comet binary")
 	}
-	bin := buildCometBinary(t)
+	bin := testutil.BuildComet(t)
 	var addrs, parts []string
 	for i := range 3 {
 		addrs = append(addrs, freeLoopbackAddr(t))
@@ -93,8 +69,8 @@ func TestControllerProcesses(t *testing.T) {
 	lead := -1
 	testutil.WaitFor(t, 5*time.Second, "a known leader", func() bool { lead = leaderIndex(t, c, addrs); return lead >= 0 })
 	killed := time.Now()
-	procs[lead].cmd.Process.Signal(syscall.SIGKILL)
-	<-procs[lead].done
+	procs[lead].Cmd.Process.Signal(syscall.SIGKILL)
+	<-procs[lead].Done()
 	// The master keeps heartbeating (every 200 ms) through the change of
 	// leader; the rest of the quorum must keep its mastership and epoch.
 	var resp *controller.HeartbeatResponse
@@ -118,17 +94,17 @@ func TestControllerProcesses(t *testing.T) {
 	})
 	next := -1
 	testutil.WaitFor(t, 5*time.Second, "a known leader", func() bool { next = leaderIndex(t, c, addrs); return next >= 0 })
-	procs[next].cmd.Process.Signal(syscall.SIGTERM)
+	procs[next].Cmd.Process.Signal(syscall.SIGTERM)
 	select {
-	case <-procs[next].done:
-		if code := procs[next].cmd.ProcessState.ExitCode(); code != 0 {
-			t.Fatalf("SIGTERM exit %d:\n%s", code, procs[next].stderr.String())
+	case <-procs[next].Done():
+		if code := procs[next].Cmd.ProcessState.ExitCode(); code != 0 {
+			t.Fatalf("SIGTERM exit %d:\n%s", code, procs[next].Stderr.String())
 		}
 	case <-time.After(15 * time.Second):
-		t.Fatalf("no exit after SIGTERM:\n%s", procs[next].stderr.String())
+		t.Fatalf("no exit after SIGTERM:\n%s", procs[next].Stderr.String())
 	}
-	if !strings.Contains(procs[next].stderr.String(), "controller: role change") {
-		t.Fatalf("no role-change log line:\n%s", procs[next].stderr.String())
+	if !strings.Contains(procs[next].Stderr.String(), "controller: role change") {
+		t.Fatalf("no role-change log line:\n%s", procs[next].Stderr.String())
 	}
 }
 

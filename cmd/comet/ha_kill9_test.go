@@ -37,7 +37,7 @@ func TestKill9Replication(t *testing.T) {
 		t.Skip("builds and kills the comet binary")
 	}
 	rlog.SetLogLevel("error")
-	bin := buildCometBinary(t)
+	bin := testutil.BuildComet(t)
 	t.Run("sync/kill-master", func(t *testing.T) { kill9SyncMaster(t, bin) })
 	t.Run("async/kill-replica", func(t *testing.T) { kill9Replica(t, bin) })
 }
@@ -116,7 +116,7 @@ func kill9SyncMaster(t *testing.T, bin string) {
 		t.Fatal("no send acknowledged before the kill")
 	}
 	// Probes are in the topic too: account for them as unverified extras.
-	verifyAckedAmong(t, replica.broker, acks)
+	verifyAckedAmong(t, replica.Broker, acks)
 	t.Logf("%d acknowledged messages, all on the replica after kill -9 of the master", len(acks))
 }
 
@@ -180,23 +180,23 @@ func kill9Replica(t *testing.T, bin string) {
 		}(s)
 	}
 	time.Sleep(time.Duration(300+rand.Intn(500)) * time.Millisecond) // let the stream run
-	if err := replica.proc.Signal(syscall.SIGKILL); err != nil {
+	if err := replica.Cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	replica.wait(t, 10*time.Second)
+	replica.Wait(t, 10*time.Second)
 	time.Sleep(300 * time.Millisecond) // the master keeps writing meanwhile
 	replica = g.startReplica(t, "--flush", "async")
 	time.Sleep(300 * time.Millisecond)
 	cancel()
 	wg.Wait()
 	testutil.WaitFor(t, 30*time.Second, "the replica to catch up", func() bool {
-		return equalMaxOffsets(t, g.masterAddr, replica.broker)
+		return equalMaxOffsets(t, g.masterAddr, replica.Broker)
 	})
-	verifyAcked(t, replica.broker, acks)
-	master.proc.Signal(syscall.SIGTERM) // a clean stop syncs the master's files
-	master.wait(t, 30*time.Second)
-	replica.proc.Signal(syscall.SIGTERM)
-	replica.wait(t, 30*time.Second)
+	verifyAcked(t, replica.Broker, acks)
+	master.Cmd.Process.Signal(syscall.SIGTERM) // a clean stop syncs the master's files
+	master.Wait(t, 30*time.Second)
+	replica.Cmd.Process.Signal(syscall.SIGTERM)
+	replica.Wait(t, 30*time.Second)
 	requireIdenticalSegments(t, g.masterDir, g.replicaDir)
 	t.Logf("%d acknowledged messages on the replica after its kill -9 and catch-up", len(acks))
 }

@@ -40,7 +40,7 @@ func TestSecondBrokerProcessRefusesALockedDataDir(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the comet binary")
 	}
-	bin := buildCometBinary(t)
+	bin := testutil.BuildComet(t)
 	dir := t.TempDir()
 	args := []string{"--data-dir", dir, "--listen", freeLoopbackAddr(t), "--namesrv-listen", freeLoopbackAddr(t),
 		"--http-listen", freeLoopbackAddr(t), "--ha-listen", ""}
@@ -48,7 +48,7 @@ func TestSecondBrokerProcessRefusesALockedDataDir(t *testing.T) {
 	raw := newRawClient(t)
 	const topic, n = "LockedDir", 100
 	for i := 0; i < n; i++ {
-		if resp := sendTo(t, raw, first.broker, topic, "m-"+strconv.Itoa(i), ""); resp.Code != remoting.ResponseSuccess {
+		if resp := sendTo(t, raw, first.Broker, topic, "m-"+strconv.Itoa(i), ""); resp.Code != remoting.ResponseSuccess {
 			t.Fatalf("send %d: code %d %s", i, resp.Code, resp.Remark)
 		}
 	}
@@ -71,24 +71,24 @@ func TestSecondBrokerProcessRefusesALockedDataDir(t *testing.T) {
 		second.Process.Kill()
 		t.Fatalf("second process on a locked data dir kept running:\n%s", stderr.String())
 	}
-	if want := "in use by process " + strconv.Itoa(first.proc.Pid); !strings.Contains(stderr.String(), want) {
+	if want := "in use by process " + strconv.Itoa(first.Cmd.Process.Pid); !strings.Contains(stderr.String(), want) {
 		t.Fatalf("second process did not name the holder (%q):\n%s", want, stderr.String())
 	}
-	if got := countMessages(t, raw, first.broker, topic); got != n {
+	if got := countMessages(t, raw, first.Broker, topic); got != n {
 		t.Fatalf("first process serves %d messages after the refused start, want %d", got, n)
 	}
 
-	if err := first.proc.Signal(syscall.SIGKILL); err != nil {
+	if err := first.Cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	first.wait(t, 10*time.Second)
+	first.Wait(t, 10*time.Second)
 	third := startCometProcess(t, bin, dir, freeLoopbackAddr(t), freeLoopbackAddr(t))
-	if got := countMessages(t, raw, third.broker, topic); got != n {
+	if got := countMessages(t, raw, third.Broker, topic); got != n {
 		t.Fatalf("after kill -9 and restart: %d messages, want %d", got, n)
 	}
-	third.proc.Signal(syscall.SIGTERM)
-	if code := third.wait(t, 30*time.Second); code != 0 {
-		t.Fatalf("comet exited %d after SIGTERM:\n%s", code, third.stderr.String())
+	third.Cmd.Process.Signal(syscall.SIGTERM)
+	if code := third.Wait(t, 30*time.Second); code != 0 {
+		t.Fatalf("comet exited %d after SIGTERM:\n%s", code, third.Stderr.String())
 	}
 }
 
@@ -156,7 +156,7 @@ func TestFullDiskRefusesSendsAndKeepsEveryAck(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the comet binary on a tmpfs")
 	}
-	bin := buildCometBinary(t)
+	bin := testutil.BuildComet(t)
 	root := testutil.SmallFilesystem(t, 64<<20)
 	ballast := filepath.Join(root, "ballast")
 	if err := os.WriteFile(ballast, make([]byte, 12<<20), 0o644); err != nil {
@@ -172,7 +172,7 @@ func TestFullDiskRefusesSendsAndKeepsEveryAck(t *testing.T) {
 	var acked [][]byte
 	send := func(i int) *remoting.Command {
 		body := diskFullBody(i)
-		resp := sendBody(t, raw, c.broker, topic, body)
+		resp := sendBody(t, raw, c.Broker, topic, body)
 		if resp.Code == remoting.ResponseSuccess {
 			acked = append(acked, body)
 		}
@@ -202,12 +202,12 @@ func TestFullDiskRefusesSendsAndKeepsEveryAck(t *testing.T) {
 	// Retention runs every 10 s; its first pass over a disk this full
 	// warns, and must delete nothing.
 	testutil.WaitFor(t, 30*time.Second, "a retention pass over the full disk", func() bool {
-		return strings.Contains(c.stderr.String(), "persist: disk filling up")
+		return strings.Contains(c.Stderr.String(), "persist: disk filling up")
 	})
-	if strings.Contains(c.stderr.String(), "deleted commit log segment") {
-		t.Fatalf("retention deleted a segment of young data:\n%s", c.stderr.String())
+	if strings.Contains(c.Stderr.String(), "deleted commit log segment") {
+		t.Fatalf("retention deleted a segment of young data:\n%s", c.Stderr.String())
 	}
-	checkBodies(t, raw, c.broker, topic, acked)
+	checkBodies(t, raw, c.Broker, topic, acked)
 
 	if err := os.Remove(ballast); err != nil {
 		t.Fatal(err)
@@ -221,12 +221,12 @@ func TestFullDiskRefusesSendsAndKeepsEveryAck(t *testing.T) {
 			t.Fatalf("send after space was freed: code %d %s", resp.Code, resp.Remark)
 		}
 	}
-	if err := c.proc.Signal(syscall.SIGKILL); err != nil {
+	if err := c.Cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	c.wait(t, 10*time.Second)
+	c.Wait(t, 10*time.Second)
 	c = runCometProcess(t, exec.Command(bin, args...))
-	checkBodies(t, raw, c.broker, topic, acked)
+	checkBodies(t, raw, c.Broker, topic, acked)
 	t.Logf("%d messages of 512 KiB acknowledged; all there after kill -9 and restart", len(acked))
 }
 

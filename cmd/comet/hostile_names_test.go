@@ -595,13 +595,13 @@ func TestKill9TopicCreatesSurvive(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and kills the comet binary")
 	}
-	bin := buildCometBinary(t)
+	bin := testutil.BuildComet(t)
 	dir := t.TempDir()
 	brokerAddr, nsAddr := freeLoopbackAddr(t), freeLoopbackAddr(t)
 	var acked []string
 	for cycle := 0; cycle < 3; cycle++ {
 		c := startCometProcess(t, bin, dir, brokerAddr, nsAddr)
-		requireTopicsExist(t, c.broker, acked)
+		requireTopicsExist(t, c.Broker, acked)
 		acked = append(acked, createTopicsUntilKilled(t, c, cycle)...)
 		orphan := filepath.Join(dir, "config", "topics.json.tmp4242")
 		if err := os.WriteFile(orphan, []byte("{"), 0o644); err != nil {
@@ -609,7 +609,7 @@ func TestKill9TopicCreatesSurvive(t *testing.T) {
 		}
 	}
 	c := startCometProcess(t, bin, dir, brokerAddr, nsAddr)
-	requireTopicsExist(t, c.broker, acked)
+	requireTopicsExist(t, c.Broker, acked)
 	if matches, _ := filepath.Glob(filepath.Join(dir, "config", "topics.json.tmp*")); len(matches) > 0 {
 		t.Fatalf("leftovers not removed at start: %v", matches)
 	}
@@ -633,7 +633,7 @@ func createTopicsUntilKilled(t *testing.T, c *cometProcess, cycle int) []string 
 			for i := 0; ; i++ {
 				name := fmt.Sprintf("K9_%d_%d_%d", cycle, g, i)
 				ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-				resp, err := raw.Invoke(ctx, c.broker, createTopicRequest(name, "6"))
+				resp, err := raw.Invoke(ctx, c.Broker, createTopicRequest(name, "6"))
 				cancel()
 				if err != nil || resp.Code != remoting.ResponseSuccess {
 					return // the broker is gone
@@ -648,13 +648,13 @@ func createTopicsUntilKilled(t *testing.T, c *cometProcess, cycle int) []string 
 	select {
 	case <-firstAck:
 	case <-time.After(30 * time.Second):
-		t.Fatalf("cycle %d: no create acknowledged in 30 s:\n%s", cycle, c.stderr.String())
+		t.Fatalf("cycle %d: no create acknowledged in 30 s:\n%s", cycle, c.Stderr.String())
 	}
 	time.Sleep(time.Duration(200+cycle*250) * time.Millisecond)
-	if err := c.proc.Kill(); err != nil {
+	if err := c.Cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
-	c.wait(t, 10*time.Second)
+	c.Wait(t, 10*time.Second)
 	wg.Wait()
 	return acked
 }

@@ -8,8 +8,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"regexp"
 	"strconv"
 	"sync"
 	"syscall"
@@ -46,7 +44,7 @@ func TestKill9WithClientAcks(t *testing.T) {
 	if v, err := strconv.Atoi(os.Getenv("COMET_KILL9_CYCLES")); err == nil && v > 0 {
 		cycles = v
 	}
-	bin := buildCometBinary(t)
+	bin := testutil.BuildComet(t)
 	for _, flush := range []string{"sync", "async"} {
 		t.Run("flush="+flush, func(t *testing.T) { kill9WithClientAcks(t, bin, flush, cycles) })
 	}
@@ -59,7 +57,7 @@ func kill9WithClientAcks(t *testing.T, bin, flush string, cycles int) {
 	var acked []kill9Ack
 	for cycle := 0; cycle < cycles; cycle++ {
 		c := startCometProcessFlush(t, bin, dir, brokerAddr, nsAddr, flush)
-		verifyAcked(t, c.broker, acked)
+		verifyAcked(t, c.Broker, acked)
 		killAfter := time.Duration(100+rng.Intn(600)) * time.Millisecond
 		acks := sendUntilKilled(t, c, nsAddr, cycle, killAfter)
 		if len(acks) == 0 {
@@ -68,22 +66,12 @@ func kill9WithClientAcks(t *testing.T, bin, flush string, cycles int) {
 		acked = append(acked, acks...)
 	}
 	c := startCometProcessFlush(t, bin, dir, brokerAddr, nsAddr, flush)
-	verifyAcked(t, c.broker, acked)
-	c.proc.Signal(syscall.SIGTERM)
-	if code := c.wait(t, 30*time.Second); code != 0 {
-		t.Fatalf("comet exited %d after SIGTERM:\n%s", code, c.stderr.String())
+	verifyAcked(t, c.Broker, acked)
+	c.Cmd.Process.Signal(syscall.SIGTERM)
+	if code := c.Wait(t, 30*time.Second); code != 0 {
+		t.Fatalf("comet exited %d after SIGTERM:\n%s", code, c.Stderr.String())
 	}
 	t.Logf("%d kills, %d acknowledged messages verified after each restart", cycles, len(acked))
-}
-
-func buildCometBinary(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "comet")
-	out, err := exec.Command("go", "build", "-o", bin, "github.com/cometmq/comet/cmd/comet").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
 }
 
 // freeLoopbackAddr returns a loopback address whose port was free a moment
@@ -99,15 +87,7 @@ func freeLoopbackAddr(t *testing.T) string {
 }
 
 // cometProcess is a running comet child.
-type cometProcess struct {
-	proc   *os.Process
-	cmd    *exec.Cmd
-	stderr *testutil.LockedBuffer
-	done   chan struct{}
-	broker string
-}
-
-var readyRE = regexp.MustCompile(`msg="comet: ready".* broker=(\S+)`)
+type cometProcess = testutil.Process
 
 func startCometProcess(t *testing.T, bin, dir, brokerAddr, nsAddr string) *cometProcess {
 	t.Helper()
@@ -124,45 +104,7 @@ func startCometProcessFlush(t *testing.T, bin, dir, brokerAddr, nsAddr, flush st
 // runCometProcess starts cmd and waits for its ready line.
 func runCometProcess(t *testing.T, cmd *exec.Cmd) *cometProcess {
 	t.Helper()
-	c := &cometProcess{cmd: cmd, stderr: &testutil.LockedBuffer{}, done: make(chan struct{})}
-	cmd.Stderr = c.stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	c.proc = cmd.Process
-	go func() { cmd.Wait(); close(c.done) }()
-	t.Cleanup(func() {
-		select {
-		case <-c.done:
-		default:
-			c.proc.Kill()
-			<-c.done
-		}
-	})
-	testutil.WaitFor(t, 30*time.Second, "comet ready", func() bool {
-		select {
-		case <-c.done:
-			t.Fatalf("comet exited before it was ready:\n%s", c.stderr.String())
-		default:
-		}
-		if m := readyRE.FindStringSubmatch(c.stderr.String()); m != nil {
-			c.broker = m[1]
-			return true
-		}
-		return false
-	})
-	return c
-}
-
-func (c *cometProcess) wait(t *testing.T, timeout time.Duration) int {
-	t.Helper()
-	select {
-	case <-c.done:
-		return c.cmd.ProcessState.ExitCode()
-	case <-time.After(timeout):
-		t.Fatalf("comet did not exit within %v:\n%s", timeout, c.stderr.String())
-	}
-	return -1
+	return testutil.StartComet(t, cmd, 30*time.Second)
 }
 
 // kill9Ack is one acknowledged send.
@@ -229,14 +171,14 @@ func sendUntilKilled(t *testing.T, c *cometProcess, nsAddr string, cycle int, ki
 	select {
 	case <-firstAck:
 	case <-time.After(30 * time.Second):
-		c.proc.Kill()
-		t.Fatalf("cycle %d: no acknowledgement in 30 s:\n%s", cycle, c.stderr.String())
+		c.Cmd.Process.Kill()
+		t.Fatalf("cycle %d: no acknowledgement in 30 s:\n%s", cycle, c.Stderr.String())
 	}
 	time.Sleep(killAfter)
-	if err := c.proc.Signal(syscall.SIGKILL); err != nil {
+	if err := c.Cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	c.wait(t, 10*time.Second)
+	c.Wait(t, 10*time.Second)
 	cancel() // sends in flight can no longer be acknowledged
 	wg.Wait()
 	return acks

@@ -24,7 +24,7 @@ func TestKill9KeepsTimersAndUndecidedTransactions(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and kills the comet binary")
 	}
-	bin := buildCometBinary(t)
+	bin := testutil.BuildComet(t)
 	dir := t.TempDir()
 	brokerAddr, nsAddr := freeLoopbackAddr(t), freeLoopbackAddr(t)
 	start := func() *cometProcess {
@@ -39,7 +39,7 @@ func TestKill9KeepsTimersAndUndecidedTransactions(t *testing.T) {
 		delay := 1500 + 25*i
 		props := remoting.AppendProperty(nil, remoting.PropertyTimerDelayMS, strconv.Itoa(delay))
 		before := time.Now().UnixMilli()
-		if resp := sendTo(t, client, c.broker, "K9Timer", body, string(props)); resp.Code != remoting.ResponseSuccess {
+		if resp := sendTo(t, client, c.Broker, "K9Timer", body, string(props)); resp.Code != remoting.ResponseSuccess {
 			t.Fatalf("send %s: %d %s", body, resp.Code, resp.Remark)
 		}
 		due[body] = before + int64(delay)
@@ -48,14 +48,14 @@ func TestKill9KeepsTimersAndUndecidedTransactions(t *testing.T) {
 		props := remoting.AppendProperty(nil, remoting.PropertyTransactionPrepared, "true")
 		props = remoting.AppendProperty(props, remoting.PropertyProducerGroup, group)
 		props = remoting.AppendProperty(props, remoting.PropertyUniqKey, fmt.Sprintf("K9TX-%d", i))
-		if resp := sendTo(t, client, c.broker, "K9Txn", "half-"+strconv.Itoa(i), string(props)); resp.Code != remoting.ResponseSuccess {
+		if resp := sendTo(t, client, c.Broker, "K9Txn", "half-"+strconv.Itoa(i), string(props)); resp.Code != remoting.ResponseSuccess {
 			t.Fatalf("half send %d: %d %s", i, resp.Code, resp.Remark)
 		}
 	}
-	if err := c.proc.Signal(syscall.SIGKILL); err != nil {
+	if err := c.Cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	c.wait(t, 10*time.Second)
+	c.Wait(t, 10*time.Second)
 	client.Close()
 
 	c = start()
@@ -68,14 +68,14 @@ func TestKill9KeepsTimersAndUndecidedTransactions(t *testing.T) {
 	})
 	hb := remoting.NewRequest(remoting.RequestHeartbeat)
 	hb.Body = []byte(`{"clientID":"k9-checker","producerDataSet":[{"groupName":"` + group + `"}],"consumerDataSet":[]}`)
-	if resp := invoke(t, checker, c.broker, hb); resp.Code != remoting.ResponseSuccess {
+	if resp := invoke(t, checker, c.Broker, hb); resp.Code != remoting.ResponseSuccess {
 		t.Fatalf("heartbeat: %d %s", resp.Code, resp.Remark)
 	}
 
 	reader := newRawClient(t)
 	var got []*remoting.MessageExt
 	testutil.WaitFor(t, 30*time.Second, "every timer delivered after the restart", func() bool {
-		got = rawPullAll(t, reader, c.broker, "k9-reader", "K9Timer", 0, "*")
+		got = rawPullAll(t, reader, c.Broker, "k9-reader", "K9Timer", 0, "*")
 		return len(distinctBodies(got)) == timers
 	})
 	for _, m := range got {
@@ -90,10 +90,10 @@ func TestKill9KeepsTimersAndUndecidedTransactions(t *testing.T) {
 		want["half-"+strconv.Itoa(i)] = true
 	}
 	testutil.WaitFor(t, 30*time.Second, "committed halves delivered", func() bool {
-		return len(distinctBodies(txnMessages(t, reader, c.broker))) == len(want)
+		return len(distinctBodies(txnMessages(t, reader, c.Broker))) == len(want)
 	})
 	time.Sleep(time.Second) // several check intervals: nothing more may appear
-	for body, n := range distinctBodies(txnMessages(t, reader, c.broker)) {
+	for body, n := range distinctBodies(txnMessages(t, reader, c.Broker)) {
 		if !want[body] || n != 1 {
 			t.Errorf("%s delivered %d times; committed: %v", body, n, want[body])
 		}

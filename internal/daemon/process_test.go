@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,74 +20,13 @@ import (
 	"github.com/cometmq/comet/netio/remoting"
 )
 
-func buildComet(t *testing.T) string {
+// startChild runs the comet binary with args and extra environment and
+// waits for its ready line.
+func startChild(t *testing.T, bin string, env []string, args ...string) *testutil.Process {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "comet")
-	out, err := exec.Command("go", "build", "-o", bin, "github.com/cometmq/comet/cmd/comet").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
-
-// child is a running comet process.
-type child struct {
-	cmd    *exec.Cmd
-	stderr *testutil.LockedBuffer
-	done   chan struct{}
-	broker string
-}
-
-var brokerRE = regexp.MustCompile(`msg="comet: ready".* broker=(\S+)`)
-
-func startChild(t *testing.T, bin string, env []string, args ...string) *child {
-	t.Helper()
-	c := &child{cmd: exec.Command(bin, args...), stderr: &testutil.LockedBuffer{}, done: make(chan struct{})}
-	c.cmd.Stderr = c.stderr
-	c.cmd.Env = append(os.Environ(), env...)
-	if err := c.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { c.cmd.Wait(); close(c.done) }()
-	t.Cleanup(func() {
-		select {
-		case <-c.done:
-		default:
-			c.cmd.Process.Kill()
-			<-c.done
-		}
-	})
-	testutil.WaitFor(t, 20*time.Second, "comet ready", func() bool {
-		select {
-		case <-c.done:
-			t.Fatalf("comet exited early:\n%s", c.stderr.String())
-		default:
-		}
-		m := brokerRE.FindStringSubmatch(c.stderr.String())
-		if m != nil {
-			c.broker = m[1]
-		}
-		return m != nil
-	})
-	return c
-}
-
-func (c *child) signal(t *testing.T, sig syscall.Signal) {
-	t.Helper()
-	if err := c.cmd.Process.Signal(sig); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func (c *child) waitExit(t *testing.T, timeout time.Duration) int {
-	t.Helper()
-	select {
-	case <-c.done:
-		return c.cmd.ProcessState.ExitCode()
-	case <-time.After(timeout):
-		t.Fatalf("comet did not exit within %v:\n%s", timeout, c.stderr.String())
-	}
-	return -1
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	return testutil.StartComet(t, cmd, 20*time.Second)
 }
 
 // fakeNotify is a NOTIFY_SOCKET that records datagrams.
@@ -209,7 +147,7 @@ func TestSIGTERMUnderLoadLosesNoAcknowledgedMessage(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the comet binary")
 	}
-	bin := buildComet(t)
+	bin := testutil.BuildComet(t)
 	dataDir := t.TempDir()
 	cfgPath := filepath.Join(t.TempDir(), "comet.toml")
 	writeConfig := func(text string) {
@@ -225,34 +163,34 @@ func TestSIGTERMUnderLoadLosesNoAcknowledgedMessage(t *testing.T) {
 	testutil.WaitFor(t, 5*time.Second, "READY=1 and WATCHDOG=1", func() bool { return sd.has("READY=1") && sd.has("WATCHDOG=1") })
 
 	writeConfig("log-level = \"debug\"\nretention-hours = 5\n")
-	c.signal(t, syscall.SIGHUP)
+	c.Signal(t, syscall.SIGHUP)
 	testutil.WaitFor(t, 5*time.Second, "reload log lines", func() bool {
-		out := c.stderr.String()
+		out := c.Stderr.String()
 		return strings.Contains(out, `msg="comet: reloaded" applied=[log-level]`) &&
 			strings.Contains(out, "keys=[retention-hours]")
 	})
 
-	load := startLoad(c.broker, 4)
+	load := startLoad(c.Broker, 4)
 	testutil.WaitFor(t, 15*time.Second, "300 acknowledged sends", func() bool { return load.count.Load() >= 300 })
-	c.signal(t, syscall.SIGTERM)
-	if code := c.waitExit(t, 20*time.Second); code != 0 {
-		t.Fatalf("exit code %d after SIGTERM:\n%s", code, c.stderr.String())
+	c.Signal(t, syscall.SIGTERM)
+	if code := c.Wait(t, 20*time.Second); code != 0 {
+		t.Fatalf("exit code %d after SIGTERM:\n%s", code, c.Stderr.String())
 	}
 	acked := load.finish()
-	if !sd.has("STOPPING=1") || !strings.Contains(c.stderr.String(), "comet: stopped cleanly") {
-		t.Fatalf("no STOPPING=1 or clean stop; notify %q\n%s", sd.got, c.stderr.String())
+	if !sd.has("STOPPING=1") || !strings.Contains(c.Stderr.String(), "comet: stopped cleanly") {
+		t.Fatalf("no STOPPING=1 or clean stop; notify %q\n%s", sd.got, c.Stderr.String())
 	}
 
 	again := startChild(t, bin, nil, args...)
-	stored := readAll(t, again.broker)
+	stored := readAll(t, again.Broker)
 	for body := range acked {
 		if !stored[body] {
 			t.Errorf("acknowledged message %s lost", body)
 		}
 	}
 	t.Logf("acknowledged %d, stored %d", len(acked), len(stored))
-	again.signal(t, syscall.SIGTERM)
-	if code := again.waitExit(t, 20*time.Second); code != 0 {
+	again.Signal(t, syscall.SIGTERM)
+	if code := again.Wait(t, 20*time.Second); code != 0 {
 		t.Fatalf("second run exit code %d", code)
 	}
 }
@@ -275,16 +213,16 @@ func TestFirstLogLinesAreClear(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the comet binary")
 	}
-	bin := buildComet(t)
+	bin := testutil.BuildComet(t)
 	dataDir := t.TempDir()
 	args := []string{"-data-dir", dataDir, "-listen", "127.0.0.1:0", "-namesrv-listen", "127.0.0.1:0", "-http-listen", "", "-ha-listen", ""}
 	run := func() string {
 		c := startChild(t, bin, nil, args...)
-		c.signal(t, syscall.SIGTERM)
-		if code := c.waitExit(t, 20*time.Second); code != 0 {
-			t.Fatalf("exit code %d:\n%s", code, c.stderr.String())
+		c.Signal(t, syscall.SIGTERM)
+		if code := c.Wait(t, 20*time.Second); code != 0 {
+			t.Fatalf("exit code %d:\n%s", code, c.Stderr.String())
 		}
-		return c.stderr.String()
+		return c.Stderr.String()
 	}
 	first := run()
 	for _, want := range []string{`msg="persist: new store"`, ` store=new`, `msg="comet: stopped cleanly"`} {
