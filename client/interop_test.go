@@ -14,6 +14,7 @@ import (
 	"github.com/apache/rocketmq-client-go/v2/producer"
 	"github.com/apache/rocketmq-client-go/v2/rlog"
 	"github.com/cometmq/comet/internal/testutil"
+	"github.com/cometmq/comet/internal/testutil/rmq"
 )
 
 // The official RocketMQ Go client v2.1.2 and this SDK read each other's
@@ -112,15 +113,7 @@ func TestInteropOfficialProducerToSDK(t *testing.T) {
 	c := newTestClient(t, env)
 	topic := uniqueTopic(t)
 	createTopic(t, c, topic, 4)
-	official, err := rocketmq.NewProducer(producer.WithNameServer([]string{env.NamesrvAddr}),
-		producer.WithGroupName("official-pg"), producer.WithInstanceName("official"), producer.WithRetry(2))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := official.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer official.Shutdown()
+	official := rmq.StartProducer(t, env.NamesrvAddr, producer.WithGroupName("official-pg"), producer.WithInstanceName("official"))
 	ctx := testContext(t)
 	want := map[string]string{} // body -> MsgID
 	big := strings.Repeat("compressed-by-the-official-client ", 200)

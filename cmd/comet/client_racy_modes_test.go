@@ -57,8 +57,8 @@ func TestOrderlyConsumerSeesPerKeyOrder(t *testing.T) {
 	}
 	sink := &collector{}
 	startPushConsumer(t, nsAddr, uniqueName("og"), topic, consumer.MessageSelector{}, sink, consumer.WithConsumerOrder(true))
-	testutil.WaitFor(t, 20*time.Second, "every orderly message", func() bool { return len(sink.distinct()) == len(keys)*perKey })
-	bodies, _ := sink.snapshot()
+	testutil.WaitFor(t, 20*time.Second, "every orderly message", func() bool { return len(sink.Distinct()) == len(keys)*perKey })
+	bodies, _ := sink.Snapshot()
 	next := map[string]int{}
 	for _, b := range bodies {
 		key, seqText, _ := strings.Cut(b, "#")
@@ -96,7 +96,7 @@ func TestOrderlyGroupKeepsOrderWhileMembersComeAndGo(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := c.Subscribe(topic, consumer.MessageSelector{}, sink.handle); err != nil {
+		if err := c.Subscribe(topic, consumer.MessageSelector{}, sink.Handle); err != nil {
 			t.Fatal(err)
 		}
 		waitForRoute(t, nsAddr, topic)
@@ -119,19 +119,19 @@ func TestOrderlyGroupKeepsOrderWhileMembersComeAndGo(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	deadline := time.Now().Add(60 * time.Second)
-	for len(sink.distinct()) < len(keys)*perKey {
+	for len(sink.Distinct()) < len(keys)*perKey {
 		if time.Now().After(deadline) {
 			last := map[string]string{}
-			bodies, _ := sink.snapshot()
+			bodies, _ := sink.Snapshot()
 			for _, b := range bodies {
 				k, _, _ := strings.Cut(b, "#")
 				last[k] = b
 			}
-			t.Fatalf("consumed %d of %d; last per key: %v", len(sink.distinct()), len(keys)*perKey, last)
+			t.Fatalf("consumed %d of %d; last per key: %v", len(sink.Distinct()), len(keys)*perKey, last)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	bodies, _ := sink.snapshot()
+	bodies, _ := sink.Snapshot()
 	seen := map[string]int{} // key -> highest seq consumed so far + 1
 	for _, b := range bodies {
 		key, seqText, _ := strings.Cut(b, "#")

@@ -38,7 +38,7 @@ func TestClusteringConsumersShareQueues(t *testing.T) {
 		roundSeen := func() int {
 			n := 0
 			for _, sink := range []*collector{first, second} {
-				for b := range sink.distinct() {
+				for b := range sink.Distinct() {
 					if strings.HasPrefix(b, prefix) {
 						n++
 					}
@@ -47,17 +47,17 @@ func TestClusteringConsumersShareQueues(t *testing.T) {
 			return n
 		}
 		testutil.WaitFor(t, 10*time.Second, "round "+prefix+" to be consumed", func() bool { return roundSeen() >= 8 })
-		firstQueues, secondQueues := first.queuesOf(prefix), second.queuesOf(prefix)
+		firstQueues, secondQueues := first.QueuesOf(prefix), second.QueuesOf(prefix)
 		if len(firstQueues) > 0 && len(secondQueues) > 0 && disjoint(firstQueues, secondQueues) {
 			break
 		}
 	}
 	union := func() map[string]bool {
 		u := map[string]bool{}
-		for b := range first.distinct() {
+		for b := range first.Distinct() {
 			u[b] = true
 		}
-		for b := range second.distinct() {
+		for b := range second.Distinct() {
 			u[b] = true
 		}
 		return u

@@ -218,7 +218,7 @@ func TestHostileDeleteTopicNames(t *testing.T) {
 		}
 		e.expect("delete without a topic", remoting.NewRequest(remoting.RequestDeleteTopicInBroker), remoting.ResponseSystemError)
 	})
-	n.stopAndCheck(20, time.Second)
+	n.stopAndCheck(20, 2*time.Second)
 	requireNoneRemoved(t, root, before)
 	e.requireLogged("request with an invalid name refused")
 	acked = append(acked, e.sendAcked("Precious", 10)...)
@@ -274,7 +274,7 @@ func TestHostileGroupNames(t *testing.T) {
 		}
 		e.expect("heartbeat subscribing to ..", heartbeatRequest("fine_group", ".."), remoting.ResponseTopicNotExist)
 	})
-	n.stopAndCheck(20, time.Second)
+	n.stopAndCheck(20, 2*time.Second)
 	after := listFiles(t, root)
 	for p := range after {
 		if !before[p] && !strings.HasPrefix(p, filepath.Join("data", "store")) && !strings.HasPrefix(p, filepath.Join("data", "config")) {
@@ -393,7 +393,7 @@ func TestHostileNamesInEveryRequest(t *testing.T) {
 			e.expect(name, p.req, p.code)
 		}
 	})
-	n.stopAndCheck(20, time.Second)
+	n.stopAndCheck(20, 2*time.Second)
 	for topic := range e.topicConfigs() {
 		if remoting.ValidateTopic(topic) != nil {
 			t.Errorf("topic %q exists", topic)
@@ -431,7 +431,7 @@ func TestHostileSystemTopics(t *testing.T) {
 	if resp := invoke(t, e.raw, e.nsAddr, nsDelete); resp.Code != remoting.ResponseNoPermission {
 		t.Errorf("name server delete of SCHEDULE_TOPIC_XXXX: code %d %s", resp.Code, resp.Remark)
 	}
-	n.stopAndCheck(20, time.Second)
+	n.stopAndCheck(20, 2*time.Second)
 	if c, ok := e.topicConfigs()["SCHEDULE_TOPIC_XXXX"]; !ok || c.Perm != remoting.PermRead|remoting.PermWrite {
 		t.Fatalf("schedule topic changed: %+v present=%v", c, ok)
 	}
@@ -504,7 +504,7 @@ func TestHostileSendArguments(t *testing.T) {
 	if _, ok := e.topicConfigs()["PermProbe"]; ok {
 		t.Fatal("a topic with a bad permission was created")
 	}
-	n.stopAndCheck(20, time.Second)
+	n.stopAndCheck(20, 2*time.Second)
 	if got := e.maxOffsets("Args", 4); got != 0 {
 		t.Fatalf("refused messages stored: %d", got)
 	}
@@ -571,8 +571,12 @@ func TestTopicCreationKeepsNeighbourFast(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
-	n.stopAndCheck(50, 500*time.Millisecond)
-	t.Logf("%d topics created next to 13,000 in %v (%.0f/s)", creators*perCreator, took, float64(creators*perCreator)/took.Seconds())
+	n.stopAndCheck(50, 2*time.Second)
+	rate := float64(creators*perCreator) / took.Seconds()
+	t.Logf("%d topics created next to 13,000 in %v (%.0f/s)", creators*perCreator, took, rate)
+	if rate < 40 { // a whole-table rewrite per create managed 13/s here
+		t.Errorf("topic creation at %.0f/s next to 13,000 topics: the table is rewritten per create again?", rate)
+	}
 	e.restart()
 	topics := e.topicConfigs()
 	if len(topics) < 13_000+creators*perCreator {

@@ -208,7 +208,7 @@ func TestHostileSQLFiltersDoNotStallNeighbours(t *testing.T) {
 		return nil
 	})
 	t.Logf("4 KiB expressions compiled in %v", time.Since(start))
-	n.stopAndCheck(20, time.Second)
+	n.stopAndCheck(20, 2*time.Second)
 	t.Log(neighbourSummary(n))
 
 	logged, grown := logs.n.Load()-logBefore, int64(liveHeap())-int64(heapBefore)
@@ -307,7 +307,7 @@ func TestHostileLongPollsAreBoundedPerConnection(t *testing.T) {
 	}
 	_ = conn.Close()
 	testutil.WaitFor(t, 5*time.Second, "the closed connection's pulls to leave the hold", func() bool { return b.Status().ParkedPulls == 0 })
-	n.stopAndCheck(5, time.Second)
+	n.stopAndCheck(5, 2*time.Second)
 	t.Log(neighbourSummary(n))
 }
 

@@ -227,7 +227,7 @@ func TestSlowConsumerCutOffWithoutStallingOthers(t *testing.T) {
 	sendSyncOK(t, p, primitive.NewMessage("LiveTopic", []byte("live-warmup")))
 	sink := &collector{}
 	startPushConsumer(t, env.NamesrvAddr, uniqueName("live"), "LiveTopic", consumer.MessageSelector{}, sink)
-	testutil.WaitFor(t, 30*time.Second, "the live consumer's first message", func() bool { return sink.distinct()["live-warmup"] == 1 })
+	testutil.WaitFor(t, 30*time.Second, "the live consumer's first message", func() bool { return sink.Distinct()["live-warmup"] == 1 })
 
 	want := []string{"live-warmup"}
 	for _, burst := range []int{1, 2000} {

@@ -39,7 +39,7 @@ func TestTagFilterInPushConsumerAndBroker(t *testing.T) {
 	sink := &collector{}
 	startPushConsumer(t, nsAddr, uniqueName("tg"), topic, consumer.MessageSelector{Type: consumer.TAG, Expression: "A"}, sink)
 	requireExactly(t, sink, wantA, 20*time.Second)
-	_, tags := sink.snapshot()
+	_, tags := sink.Snapshot()
 	for _, tag := range tags {
 		if tag != "A" {
 			t.Fatalf("push consumer got tag %q", tag)

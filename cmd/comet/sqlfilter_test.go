@@ -134,7 +134,7 @@ func TestSQL92BadExpressionIsRefusedWithoutDisturbingOthers(t *testing.T) {
 	startPushConsumer(t, nsAddr, uniqueName("good"), topic, consumer.MessageSelector{Type: consumer.SQL92, Expression: sqlBetween}, goodSink)
 	want := sendSQLMix(t, p, topic, "g", 40)
 	requireExactly(t, goodSink, want, 30*time.Second)
-	if bodies, _ := badSink.snapshot(); len(bodies) != 0 {
+	if bodies, _ := badSink.Snapshot(); len(bodies) != 0 {
 		t.Fatalf("the consumer with a bad expression received %v", bodies)
 	}
 }

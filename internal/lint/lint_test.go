@@ -19,14 +19,15 @@ const module = "github.com/cometmq/comet"
 // it may import.
 var layers = map[string][]string{
 	// Leaves: they import nothing of the broker.
-	"netio/remoting":      nil,
-	"ringbuf":             nil,
-	"persist":             nil,
-	"sqlfilter":           nil,
-	"internal/atomicfile": nil,
-	"internal/adminwire":  {"routing"},
-	"internal/ops":        nil,
-	"internal/testutil":   nil,
+	"netio/remoting":        nil,
+	"ringbuf":               nil,
+	"persist":               nil,
+	"sqlfilter":             nil,
+	"internal/atomicfile":   nil,
+	"internal/adminwire":    {"routing"},
+	"internal/ops":          nil,
+	"internal/testutil":     nil,
+	"internal/testutil/rmq": {"internal/testutil", "netio/remoting"},
 	// Replication transport: reads and writes the log through interfaces.
 	"ha": nil,
 
