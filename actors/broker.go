@@ -90,6 +90,11 @@ type BrokerOptions struct {
 	DataDirLock *persist.DirLock
 	// ConfigView adds the process's settings to GET_BROKER_CONFIG.
 	ConfigView func() map[string]string
+
+	// VIPListen is a second address served exactly like Listen (RocketMQ's
+	// VIP channel: clients that enable it send to the advertised port − 2);
+	// "" serves none. Nothing is registered for it: clients derive it.
+	VIPListen string
 }
 
 // DefaultBrokerOptions are the broker's defaults, written in this one
@@ -145,6 +150,11 @@ func (o *BrokerOptions) Validate() error {
 	}
 	if _, _, err := net.SplitHostPort(o.Listen); err != nil {
 		return fmt.Errorf("actors: listen address %q: %w", o.Listen, err)
+	}
+	if o.VIPListen != "" {
+		if _, _, err := net.SplitHostPort(o.VIPListen); err != nil {
+			return fmt.Errorf("actors: VIP listen address %q: %w", o.VIPListen, err)
+		}
 	}
 	if o.Advertise != "" {
 		if _, err := parseIPv4HostPort(o.Advertise); err != nil {
@@ -258,7 +268,11 @@ func (b *Broker) prepare() error {
 		b.topics.close()
 		return err
 	}
-	b.server, err = netio.NewServer(netio.Options{Name: "broker", Addr: opts.Listen, MaxFrameSize: opts.MaxFrameSize,
+	var extra []string
+	if opts.VIPListen != "" {
+		extra = []string{opts.VIPListen}
+	}
+	b.server, err = netio.NewServer(netio.Options{Name: "broker", Addr: opts.Listen, ExtraAddrs: extra, MaxFrameSize: opts.MaxFrameSize,
 		FrameReadTimeout: opts.FrameReadTimeout, MaxBufferedInput: opts.MaxBufferedInput, Logger: opts.Logger})
 	if err != nil {
 		b.topics.close()
@@ -356,6 +370,14 @@ func (b *Broker) TxnStats() *TxnStats { return &b.txns.stats }
 
 // Addr is the address the broker listens on.
 func (b *Broker) Addr() string { return b.server.Addr() }
+
+// VIPAddr is the bound VIP address, or "" when there is none.
+func (b *Broker) VIPAddr() string {
+	if addrs := b.server.ExtraAddrs(); len(addrs) > 0 {
+		return addrs[0]
+	}
+	return ""
+}
 
 // Advertise is the address clients use.
 func (b *Broker) Advertise() string { return b.advertise }

@@ -251,7 +251,7 @@ func (p *process) announceReady() {
 	}
 	if b := p.broker.Load(); b != nil {
 		role := b.Role()
-		attrs = append(attrs, "broker", b.Addr(), "advertise", b.Advertise(), "dataDir", p.cfg.DataDir, "flush", p.cfg.Flush,
+		attrs = append(attrs, "broker", b.Addr(), "vip", b.VIPAddr(), "advertise", b.Advertise(), "dataDir", p.cfg.DataDir, "flush", p.cfg.Flush,
 			"master", role.Master, "brokerId", p.cfg.BrokerID, "ha", b.HAAddr(), "replication", p.cfg.Replication)
 		attrs = append(attrs, recoveryAttrs(b.Store().Recovery())...)
 		status = "serving on " + b.Addr()
