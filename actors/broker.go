@@ -196,6 +196,7 @@ type Broker struct {
 	server    *netio.Server
 	topics    *topicTable
 	offsets   *offsetTable
+	subGroups *subGroupTable // subscription group configs (subgroups.go)
 	groups    *groupRegistry
 	hold      *pullHold
 	compiles  *compileQueue
@@ -265,6 +266,10 @@ func (b *Broker) prepare() error {
 		return err
 	}
 	if b.offsets, err = loadOffsetTable(opts.FS, opts.DataDir); err != nil {
+		b.topics.close()
+		return err
+	}
+	if b.subGroups, err = loadSubGroups(opts.FS, opts.DataDir); err != nil {
 		b.topics.close()
 		return err
 	}
@@ -339,6 +344,11 @@ func (b *Broker) start() error {
 		b.hold.run(ctx)
 	}()
 	go b.compiles.run()
+	b.background.Add(1)
+	go func() {
+		defer b.background.Done()
+		b.runStatsSampler(ctx)
+	}()
 	b.startControlPlane()
 	if err := b.repl.startRole(); err != nil {
 		b.Stop(context.Background())
@@ -456,6 +466,9 @@ func (b *Broker) connClosed(c *netio.Conn) {
 // (NOTIFY_CONSUMER_IDS_CHANGED, oneway) so they rebalance now.
 func (b *Broker) notifyGroups(groups []string) {
 	for _, g := range groups {
+		if !b.notifyEnabled(g) {
+			continue
+		}
 		for _, conn := range b.groups.members(g) {
 			req := remoting.NewRequest(remoting.RequestNotifyConsumerIDsChanged)
 			req.Ext.Set("consumerGroup", g)
