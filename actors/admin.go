@@ -154,6 +154,7 @@ func (b *Broker) brokerConfig() map[string]string {
 	if o.ConfigView != nil {
 		maps.Copy(props, o.ConfigView())
 	}
+	b.liveConfigView(props)
 	return props
 }
 

@@ -27,6 +27,7 @@ const consumerCallTimeout = 10 * time.Second
 const maxQueryConsumeQueueCount = 1024
 
 func (b *Broker) registerToolHandlers(handle func(code int16, h func(cmd *remoting.Command) *remoting.Command)) {
+	handle(remoting.RequestUpdateBrokerConfig, b.adminUpdateBrokerConfig)
 	handle(remoting.RequestGetProducerConnectionList, b.adminProducerConnections)
 	handle(remoting.RequestQueryTopicConsumeByWho, b.adminTopicConsumeByWho)
 	handle(remoting.RequestViewBrokerStatsData, b.adminViewBrokerStats)

@@ -197,6 +197,7 @@ type Broker struct {
 	topics    *topicTable
 	offsets   *offsetTable
 	subGroups *subGroupTable // subscription group configs (subgroups.go)
+	live      liveSettings   // settings UPDATE_BROKER_CONFIG changes (brokerconfig.go)
 	groups    *groupRegistry
 	hold      *pullHold
 	compiles  *compileQueue
@@ -256,6 +257,7 @@ func NewBroker(opts BrokerOptions) (*Broker, error) {
 func (b *Broker) prepare() error {
 	opts := b.opts
 	b.groups = newGroupRegistry(opts.ConsumerExpiry, opts.OrderLockTTL)
+	b.live.init(&b.opts)
 	levels, err := ParseDelayLevels(opts.DelayLevels)
 	if err != nil {
 		return err

@@ -351,3 +351,39 @@ func TestBroadcastingRefusedWhenTheGroupForbidsIt(t *testing.T) {
 		t.Fatalf("broadcast pull: %d %q, want NO_PERMISSION", r.Code, r.Remark)
 	}
 }
+
+func TestUpdateBrokerConfigAppliesRuntimeSettingsAllOrNone(t *testing.T) {
+	f := newAdminFixture(t, "")
+	config := func() map[string]string {
+		return adminwire.DecodeProperties(f.ok(remoting.RequestGetBrokerConfig, nil).Body)
+	}
+	// One runtime key and one that needs a restart: refused whole.
+	r := f.call(remoting.RequestUpdateBrokerConfig, []byte("autoCreateTopicEnable=false\nflushDiskType=ASYNC_FLUSH\n"))
+	if r.Code != remoting.ResponseSystemError || !strings.Contains(r.Remark, "flushDiskType") || !strings.Contains(r.Remark, "restart") {
+		t.Fatalf("update with a restart key: %d %q, want SYSTEM_ERROR naming flushDiskType", r.Code, r.Remark)
+	}
+	if config()["autoCreateTopicEnable"] != "true" {
+		t.Fatalf("a refused update changed autoCreateTopicEnable")
+	}
+	if r := f.call(remoting.RequestUpdateBrokerConfig, []byte("noSuchKey=1\n")); r.Code != remoting.ResponseSystemError || !strings.Contains(r.Remark, "unknown keys: noSuchKey") {
+		t.Fatalf("unknown key: %d %q", r.Code, r.Remark)
+	}
+	if r := f.call(remoting.RequestUpdateBrokerConfig, []byte("defaultTopicQueueNums=0\n")); r.Code != remoting.ResponseSystemError {
+		t.Fatalf("bad value: %d %q", r.Code, r.Remark)
+	}
+	f.ok(remoting.RequestUpdateBrokerConfig, []byte("autoCreateTopicEnable=false\ndefault-queue-nums=2\n"))
+	if c := config(); c["autoCreateTopicEnable"] != "false" || c["defaultTopicQueueNums"] != "2" || c["default-queue-nums"] != "2" {
+		t.Fatalf("GET_BROKER_CONFIG after the update: autoCreateTopicEnable %q defaultTopicQueueNums %q",
+			c["autoCreateTopicEnable"], c["defaultTopicQueueNums"])
+	}
+	if r := sendRaw(t, f.c, f.b.Addr(), "NotAutoCreated", "x", ""); r.Code != remoting.ResponseTopicNotExist {
+		t.Fatalf("send to a new topic with auto-create off: %d %q, want TOPIC_NOT_EXIST", r.Code, r.Remark)
+	}
+	f.ok(remoting.RequestUpdateBrokerConfig, []byte("autoCreateTopicEnable=true\n"))
+	if r := sendRaw(t, f.c, f.b.Addr(), "AutoCreated", "x", ""); r.Code != remoting.ResponseSuccess {
+		t.Fatalf("send with auto-create back on: %d %q", r.Code, r.Remark)
+	}
+	if c, ok := f.b.topics.get("AutoCreated"); !ok || c.WriteQueueNums != 2 {
+		t.Fatalf("auto-created topic %+v, want defaultTopicQueueNums (2) queues", c)
+	}
+}

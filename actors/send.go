@@ -68,11 +68,11 @@ func (b *Broker) checkSendTopic(h *remoting.SendHeader) (int16, string) {
 // continues on the topic table's goroutine: the event loop never waits
 // for the disk.
 func (b *Broker) autoCreateThenSend(req *netio.Request, h *remoting.SendHeader) {
-	if !b.opts.AutoCreateTopic && !strings.HasPrefix(h.Topic, remoting.RetryGroupTopicPrefix) {
+	if !b.live.autoCreateTopic.Load() && !strings.HasPrefix(h.Topic, remoting.RetryGroupTopicPrefix) {
 		b.reply(req, remoting.ResponseTopicNotExist, "topic "+h.Topic+" does not exist")
 		return
 	}
-	queues := b.opts.DefaultQueueNums
+	queues := b.live.defaultQueueNums.Load()
 	if h.DefaultTopicQueueNums > 0 && h.DefaultTopicQueueNums < queues {
 		queues = h.DefaultTopicQueueNums
 	}
