@@ -66,6 +66,7 @@ func FuzzDecodeToolBodies(f *testing.F) {
 	f.Add([]byte(`{"statsDay":{"avgpt":0.0,"sum":0,"tps":0.0},"statsHour":{"sum":1},"statsMinute":{"tps":1.0E7}}`))
 	f.Add([]byte(`{"brokerAddr":"a","consumeStatsList":[{"g":[{"consumeTps":0.0,"offsetTable":{}}]}],"totalDiff":2}`))
 	f.Add([]byte(`{"groupList":["a"]}`))
+	f.Add([]byte("autoCreateTopicEnable=false\n# comment\nkey:value\n"))
 	f.Add([]byte(`{"connectionSet":[{"clientId":"c","version":1}]}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		check := func(err error) {
@@ -86,6 +87,10 @@ func FuzzDecodeToolBodies(f *testing.F) {
 			}
 		} else {
 			check(err)
+		}
+		props := DecodeProperties(body)
+		if again := DecodeProperties(EncodeProperties(props)); len(again) > len(props) {
+			t.Fatalf("properties re-decode grew: %v → %v", props, again)
 		}
 		_, err := DecodeGroupList(body)
 		check(err)

@@ -24,6 +24,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -148,7 +149,8 @@ func (p *process) start() error {
 		return err
 	}
 	if p.mode == "namesrv" || p.cfg.NamesrvListen != "" {
-		ns, err := namesrv.Serve(p.cfg.NamesrvListen, p.log)
+		ns, err := namesrv.ServeWith(p.cfg.NamesrvListen, namesrv.RegistryOptions{Logger: p.log,
+			KVConfigPath: filepath.Join(p.cfg.DataDir, "namesrv", "kvConfig.json")})
 		if err != nil {
 			return err
 		}
