@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/cometmq/comet/internal/adminwire"
 	"github.com/cometmq/comet/netio"
@@ -47,6 +48,10 @@ func (b *Broker) registerAdminHandlers() {
 	handle(remoting.RequestGetConsumerConnectionList, b.adminConsumerConnections)
 	handle(remoting.RequestGetConsumeStats, b.adminConsumeStats)
 	handle(remoting.RequestInvokeBrokerToResetOffset, b.adminResetOffset)
+	handle(remoting.RequestUpdateAndCreateSubscriptionGroup, b.adminUpdateSubGroup)
+	handle(remoting.RequestDeleteSubscriptionGroup, b.adminDeleteSubGroup)
+	handle(remoting.RequestGetAllSubscriptionGroupConfig, b.adminAllSubGroups)
+	b.registerToolHandlers(handle)
 	handle(remoting.RequestCometVerifyStore, func(cmd *remoting.Command) *remoting.Command {
 		return b.adminVerifyStore(gate, cmd)
 	})
@@ -149,6 +154,7 @@ func (b *Broker) brokerConfig() map[string]string {
 	if o.ConfigView != nil {
 		maps.Copy(props, o.ConfigView())
 	}
+	b.liveConfigView(props)
 	return props
 }
 
@@ -160,8 +166,7 @@ func (b *Broker) adminBrokerConfig(req *remoting.Command) *remoting.Command {
 }
 
 func (b *Broker) adminRuntimeInfo(req *remoting.Command) *remoting.Command {
-	st := b.Status()
-	kv := adminwire.KVTable{Table: st.runtimeTable()}
+	kv := adminwire.KVTable{Table: b.runtimeInfo(time.Now())}
 	return success(req, kv.Encode())
 }
 
@@ -218,9 +223,9 @@ func (b *Broker) storeTimeAt(topic string, q int32, off int64) int64 {
 
 // groupView is a copy of one consumer group's membership.
 type groupView struct {
-	messageModel, consumeType string
-	conns                     []adminwire.Connection
-	subs                      map[string]adminwire.SubscriptionData
+	messageModel, consumeType, consumeFromWhere string
+	conns                                       []adminwire.Connection
+	subs                                        map[string]adminwire.SubscriptionData
 }
 
 // adminView copies a consumer group's live membership, or reports false.
@@ -231,13 +236,9 @@ func (g *groupRegistry) adminView(name string) (groupView, bool) {
 	if cg == nil || len(cg.channels) == 0 {
 		return groupView{}, false
 	}
-	v := groupView{messageModel: cg.messageModel, consumeType: cg.consumeType, subs: map[string]adminwire.SubscriptionData{}}
-	for _, ch := range cg.channels {
-		v.conns = append(v.conns, adminwire.Connection{ClientAddr: ch.conn.RemoteAddr(), ClientID: ch.clientID})
-	}
-	slices.SortFunc(v.conns, func(a, b adminwire.Connection) int {
-		return strings.Compare(a.ClientID+a.ClientAddr, b.ClientID+b.ClientAddr)
-	})
+	v := groupView{messageModel: cg.messageModel, consumeType: cg.consumeType, consumeFromWhere: cg.consumeFromWhere,
+		subs: map[string]adminwire.SubscriptionData{}}
+	v.conns = connections(cg.channels)
 	for topic, s := range cg.subs {
 		sd := adminwire.SubscriptionData{Topic: topic, SubString: s.Expr, ExpressionType: s.Type, SubVersion: s.Version,
 			TagsSet: slices.Sorted(maps.Keys(s.Tags)), CodeSet: []int32{}}
@@ -260,7 +261,7 @@ func (b *Broker) adminConsumerConnections(req *remoting.Command) *remoting.Comma
 		return failure(req, remoting.ResponseConsumerNotOnline, "the consumer group[%s] not online", group)
 	}
 	body := adminwire.ConsumerConnection{ConnectionSet: v.conns, ConsumeType: v.consumeType,
-		MessageModel: v.messageModel, SubscriptionTable: v.subs}
+		ConsumeFromWhere: v.consumeFromWhere, MessageModel: v.messageModel, SubscriptionTable: v.subs}
 	return success(req, body.Encode())
 }
 

@@ -90,6 +90,11 @@ type BrokerOptions struct {
 	DataDirLock *persist.DirLock
 	// ConfigView adds the process's settings to GET_BROKER_CONFIG.
 	ConfigView func() map[string]string
+
+	// VIPListen is a second address served exactly like Listen (RocketMQ's
+	// VIP channel: clients that enable it send to the advertised port − 2);
+	// "" serves none. Nothing is registered for it: clients derive it.
+	VIPListen string
 }
 
 // DefaultBrokerOptions are the broker's defaults, written in this one
@@ -146,6 +151,11 @@ func (o *BrokerOptions) Validate() error {
 	if _, _, err := net.SplitHostPort(o.Listen); err != nil {
 		return fmt.Errorf("actors: listen address %q: %w", o.Listen, err)
 	}
+	if o.VIPListen != "" {
+		if _, _, err := net.SplitHostPort(o.VIPListen); err != nil {
+			return fmt.Errorf("actors: VIP listen address %q: %w", o.VIPListen, err)
+		}
+	}
 	if o.Advertise != "" {
 		if _, err := parseIPv4HostPort(o.Advertise); err != nil {
 			return fmt.Errorf("actors: advertise address: %w", err)
@@ -186,6 +196,8 @@ type Broker struct {
 	server    *netio.Server
 	topics    *topicTable
 	offsets   *offsetTable
+	subGroups *subGroupTable // subscription group configs (subgroups.go)
+	live      liveSettings   // settings UPDATE_BROKER_CONFIG changes (brokerconfig.go)
 	groups    *groupRegistry
 	hold      *pullHold
 	compiles  *compileQueue
@@ -245,6 +257,7 @@ func NewBroker(opts BrokerOptions) (*Broker, error) {
 func (b *Broker) prepare() error {
 	opts := b.opts
 	b.groups = newGroupRegistry(opts.ConsumerExpiry, opts.OrderLockTTL)
+	b.live.init(&b.opts)
 	levels, err := ParseDelayLevels(opts.DelayLevels)
 	if err != nil {
 		return err
@@ -258,7 +271,15 @@ func (b *Broker) prepare() error {
 		b.topics.close()
 		return err
 	}
-	b.server, err = netio.NewServer(netio.Options{Name: "broker", Addr: opts.Listen, MaxFrameSize: opts.MaxFrameSize,
+	if b.subGroups, err = loadSubGroups(opts.FS, opts.DataDir); err != nil {
+		b.topics.close()
+		return err
+	}
+	var extra []string
+	if opts.VIPListen != "" {
+		extra = []string{opts.VIPListen}
+	}
+	b.server, err = netio.NewServer(netio.Options{Name: "broker", Addr: opts.Listen, ExtraAddrs: extra, MaxFrameSize: opts.MaxFrameSize,
 		FrameReadTimeout: opts.FrameReadTimeout, MaxBufferedInput: opts.MaxBufferedInput, Logger: opts.Logger})
 	if err != nil {
 		b.topics.close()
@@ -325,6 +346,11 @@ func (b *Broker) start() error {
 		b.hold.run(ctx)
 	}()
 	go b.compiles.run()
+	b.background.Add(1)
+	go func() {
+		defer b.background.Done()
+		b.runStatsSampler(ctx)
+	}()
 	b.startControlPlane()
 	if err := b.repl.startRole(); err != nil {
 		b.Stop(context.Background())
@@ -356,6 +382,14 @@ func (b *Broker) TxnStats() *TxnStats { return &b.txns.stats }
 
 // Addr is the address the broker listens on.
 func (b *Broker) Addr() string { return b.server.Addr() }
+
+// VIPAddr is the bound VIP address, or "" when there is none.
+func (b *Broker) VIPAddr() string {
+	if addrs := b.server.ExtraAddrs(); len(addrs) > 0 {
+		return addrs[0]
+	}
+	return ""
+}
 
 // Advertise is the address clients use.
 func (b *Broker) Advertise() string { return b.advertise }
@@ -434,6 +468,9 @@ func (b *Broker) connClosed(c *netio.Conn) {
 // (NOTIFY_CONSUMER_IDS_CHANGED, oneway) so they rebalance now.
 func (b *Broker) notifyGroups(groups []string) {
 	for _, g := range groups {
+		if !b.notifyEnabled(g) {
+			continue
+		}
 		for _, conn := range b.groups.members(g) {
 			req := remoting.NewRequest(remoting.RequestNotifyConsumerIDsChanged)
 			req.Ext.Set("consumerGroup", g)

@@ -21,6 +21,11 @@ type heartbeatData struct {
 		GroupName string `json:"groupName"`
 	} `json:"producerDataSet"`
 	ConsumerDataSet []consumerData `json:"consumerDataSet"`
+
+	// From the request header, not the body: the client's language and
+	// its MQVersion ordinal, kept for the connection lists.
+	language byte
+	version  int16
 }
 
 type consumerData struct {
@@ -134,14 +139,17 @@ type clientChannel struct {
 	conn     *netio.Conn
 	clientID string
 	lastSeen time.Time
+	language byte  // remoting language code of its heartbeat
+	version  int16 // MQVersion ordinal of its heartbeat
 }
 
 type consumerGroup struct {
-	name         string
-	messageModel string
-	consumeType  string
-	channels     map[uint64]*clientChannel
-	subs         map[string]*Subscription
+	name             string
+	messageModel     string
+	consumeType      string
+	consumeFromWhere string
+	channels         map[uint64]*clientChannel
+	subs             map[string]*Subscription
 }
 
 type producerGroup struct {
@@ -192,30 +200,33 @@ func (g *groupRegistry) heartbeat(conn *netio.Conn, hb *heartbeatData, compiled 
 			pg = &producerGroup{channels: map[uint64]*clientChannel{}}
 			g.mu.producers[p.GroupName] = pg
 		}
-		pg.channels[conn.ID()] = &clientChannel{conn: conn, clientID: hb.ClientID, lastSeen: now}
+		pg.channels[conn.ID()] = &clientChannel{conn: conn, clientID: hb.ClientID, lastSeen: now,
+			language: hb.language, version: hb.version}
 	}
 	for i := range hb.ConsumerDataSet {
-		if g.registerConsumerLocked(conn, hb.ClientID, &hb.ConsumerDataSet[i], compiled, now) {
+		if g.registerConsumerLocked(conn, hb, &hb.ConsumerDataSet[i], compiled, now) {
 			changed = append(changed, hb.ConsumerDataSet[i].GroupName)
 		}
 	}
 	return changed
 }
 
-func (g *groupRegistry) registerConsumerLocked(conn *netio.Conn, clientID string, cd *consumerData,
+func (g *groupRegistry) registerConsumerLocked(conn *netio.Conn, hb *heartbeatData, cd *consumerData,
 	compiled map[string]*compiledFilter, now time.Time) bool {
+	clientID := hb.ClientID
 	cg := g.mu.consumers[cd.GroupName]
 	if cg == nil {
 		cg = &consumerGroup{name: cd.GroupName, channels: map[uint64]*clientChannel{}, subs: map[string]*Subscription{}}
 		g.mu.consumers[cd.GroupName] = cg
 	}
-	cg.messageModel, cg.consumeType = cd.MessageModel, cd.ConsumeType
+	cg.messageModel, cg.consumeType, cg.consumeFromWhere = cd.MessageModel, cd.ConsumeType, cd.ConsumeFromWhere
 	changed := false
 	if ch := cg.channels[conn.ID()]; ch != nil {
 		ch.lastSeen = now
-		ch.clientID = clientID
+		ch.clientID, ch.language, ch.version = clientID, hb.language, hb.version
 	} else {
-		cg.channels[conn.ID()] = &clientChannel{conn: conn, clientID: clientID, lastSeen: now}
+		cg.channels[conn.ID()] = &clientChannel{conn: conn, clientID: clientID, lastSeen: now,
+			language: hb.language, version: hb.version}
 		changed = true
 	}
 	seen := map[string]bool{}

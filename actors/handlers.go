@@ -31,7 +31,6 @@ func (b *Broker) registerHandlers() {
 	handle(remoting.RequestDeleteTopicInBroker, b.handleDeleteTopic)
 	handle(remoting.RequestViewMessageByID, b.handleViewMessage)
 	handle(remoting.RequestQueryMessage, b.handleQueryMessage)
-	handle(remoting.RequestGetAllSubscriptionGroupConfig, b.handleSubscriptionGroups)
 	handle(remoting.RequestConsumerSendMsgBack, b.handleSendBack)
 	handle(remoting.RequestEndTransaction, b.handleEndTransaction)
 	handle(remoting.RequestCheckClientConfig, b.guardClientConfigNames(b.handleCheckClientConfig))
@@ -50,6 +49,7 @@ func (b *Broker) handleHeartbeat(req *netio.Request) {
 		b.reply(req, remoting.ResponseSystemError, "bad heartbeat body: "+err.Error())
 		return
 	}
+	hb.language, hb.version = req.Cmd.Language, req.Cmd.Version
 	if code, remark := checkHeartbeatNames(hb); code != remoting.ResponseSuccess {
 		b.refuseName(req, "body", code, remark)
 		return
@@ -65,7 +65,7 @@ func (b *Broker) handleHeartbeat(req *netio.Request) {
 			continue
 		}
 		if _, ok := b.topics.get(retry); !ok {
-			missing = append(missing, topicChange{op: topicEnsure, cfg: newTopicConfig(retry, 1, remoting.PermRead|remoting.PermWrite)})
+			missing = append(missing, topicChange{op: topicEnsure, cfg: newTopicConfig(retry, b.retryQueues(cd.GroupName), remoting.PermRead|remoting.PermWrite)})
 		}
 	}
 	changed := b.groups.heartbeat(req.Conn, hb, compiled, time.Now())
@@ -406,34 +406,6 @@ func (b *Broker) handleQueryMessage(req *netio.Request) {
 	req.Reply(resp)
 }
 
-type subscriptionGroupConfig struct {
-	GroupName                      string `json:"groupName"`
-	ConsumeEnable                  bool   `json:"consumeEnable"`
-	ConsumeFromMinEnable           bool   `json:"consumeFromMinEnable"`
-	ConsumeBroadcastEnable         bool   `json:"consumeBroadcastEnable"`
-	RetryMaxTimes                  int    `json:"retryMaxTimes"`
-	RetryQueueNums                 int    `json:"retryQueueNums"`
-	BrokerID                       int    `json:"brokerId"`
-	WhichBrokerWhenConsumeSlowly   int    `json:"whichBrokerWhenConsumeSlowly"`
-	NotifyConsumerIDsChangedEnable bool   `json:"notifyConsumerIdsChangedEnable"`
-}
-
-func (b *Broker) handleSubscriptionGroups(req *netio.Request) {
-	table := map[string]subscriptionGroupConfig{}
-	for _, g := range b.groups.groupNames() {
-		table[g] = subscriptionGroupConfig{GroupName: g, ConsumeEnable: true, ConsumeFromMinEnable: true,
-			ConsumeBroadcastEnable: true, RetryMaxTimes: 16, RetryQueueNums: 1, WhichBrokerWhenConsumeSlowly: 1,
-			NotifyConsumerIDsChangedEnable: true}
-	}
-	body, _ := json.Marshal(struct {
-		SubscriptionGroupTable map[string]subscriptionGroupConfig `json:"subscriptionGroupTable"`
-		DataVersion            routing.DataVersion                `json:"dataVersion"`
-	}{table, b.topics.version()})
-	resp := remoting.NewResponse(&req.Cmd, remoting.ResponseSuccess, "")
-	resp.Body = body
-	req.Reply(resp)
-}
-
 // handleSendBack moves a message a consumer failed to process to the
 // group's retry topic after a delay (level 3 + reconsume times unless the
 // request asks for one), or to its dead-letter topic once it has been
@@ -448,9 +420,10 @@ func (b *Broker) handleSendBack(req *netio.Request) {
 	}
 	delayLevel, _ := cmd.ExtInt32("delayLevel")
 	maxTimes, err := cmd.ExtInt32("maxReconsumeTimes")
-	if err != nil || maxTimes < 0 {
-		maxTimes = 16
+	if err != nil {
+		maxTimes = -1
 	}
+	maxTimes = b.maxReconsumeTimes(group, maxTimes)
 	rv, err := b.store.RecordAt(off)
 	if err != nil {
 		b.reply(req, remoting.ResponseSystemError, "no message at commit-log offset "+itoa(off))
@@ -462,7 +435,7 @@ func (b *Broker) handleSendBack(req *netio.Request) {
 		target = remoting.DLQGroupTopicPrefix + group
 	}
 	msg := copyRecord(&rv)
-	msg.Topic, msg.QueueID, msg.ReconsumeTimes = target, 0, rv.ReconsumeTimes()+1
+	msg.Topic, msg.QueueID, msg.ReconsumeTimes = target, b.sendBackQueue(target, toDLQ), rv.ReconsumeTimes()+1
 	origTopic, _ := cmd.ExtString("originTopic")
 	if origTopic == "" {
 		origTopic = string(rv.Topic())
@@ -497,7 +470,11 @@ func (b *Broker) handleSendBack(req *netio.Request) {
 // queue), then stores msg, answering req from the topic table's goroutine.
 func (b *Broker) createGroupTopicThenStore(req *netio.Request, topic string, msg persist.Message) {
 	req.Detach()
-	change := topicChange{op: topicEnsure, cfg: newTopicConfig(topic, 1, remoting.PermRead|remoting.PermWrite)}
+	queues := int32(1)
+	if g, ok := strings.CutPrefix(topic, remoting.RetryGroupTopicPrefix); ok {
+		queues = b.retryQueues(g)
+	}
+	change := topicChange{op: topicEnsure, cfg: newTopicConfig(topic, queues, remoting.PermRead|remoting.PermWrite)}
 	submitted := b.topics.submit(&topicRequest{changes: []topicChange{change}, done: func(r *topicRequest) {
 		b.topicsCreated(r, "group topic", req.Conn)
 		if r.err != nil {

@@ -49,16 +49,20 @@ type brokerMetrics struct {
 	diskMu   sync.Mutex
 	diskAt   time.Time
 	diskUsed int64
+
+	book statsBook // samples of these counters for RocketMQ's tools (brokerstats.go)
 }
 
 // topicCounters are one topic's traffic counters. Bytes are stored record
 // bytes (headers included), the same measure for puts and gets.
 type topicCounters struct {
 	putMessages, putBytes, getMessages, getBytes atomic.Int64
+	putRequests                                  atomic.Int64 // runs of the topic in published batches
 }
 
 func newBrokerMetrics() *brokerMetrics {
 	m := &brokerMetrics{bootTime: time.Now()}
+	m.book.init(m.bootTime)
 	empty := map[string]*topicCounters{}
 	m.topics.Store(&empty)
 	m.syncSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{
@@ -117,6 +121,7 @@ func (m *brokerMetrics) countPublished(batch []persist.Dispatched) {
 		c := m.topic(topic)
 		c.putMessages.Add(n)
 		c.putBytes.Add(bytes)
+		c.putRequests.Add(1)
 		switch {
 		case strings.HasPrefix(topic, remoting.RetryGroupTopicPrefix):
 			m.retryMessages.Add(n)
@@ -126,8 +131,9 @@ func (m *brokerMetrics) countPublished(batch []persist.Dispatched) {
 	}
 }
 
-// countGet records a pull answer.
-func (m *brokerMetrics) countGet(topic string, res *pullResult) {
+// countGet records a pull answer of a group.
+func (m *brokerMetrics) countGet(topic, group string, res *pullResult) {
+	m.book.countGroupGet(topic, group, res.found, len(res.body))
 	if res.found == 0 {
 		return
 	}

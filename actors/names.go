@@ -67,6 +67,11 @@ var requestNameFields = map[int16][]nameField{
 	remoting.RequestGetConsumeStats: {{key: remoting.ExtConsumerGroup, kind: groupName},
 		{key: remoting.ExtTopic, optional: true}},
 	remoting.RequestInvokeBrokerToResetOffset: {{key: remoting.ExtTopic}, {key: remoting.ExtGroup, kind: consumerGroupName}},
+	remoting.RequestDeleteSubscriptionGroup:   {{key: "groupName", kind: consumerGroupName}},
+	remoting.RequestGetProducerConnectionList: {{key: remoting.ExtProducerGroup, kind: groupName}},
+	remoting.RequestQueryTopicConsumeByWho:    {{key: remoting.ExtTopic}},
+	remoting.RequestQueryConsumeQueue:         {{key: remoting.ExtTopic}, {key: remoting.ExtConsumerGroup, kind: groupName, optional: true}},
+	remoting.RequestGetConsumerRunningInfo:    {{key: remoting.ExtConsumerGroup, kind: groupName}},
 }
 
 // guardNames wraps the handler of code with the check of the names its

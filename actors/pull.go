@@ -72,6 +72,10 @@ func (b *Broker) handlePull(req *netio.Request) {
 		b.reply(req, remoting.ResponseSystemError, err.Error())
 		return
 	}
+	if code, remark := b.pullRefusal(h.ConsumerGroup); code != remoting.ResponseSuccess {
+		b.reply(req, code, remark)
+		return
+	}
 	t, ok := b.topics.get(h.Topic)
 	if !ok {
 		b.reply(req, remoting.ResponseTopicNotExist, "topic "+h.Topic+" does not exist")
@@ -118,7 +122,7 @@ func (b *Broker) servePull(req *netio.Request, h *remoting.PullHeader, sub *Subs
 		b.parkPull(req, &q, suspend)
 		return
 	}
-	b.metrics.countGet(q.topic, &res)
+	b.metrics.countGet(q.topic, q.group, &res)
 	req.Reply(pullResponse(&req.Cmd, &res))
 	res.release()
 	if req.Detached() {
@@ -162,7 +166,7 @@ func pullResponse(reqCmd *remoting.Command, res *pullResult) *remoting.Command {
 // next pull should go to.
 func (b *Broker) pullOnce(q *pullQuery) pullResult {
 	res := b.pullQueue(q)
-	res.suggest = b.suggestBroker(q, &res)
+	res.suggest = b.groupSuggestion(q.group, b.suggestBroker(q, &res))
 	return res
 }
 
@@ -530,7 +534,7 @@ func (h *pullHold) answer(p *parkedPull, res *pullResult) {
 	h.mu.Lock()
 	h.forgetLocked(p)
 	h.mu.Unlock()
-	h.broker.metrics.countGet(p.query.topic, res)
+	h.broker.metrics.countGet(p.query.topic, p.query.group, res)
 	p.req.Reply(pullResponse(&p.req.Cmd, res))
 	res.release()
 	p.req.Release()

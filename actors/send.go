@@ -68,11 +68,11 @@ func (b *Broker) checkSendTopic(h *remoting.SendHeader) (int16, string) {
 // continues on the topic table's goroutine: the event loop never waits
 // for the disk.
 func (b *Broker) autoCreateThenSend(req *netio.Request, h *remoting.SendHeader) {
-	if !b.opts.AutoCreateTopic && !strings.HasPrefix(h.Topic, remoting.RetryGroupTopicPrefix) {
+	if !b.live.autoCreateTopic.Load() && !strings.HasPrefix(h.Topic, remoting.RetryGroupTopicPrefix) {
 		b.reply(req, remoting.ResponseTopicNotExist, "topic "+h.Topic+" does not exist")
 		return
 	}
-	queues := b.opts.DefaultQueueNums
+	queues := b.live.defaultQueueNums.Load()
 	if h.DefaultTopicQueueNums > 0 && h.DefaultTopicQueueNums < queues {
 		queues = h.DefaultTopicQueueNums
 	}
@@ -289,17 +289,30 @@ func hasSpecialProperty(props []byte) bool {
 }
 
 // storedProperties is the client's property string with the broker's
-// CLUSTER property added, separators normalized.
+// CLUSTER, MSG_REGION and TRACE_ON properties added where the client did
+// not set them (RocketMQ stores the region and trace switch with every
+// message, so a consumer's trace records carry them), separators
+// normalized.
 func (b *Broker) storedProperties(dst, props []byte) []byte {
 	dst = append(dst, props...)
 	if len(dst) > 0 && dst[len(dst)-1] == remoting.PropertySeparator {
 		dst = dst[:len(dst)-1]
 	}
-	if _, ok := remoting.PropertyValue(string(props), remoting.PropertyCluster); ok {
-		return dst
+	for _, p := range [...]struct{ key, value string }{{remoting.PropertyCluster, b.opts.ClusterName},
+		{remoting.PropertyMsgRegion, msgRegion}, {remoting.PropertyTraceSwitch, traceOn}} {
+		if _, ok := remoting.PropertyValue(string(props), p.key); !ok {
+			dst = remoting.AppendProperty(dst, p.key, p.value)
+		}
 	}
-	return remoting.AppendProperty(dst, remoting.PropertyCluster, b.opts.ClusterName)
+	return dst
 }
+
+// The region and trace switch a RocketMQ broker reports by default
+// (regionId, traceOn), in send responses and stored messages.
+const (
+	msgRegion = "DefaultRegion"
+	traceOn   = "true"
+)
 
 func bornHost(c *netio.Conn) persist.Host {
 	if h, ok := c.Attachment().(persist.Host); ok {
@@ -333,8 +346,8 @@ func (sc *sendCompletion) Complete(a *AppendRequest) {
 		resp.Ext.Set("msgId", string(sc.msgID))
 		resp.Ext.Set("queueId", itoa(int64(a.Messages[0].QueueID)))
 		resp.Ext.Set("queueOffset", itoa(a.Results[0].QueueOffset))
-		resp.Ext.Set("MSG_REGION", "DefaultRegion")
-		resp.Ext.Set("TRACE_ON", "true")
+		resp.Ext.Set(remoting.ExtMsgRegion, msgRegion)
+		resp.Ext.Set(remoting.ExtTraceOn, traceOn)
 		req.Reply(resp)
 	}
 	if req.Detached() {

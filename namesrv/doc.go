@@ -9,6 +9,11 @@
 // frames and calls Registry.Handle. The package must never import the
 // broker's storage or actors.
 //
+// The registry also answers the operator requests of mqadmin (admin.go):
+// the KV config (kept in RegistryOptions.KVConfigPath through
+// internal/atomicfile, or in memory), wiping and adding back a broker's
+// write permission in every route, and its own settings.
+//
 // Only master (brokerId 0) registrations contribute queue data; each master
 // registration replaces that broker's whole topic set. A broker expires
 // BrokerExpiry after its last registration and at once when the connection

@@ -30,6 +30,22 @@ func (n *Registry) Handle(remoteAddr string, req *remoting.Command) *remoting.Co
 		return n.handleDeleteTopic(req)
 	case remoting.RequestQueryDataVersion:
 		return n.handleQueryDataVersion(req)
+	case remoting.RequestPutKVConfig:
+		return n.handlePutKV(req)
+	case remoting.RequestGetKVConfig:
+		return n.handleGetKV(req)
+	case remoting.RequestDeleteKVConfig:
+		return n.handleDeleteKV(req)
+	case remoting.RequestGetKVListByNamespace:
+		return n.handleKVList(req)
+	case remoting.RequestWipeWritePermOfBroker:
+		return n.handleWritePerm(req, true)
+	case remoting.RequestAddWritePermOfBroker:
+		return n.handleWritePerm(req, false)
+	case remoting.RequestUpdateNameSrvConfig:
+		return n.handleUpdateConfig(req)
+	case remoting.RequestGetNameSrvConfig:
+		return n.handleGetConfig(req)
 	default:
 		return nil
 	}

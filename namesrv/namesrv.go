@@ -28,6 +28,9 @@ type RegistryOptions struct {
 	Logger       *slog.Logger
 	BrokerExpiry time.Duration    // default DefaultBrokerExpiry
 	Now          func() time.Time // default time.Now; injectable for tests
+	// KVConfigPath keeps the KV config (PUT_KV_CONFIG) in this file
+	// (admin.go); "" keeps it in memory.
+	KVConfigPath string
 }
 
 func (o RegistryOptions) withDefaults() RegistryOptions {
@@ -65,9 +68,11 @@ type brokerGroup struct {
 // ConnectionClosed when a connection ends, and the owner calls ExpireStale
 // every 10 s. All methods are safe for concurrent use.
 type Registry struct {
-	logger *slog.Logger
-	expiry time.Duration
-	now    func() time.Time
+	logger   *slog.Logger
+	expiry   time.Duration
+	now      func() time.Time
+	kv       *kvTable         // KV config (admin.go)
+	settings *namesrvSettings // GET/UPDATE_NAMESRV_CONFIG (admin.go)
 
 	mu struct {
 		sync.RWMutex
@@ -77,19 +82,35 @@ type Registry struct {
 		live        map[string]*brokerLive                  // brokerAddr → liveness
 		generation  uint64                                  // bumped on every route-visible change
 		routeCache  map[string][]byte                       // topic → encoded route, valid for generation
+		wiped       map[string]bool                         // brokerName → write permission wiped (admin.go)
 	}
 }
 
-// NewNamesrv returns an empty name server.
+// NewRegistry returns an empty name server whose KV config lives in
+// memory (opts.KVConfigPath is ignored: OpenRegistry reads it).
 func NewRegistry(opts RegistryOptions) *Registry {
+	opts.KVConfigPath = ""
+	n, _ := OpenRegistry(opts)
+	return n
+}
+
+// OpenRegistry returns a name server with no brokers and the KV config
+// kept in opts.KVConfigPath, if set.
+func OpenRegistry(opts RegistryOptions) (*Registry, error) {
 	opts = opts.withDefaults()
-	n := &Registry{logger: opts.Logger, expiry: opts.BrokerExpiry, now: opts.Now}
+	kv, err := loadKV(opts.KVConfigPath)
+	if err != nil {
+		return nil, err
+	}
+	n := &Registry{logger: opts.Logger, expiry: opts.BrokerExpiry, now: opts.Now, kv: kv,
+		settings: newNamesrvSettings(opts.KVConfigPath)}
+	n.mu.wiped = make(map[string]bool)
 	n.mu.topicQueues = make(map[string]map[string]routing.QueueData)
 	n.mu.brokers = make(map[string]*brokerGroup)
 	n.mu.clusters = make(map[string]map[string]struct{})
 	n.mu.live = make(map[string]*brokerLive)
 	n.mu.routeCache = make(map[string][]byte)
-	return n
+	return n, nil
 }
 
 // invalidateLocked drops every cached route after a change.
@@ -196,10 +217,10 @@ func (n *Registry) replaceTopicsLocked(brokerName string, body *routing.Register
 	changed := false
 	table := body.TopicConfigSerializeWrapper.TopicConfigTable
 	for topic, tc := range table {
-		want := routing.QueueData{
+		want := n.applyWipedLocked(brokerName, routing.QueueData{
 			BrokerName: brokerName, Perm: tc.Perm, ReadQueueNums: tc.ReadQueueNums,
 			TopicSysFlag: tc.TopicSysFlag, WriteQueueNums: tc.WriteQueueNums,
-		}
+		})
 		queues := n.mu.topicQueues[topic]
 		if queues == nil {
 			queues = make(map[string]routing.QueueData)

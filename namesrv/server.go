@@ -24,18 +24,31 @@ var requestCodes = []int16{
 	remoting.RequestRegisterBroker, remoting.RequestUnregisterBroker, remoting.RequestGetRouteInfoByTopic,
 	remoting.RequestGetBrokerClusterInfo, remoting.RequestGetAllTopicListFromNameServer,
 	remoting.RequestDeleteTopicInNameSrv, remoting.RequestQueryDataVersion,
+	remoting.RequestPutKVConfig, remoting.RequestGetKVConfig, remoting.RequestDeleteKVConfig,
+	remoting.RequestGetKVListByNamespace, remoting.RequestWipeWritePermOfBroker, remoting.RequestAddWritePermOfBroker,
+	remoting.RequestUpdateNameSrvConfig, remoting.RequestGetNameSrvConfig,
 }
 
 // expireInterval is how often the server looks for expired brokers.
 const expireInterval = 10 * time.Second
 
-// Serve starts a name server on addr.
+// Serve starts a name server on addr whose KV config lives in memory.
 func Serve(addr string, log *slog.Logger) (*Server, error) {
+	return ServeWith(addr, RegistryOptions{Logger: log})
+}
+
+// ServeWith starts a name server on addr with the registry options given.
+func ServeWith(addr string, opts RegistryOptions) (*Server, error) {
+	log := opts.Logger
+	registry, err := OpenRegistry(opts)
+	if err != nil {
+		return nil, err
+	}
 	srv, err := netio.NewServer(netio.Options{Name: "namesrv", Addr: addr, Logger: log})
 	if err != nil {
 		return nil, err
 	}
-	n := &Server{server: srv, registry: NewRegistry(RegistryOptions{Logger: log}), stop: make(chan struct{})}
+	n := &Server{server: srv, registry: registry, stop: make(chan struct{})}
 	handle := func(req *netio.Request) {
 		resp := n.registry.Handle(req.Conn.RemoteAddr(), &req.Cmd)
 		if resp == nil {
@@ -50,6 +63,7 @@ func Serve(addr string, log *slog.Logger) (*Server, error) {
 	if err := srv.Start(); err != nil {
 		return nil, err
 	}
+	registry.SetListenAddr(srv.Addr())
 	n.expiring.Add(1)
 	go n.expireLoop()
 	return n, nil

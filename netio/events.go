@@ -21,15 +21,24 @@ type loopEvents struct {
 func (e *loopEvents) OnBoot(eng gnet.Engine) gnet.Action {
 	s := e.server
 	s.engine = eng
-	s.boundTo = s.opts.Addr
-	if addr, err := listenerAddr(eng); err == nil {
-		s.boundTo = addr
-	} else {
-		s.log.Warn("netio: cannot read bound address", "err", err)
+	s.boundTo = s.boundAddr(eng, s.opts.Addr)
+	for _, a := range s.opts.ExtraAddrs {
+		s.extraTo = append(s.extraTo, s.boundAddr(eng, a))
 	}
-	s.log.Info("listening", "addr", s.boundTo, "eventLoops", s.opts.NumEventLoops)
+	s.log.Info("listening", "addr", s.boundTo, "extraAddrs", s.extraTo, "eventLoops", s.opts.NumEventLoops)
 	close(s.booted)
 	return gnet.None
+}
+
+// boundAddr is the address the listener configured as addr is bound to
+// (the port a 0 picked), or addr itself when the socket cannot tell.
+func (s *Server) boundAddr(eng gnet.Engine, addr string) string {
+	bound, err := listenerAddr(eng, addr)
+	if err != nil {
+		s.log.Warn("netio: cannot read bound address", "addr", addr, "err", err)
+		return addr
+	}
+	return bound
 }
 
 // OnOpen registers a new connection. Called by gnet on the loop.

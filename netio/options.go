@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"runtime"
+	"slices"
 	"time"
 
 	"github.com/cometmq/comet/netio/remoting"
@@ -42,11 +43,15 @@ var (
 
 // Options configures a Server. Zero values take the documented defaults.
 type Options struct {
-	Name            string // "broker", "namesrv": used in logs and stats
-	Addr            string // "127.0.0.1:10911"; port 0 allowed: Server.Addr reports the bound one
-	NumEventLoops   int    // default: GOMAXPROCS
-	MaxFrameSize    int    // default remoting.DefaultMaxFrameSize
-	MaxPendingBytes int    // per-connection outbound bytes not yet written, and requests read but not yet served (at least one MaxFrameSize); default 64 MiB
+	Name string // "broker", "namesrv": used in logs and stats
+	Addr string // "127.0.0.1:10911"; port 0 allowed: Server.Addr reports the bound one
+	// ExtraAddrs are more addresses served by the same loops, handlers and
+	// connection registry (the broker's VIP port), each distinct from
+	// Addr and from one another; Server.ExtraAddrs reports them bound.
+	ExtraAddrs      []string
+	NumEventLoops   int // default: GOMAXPROCS
+	MaxFrameSize    int // default remoting.DefaultMaxFrameSize
+	MaxPendingBytes int // per-connection outbound bytes not yet written, and requests read but not yet served (at least one MaxFrameSize); default 64 MiB
 	// FrameReadTimeout is how long a connection may take to complete a
 	// frame once its first byte arrived; past it the connection is closed.
 	// Idle connections (no partial frame) are not affected. Default 30 s.
@@ -70,6 +75,14 @@ func (o *Options) Validate() error {
 	}
 	if _, _, err := net.SplitHostPort(o.Addr); err != nil {
 		return fmt.Errorf("%w: Addr %q: %v", ErrInvalidOptions, o.Addr, err)
+	}
+	for i, a := range o.ExtraAddrs {
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			return fmt.Errorf("%w: extra address %q: %v", ErrInvalidOptions, a, err)
+		}
+		if a == o.Addr || slices.Contains(o.ExtraAddrs[:i], a) {
+			return fmt.Errorf("%w: address %q given twice", ErrInvalidOptions, a)
+		}
 	}
 	if o.NumEventLoops < 0 {
 		return fmt.Errorf("%w: NumEventLoops %d is negative", ErrInvalidOptions, o.NumEventLoops)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -15,8 +16,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Server runs gnet event loops for one listening address and dispatches the
-// requests it reads to handlers registered by code.
+// Server runs gnet event loops for one listening address (and any
+// Options.ExtraAddrs, served alike) and dispatches the requests it reads to
+// handlers registered by code.
 type Server struct {
 	opts     Options
 	log      *slog.Logger
@@ -29,6 +31,7 @@ type Server struct {
 	runDone  chan struct{}
 	runErr   error
 	boundTo  string
+	extraTo  []string // the ExtraAddrs as bound
 	started  atomic.Bool
 	stopping atomic.Bool
 
@@ -113,7 +116,11 @@ func (s *Server) Start() error {
 
 func (s *Server) run() {
 	defer close(s.runDone)
-	s.runErr = gnet.Run(&loopEvents{server: s}, "tcp://"+s.opts.Addr,
+	addrs := []string{"tcp://" + s.opts.Addr}
+	for _, a := range s.opts.ExtraAddrs {
+		addrs = append(addrs, "tcp://"+a)
+	}
+	s.runErr = gnet.Rotate(&loopEvents{server: s}, addrs,
 		gnet.WithMulticore(true),
 		gnet.WithNumEventLoop(s.opts.NumEventLoops),
 		gnet.WithTCPNoDelay(gnet.TCPNoDelay),
@@ -125,9 +132,10 @@ func (s *Server) run() {
 	)
 }
 
-// listenerAddr reads the listener's bound address from a duplicate of its fd.
-func listenerAddr(eng gnet.Engine) (string, error) {
-	fd, err := eng.Dup()
+// listenerAddr reads the bound address of the listener configured as addr
+// from a duplicate of its fd.
+func listenerAddr(eng gnet.Engine, addr string) (string, error) {
+	fd, err := eng.DupListener("tcp", addr)
 	if err != nil {
 		return "", err
 	}
@@ -152,6 +160,10 @@ func localSockAddr(fd int) (string, error) {
 
 // Addr is the "host:port" actually bound. Valid after Start.
 func (s *Server) Addr() string { return s.boundTo }
+
+// ExtraAddrs are the Options.ExtraAddrs as bound, in their order. Valid
+// after Start.
+func (s *Server) ExtraAddrs() []string { return slices.Clone(s.extraTo) }
 
 // Stop stops accepting connections, waits (bounded by ctx) for every
 // outbox to drain, then closes all connections and the event loops. Bytes in

@@ -432,3 +432,31 @@ func TestPipeliningClientThatNeverReadsIsClosed(t *testing.T) {
 	testutil.WaitFor(t, 5*time.Second, "slow consumer close", func() bool { return s.Stats().SlowConsumerCloses == 1 })
 	dial(t, s.Addr()).roundTrip("others still served")
 }
+
+func TestExtraAddrsServeTheSameHandlersAndRegistry(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	extra := ln.Addr().String()
+	ln.Close()
+	s := startServer(t, Options{ExtraAddrs: []string{extra}}, func(s *Server) { s.Handle(codeEcho, echo) })
+	if got := s.ExtraAddrs(); len(got) != 1 || got[0] != extra {
+		t.Fatalf("ExtraAddrs() = %v, want [%s]", got, extra)
+	}
+	for _, addr := range []string{s.Addr(), extra} {
+		c := dial(t, addr)
+		c.send(codeEcho, []byte("via "+addr))
+		if resp := c.mustRead(); string(resp.Body) != "via "+addr {
+			t.Fatalf("echo via %s: %q", addr, resp.Body)
+		}
+	}
+	ids := map[uint64]bool{}
+	s.RangeConns(func(c *Conn) bool { ids[c.ID()] = true; return true })
+	if len(ids) != 2 {
+		t.Fatalf("registry holds %d distinct connections, want 2 (one per listener)", len(ids))
+	}
+	if _, err := NewServer(Options{Addr: extra, ExtraAddrs: []string{extra}}); !errors.Is(err, ErrInvalidOptions) {
+		t.Fatalf("an extra address equal to Addr: %v, want ErrInvalidOptions", err)
+	}
+}

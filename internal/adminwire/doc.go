@@ -21,6 +21,18 @@
 //	|      |                               |   "consumerOffset":c,"lastTimestamp":t}}}                   |
 //	| 222  | INVOKE_BROKER_TO_RESET_OFFSET | ResetOffsetBody {"offsetTable":{{MQ}:offset}}               |
 //	| 220  | RESET_CONSUMER_CLIENT_OFFSET  | (broker to client, oneway) the same ResetOffsetBody         |
+//	| 201  | GET_ALL_SUBSCRIPTIONGROUP_    | {"dataVersion":{..},"subscriptionGroupTable":{"g":{..}}}    |
+//	|      |   CONFIG                      |   (the broker's SubscriptionGroupConfig, standard JSON)     |
+//	| 204  | GET_PRODUCER_CONNECTION_LIST  | {"connectionSet":[{"clientAddr":..,"clientId":..,           |
+//	|      |                               |   "language":"GO","version":317}]}                          |
+//	| 300  | QUERY_TOPIC_CONSUME_BY_WHO    | {"groupList":["g1","g2"]}, sorted                           |
+//	| 315  | VIEW_BROKER_STATS_DATA        | {"statsDay":{"avgpt":d,"sum":n,"tps":d},"statsHour":{..},   |
+//	|      |                               |   "statsMinute":{..}}; d as Java's Double.toString          |
+//	| 317  | GET_BROKER_CONSUME_STATS      | {"brokerAddr":..,"consumeStatsList":[{"g":[ConsumeStats]}], |
+//	|      |                               |   "totalDiff":n}                                            |
+//	| 321  | QUERY_CONSUME_QUEUE           | {"filterData":..,"maxQueueIndex":n,"minQueueIndex":m,       |
+//	|      |                               |   "queueData":[{"eval":false,"physicOffset":o,              |
+//	|      |                               |   "physicSize":s,"tagsCode":c}],"subscriptionData":{..}}    |
 //	| 20001| COMET_VERIFY_STORE            | VerifyReport, standard JSON (verify.go)                     |
 //	+------+-------------------------------+-------------------------------------------------------------+
 //

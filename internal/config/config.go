@@ -19,6 +19,7 @@ import (
 	"net"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -77,6 +78,10 @@ type Config struct {
 	MinInSyncReplicas int
 	ReplicaLagMax     time.Duration
 
+	// VIPListen is the VIP channel's address: "auto" (the listen address
+	// with its port − 2), "" for none, or an address.
+	VIPListen string
+
 	values map[string]string // every key's final value, for GET_BROKER_CONFIG
 }
 
@@ -118,6 +123,7 @@ func defineFlags(fs *flag.FlagSet, c *Config) {
 	fs.StringVar(&c.Replication, "replication", "async", "async: acknowledge after the local write; sync: once every in-sync replica holds the batch")
 	fs.IntVar(&c.MinInSyncReplicas, "min-insync-replicas", 1, "sync replication refuses sends while the in-sync set (master included) is smaller")
 	fs.DurationVar(&c.ReplicaLagMax, "replica-lag-max", 10*time.Second, "a replica not caught up for this long leaves the in-sync set")
+	fs.StringVar(&c.VIPListen, "vip-listen", VIPAuto, "VIP channel address, served like listen (RocketMQ clients with the VIP channel on use the broker port − 2): auto, an address, or empty to disable")
 	fs.StringVar(&c.File, "config", "", "TOML config file (keys are the flag names)")
 }
 
@@ -309,6 +315,11 @@ func (c *Config) validateAddrs() error {
 	if err := hostPort("http-listen", c.HTTPListen, true); err != nil {
 		return err
 	}
+	if c.VIPListen != VIPAuto {
+		if err := hostPort("vip-listen", c.VIPListen, true); err != nil {
+			return err
+		}
+	}
 	for _, a := range c.NamesrvAddrs() {
 		if err := hostPort("namesrv", a, false); err != nil {
 			return err
@@ -478,7 +489,28 @@ func (c *Config) BrokerOptions(log *slog.Logger) actors.BrokerOptions {
 		FrameReadTimeout: c.FrameReadTimeout, MaxBufferedInput: c.MaxBufferedInput,
 		BrokerID: int64(c.BrokerID), HAListen: c.HAListen, Replication: replication,
 		MinInSyncReplicas: c.MinInSyncReplicas, ReplicaLagMax: c.ReplicaLagMax,
+		VIPListen: c.VIPAddr(),
 	}
+}
+
+// VIPAuto is the vip-listen value that derives the VIP address from the
+// listen address.
+const VIPAuto = "auto"
+
+// VIPAddr is the address the VIP channel listens on, "" for none. "auto"
+// is the listen host with the listen port − 2, RocketMQ's VIP port, which
+// clients derive from the advertised port; a listen port of 0 or below 3
+// leaves nothing to derive from, so auto serves no VIP channel then.
+func (c *Config) VIPAddr() string {
+	if c.VIPListen != VIPAuto {
+		return c.VIPListen
+	}
+	host, portText, err := net.SplitHostPort(c.Listen)
+	port, perr := strconv.Atoi(portText)
+	if err != nil || perr != nil || port < 3 {
+		return ""
+	}
+	return net.JoinHostPort(host, strconv.Itoa(port-2))
 }
 
 func (c *Config) validateReplication() error {

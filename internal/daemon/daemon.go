@@ -24,6 +24,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -148,7 +149,8 @@ func (p *process) start() error {
 		return err
 	}
 	if p.mode == "namesrv" || p.cfg.NamesrvListen != "" {
-		ns, err := namesrv.Serve(p.cfg.NamesrvListen, p.log)
+		ns, err := namesrv.ServeWith(p.cfg.NamesrvListen, namesrv.RegistryOptions{Logger: p.log,
+			KVConfigPath: filepath.Join(p.cfg.DataDir, "namesrv", "kvConfig.json")})
 		if err != nil {
 			return err
 		}
@@ -251,7 +253,7 @@ func (p *process) announceReady() {
 	}
 	if b := p.broker.Load(); b != nil {
 		role := b.Role()
-		attrs = append(attrs, "broker", b.Addr(), "advertise", b.Advertise(), "dataDir", p.cfg.DataDir, "flush", p.cfg.Flush,
+		attrs = append(attrs, "broker", b.Addr(), "vip", b.VIPAddr(), "advertise", b.Advertise(), "dataDir", p.cfg.DataDir, "flush", p.cfg.Flush,
 			"master", role.Master, "brokerId", p.cfg.BrokerID, "ha", b.HAAddr(), "replication", p.cfg.Replication)
 		attrs = append(attrs, recoveryAttrs(b.Store().Recovery())...)
 		status = "serving on " + b.Addr()

@@ -40,7 +40,7 @@ var layers = map[string][]string{
 
 	// The name server (its registry and its server) and the broker-side
 	// registrar that keeps a broker registered with it.
-	"namesrv": {"netio", "netio/remoting", "routing"},
+	"namesrv": {"netio", "netio/remoting", "routing", "internal/adminwire", "internal/atomicfile"},
 
 	// The controller quorum (raft) that records each broker group's master,
 	// epoch and in-sync set.

@@ -94,6 +94,7 @@ const (
 	RequestSendReplyMessage                 int16 = 324
 	RequestSendReplyMessageV2               int16 = 325
 	RequestPushReplyMessageToClient         int16 = 326
+	RequestAddWritePermOfBroker             int16 = 327
 
 	// Controller requests (RocketMQ 5 RequestCode); Comet's controller
 	// package draws their bodies.
@@ -256,6 +257,7 @@ var requestNames = map[int16]string{
 	RequestSendReplyMessage:                 "SEND_REPLY_MESSAGE",
 	RequestSendReplyMessageV2:               "SEND_REPLY_MESSAGE_V2",
 	RequestPushReplyMessageToClient:         "PUSH_REPLY_MESSAGE_TO_CLIENT",
+	RequestAddWritePermOfBroker:             "ADD_WRITE_PERM_OF_BROKER",
 	RequestBrokerHeartbeat:                  "BROKER_HEARTBEAT",
 	RequestControllerAlterSyncStateSet:      "CONTROLLER_ALTER_SYNC_STATE_SET",
 	RequestControllerElectMaster:            "CONTROLLER_ELECT_MASTER",
