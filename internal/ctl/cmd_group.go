@@ -74,9 +74,25 @@ func (e *env) brokerGroups(addr string) (map[string]*groupRow, error) {
 		return nil, brokerBodyError(addr, err)
 	}
 	for g := range online.SubscriptionGroupTable {
-		row(g).Online = true
+		row(g)
+	}
+	for g, r := range groups {
+		r.Online = e.groupOnline(addr, g)
 	}
 	return groups, nil
+}
+
+// groupOnline reports whether the broker at addr has a consumer of group
+// connected (subscription group configs outlive their consumers).
+func (e *env) groupOnline(addr, group string) bool {
+	cmd := remoting.NewRequest(remoting.RequestGetConsumerConnectionList)
+	cmd.Ext.Set("consumerGroup", group)
+	resp, err := e.invoke(addr, cmd)
+	if err != nil || resp.Code != remoting.ResponseSuccess {
+		return false
+	}
+	cc, err := adminwire.DecodeConsumerConnection(resp.Body)
+	return err == nil && len(cc.ConnectionSet) > 0
 }
 
 func runGroupList(e *env, _ *cmdOpts, _ []string) error {
