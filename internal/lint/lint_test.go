@@ -58,7 +58,7 @@ var layers = map[string][]string{
 	"internal/ctl":     {"internal/adminwire", "netio/remoting", "routing"},
 	"internal/daemon":  {"actors", "controller", "internal/config", "internal/ops", "namesrv", "persist"},
 	"internal/cluster": {"actors", "namesrv"},
-	"perf":             {"actors", "client", "internal/cluster", "internal/config"},
+	"perf":             {"actors", "client", "internal/adminwire", "internal/cluster", "internal/config", "netio/remoting", "routing"},
 
 	// Commands: each main only wires.
 	"cmd/comet":       {"internal/daemon"},
