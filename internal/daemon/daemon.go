@@ -59,6 +59,8 @@ type process struct {
 	dirLock  *persist.DirLock              // the data dir's lock until the broker takes it
 	registry *prometheus.Registry
 	http     *ops.HTTPServer
+	// quietStop: shutdown after a failed start, which logs no clean stop.
+	quietStop bool
 }
 
 // Main runs comet with args (without the program name) until SIGTERM or
@@ -88,6 +90,7 @@ func Main(args []string, stderr io.Writer) int {
 		return ExitConfig
 	}
 	p.log = p.logging.Logger
+	p.warnUnknownEnv()
 	if err := p.run(); err != nil {
 		p.log.Error("comet: exiting", "err", err)
 		return ExitFailure
@@ -114,7 +117,7 @@ func (p *process) run() error {
 	defer signal.Stop(stop)
 	defer signal.Stop(hup)
 	if err := p.start(); err != nil {
-		p.shutdown()
+		p.stopAfterFailedStart()
 		return err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -150,7 +153,7 @@ func (p *process) start() error {
 	if p.mode == "namesrv" || p.cfg.NamesrvListen != "" {
 		ns, err := namesrv.Serve(p.cfg.NamesrvListen, p.log)
 		if err != nil {
-			return err
+			return p.listenFailed("namesrv-listen", p.cfg.NamesrvListen, err)
 		}
 		p.namesrv.Store(ns)
 	}
@@ -174,7 +177,7 @@ func (p *process) startBroker() error {
 		return err
 	}
 	if err := b.Start(); err != nil {
-		return err
+		return p.brokerStartFailed(err)
 	}
 	b.SetTimerBacklog(b.TimerBacklog)
 	b.SetTransactionBacklog(func() int64 { return b.TxnStats().Pending.Load() })
@@ -195,7 +198,7 @@ func (p *process) startHTTP() error {
 	srv, err := ops.StartHTTP(ops.HTTPOptions{Addr: p.cfg.HTTPListen, Pprof: p.cfg.Pprof, Gatherer: p.registry, Logger: p.log,
 		Status: p.status, Degraded: p.degraded})
 	if err != nil {
-		return err
+		return p.listenFailed("http-listen", p.cfg.HTTPListen, err)
 	}
 	p.http = srv
 	return nil
@@ -289,6 +292,15 @@ func (p *process) reload() {
 	p.log.Info("comet: reloaded", "applied", apply)
 }
 
+// stopAfterFailedStart stops what a failed start left running. It says
+// nothing about a clean stop: the start error is what the operator reads.
+func (p *process) stopAfterFailedStart() {
+	p.quietStop = true
+	if err := p.shutdown(); err != nil {
+		p.log.Debug("comet: cleaning up after the failed start", "err", err)
+	}
+}
+
 // shutdown drains and stops everything that started, in order.
 func (p *process) shutdown() error {
 	if err := p.notifier.Stopping(); err != nil {
@@ -320,7 +332,7 @@ func (p *process) shutdown() error {
 		cancel()
 	}
 	keep("data dir lock", p.dirLock.Release()) // held here only if the broker never started
-	if first == nil {
+	if first == nil && !p.quietStop {
 		p.log.Info("comet: stopped cleanly")
 	}
 	return first
