@@ -37,9 +37,8 @@ const (
 
 // origins records where each key's value came from.
 type origins struct {
-	kind   map[string]string // key → Origin*
-	file   string
-	lookup func(string) (string, bool)
+	kind map[string]string // key → Origin*
+	file string
 }
 
 // describe says where key's value came from, for an error message.

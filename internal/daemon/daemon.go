@@ -34,6 +34,7 @@ import (
 	"github.com/cometmq/comet/actors"
 	"github.com/cometmq/comet/internal/config"
 	"github.com/cometmq/comet/internal/ops"
+	"github.com/cometmq/comet/internal/version"
 	"github.com/cometmq/comet/namesrv"
 	"github.com/cometmq/comet/persist"
 )
@@ -188,7 +189,7 @@ func (p *process) startBroker() error {
 
 func (p *process) startHTTP() error {
 	p.registry = prometheus.NewRegistry()
-	p.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	p.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), buildInfo())
 	if p.cfg.HTTPListen == "" {
 		return nil
 	}
@@ -216,6 +217,7 @@ func (p *process) degraded() error {
 // processStatus is the /status page.
 type processStatus struct {
 	Mode    string            `json:"mode"`
+	Version version.Info      `json:"version"`
 	PID     int               `json:"pid"`
 	Namesrv string            `json:"namesrv,omitempty"`
 	Broker  *actors.Status    `json:"broker,omitempty"`
@@ -223,7 +225,7 @@ type processStatus struct {
 }
 
 func (p *process) status() any {
-	st := processStatus{Mode: p.mode, PID: os.Getpid(), Config: p.current.Load().Values()}
+	st := processStatus{Mode: p.mode, Version: version.Get(), PID: os.Getpid(), Config: p.current.Load().Values()}
 	if ns := p.namesrv.Load(); ns != nil {
 		st.Namesrv = ns.Addr()
 	}
