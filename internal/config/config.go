@@ -82,6 +82,7 @@ type Config struct {
 	UnknownEnv []string
 
 	values  map[string]string // every key's final value, for GET_BROKER_CONFIG
+	typed   map[string]any    // the same, typed, for /status
 	origins origins
 }
 
@@ -199,8 +200,8 @@ func loadInto(c *Config, fs, full *flag.FlagSet, args []string, lookupEnv func(s
 			c.origins.kind[f.Name] = OriginEnv
 		}
 	})
-	c.values = map[string]string{}
-	full.VisitAll(func(f *flag.Flag) { c.values[f.Name] = f.Value.String() })
+	c.values, c.typed = map[string]string{}, map[string]any{}
+	full.VisitAll(func(f *flag.Flag) { c.values[f.Name], c.typed[f.Name] = f.Value.String(), typedValue(f) })
 	if err := c.Validate(); err != nil {
 		return nil, c.origins.withOrigin(err)
 	}
@@ -474,10 +475,10 @@ func (c *Config) Changes(next *Config) (reload, restart []string) {
 // WithReloaded returns a copy of c with the reloadable keys of next.
 func (c *Config) WithReloaded(next *Config) *Config {
 	out := *c
-	out.values = maps.Clone(c.values)
+	out.values, out.typed = maps.Clone(c.values), maps.Clone(c.typed)
 	out.LogLevel, out.LogRateLimit = next.LogLevel, next.LogRateLimit
 	for _, k := range Reloadable {
-		out.values[k] = next.values[k]
+		out.values[k], out.typed[k] = next.values[k], next.typed[k]
 	}
 	return &out
 }

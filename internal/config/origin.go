@@ -4,8 +4,10 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
+	"time"
 )
 
 // settingError is an invalid value of one key. Load adds where the value
@@ -91,3 +93,23 @@ func unknownEnv(fs *flag.FlagSet, environ []string) []string {
 	slices.Sort(out)
 	return slices.Compact(out)
 }
+
+// typedValue is a flag's value as /status shows it: numbers and booleans
+// as such, durations in seconds, the rest as text.
+func typedValue(f *flag.Flag) any {
+	g, ok := f.Value.(flag.Getter)
+	if !ok {
+		return f.Value.String()
+	}
+	switch v := g.Get().(type) {
+	case time.Duration:
+		return v.Seconds()
+	case bool, int, int64, uint, uint64, float64, string:
+		return v
+	}
+	return f.Value.String()
+}
+
+// TypedValues returns every key with its final value typed: numbers,
+// booleans, durations in seconds, text.
+func (c *Config) TypedValues() map[string]any { return maps.Clone(c.typed) }

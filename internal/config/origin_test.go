@@ -59,3 +59,24 @@ func TestUnknownEnvironmentVariables(t *testing.T) {
 		t.Errorf("unknownEnv = %q, want %q", got, want)
 	}
 }
+
+func TestTypedValues(t *testing.T) {
+	c, err := loadWith(t, []string{"-shutdown-timeout", "45s", "-retention-hours", "24"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := c.TypedValues()
+	for key, want := range map[string]any{"shutdown-timeout": 45.0, "retention-hours": 24, "auto-create-topic": true,
+		"flush": "sync", "frame-read-timeout": 30.0} {
+		if v[key] != want {
+			t.Errorf("%s = %#v, want %#v", key, v[key], want)
+		}
+	}
+	next, err := loadWith(t, []string{"-log-level", "debug", "-log-rate-limit", "9"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.WithReloaded(next).TypedValues()["log-rate-limit"]; got != 9 {
+		t.Errorf("reloaded log-rate-limit = %#v, want 9", got)
+	}
+}

@@ -214,18 +214,18 @@ func (p *process) degraded() error {
 	return nil
 }
 
-// processStatus is the /status page.
+// processStatus is the /status page, before statusJSON gives it one style.
 type processStatus struct {
-	Mode    string            `json:"mode"`
-	Version version.Info      `json:"version"`
-	PID     int               `json:"pid"`
-	Namesrv string            `json:"namesrv,omitempty"`
-	Broker  *actors.Status    `json:"broker,omitempty"`
-	Config  map[string]string `json:"config"`
+	Mode    string         `json:"mode"`
+	Version version.Info   `json:"version"`
+	PID     int            `json:"pid"`
+	Namesrv string         `json:"namesrv,omitempty"`
+	Broker  *actors.Status `json:"broker,omitempty"`
+	Config  map[string]any `json:"config"`
 }
 
 func (p *process) status() any {
-	st := processStatus{Mode: p.mode, Version: version.Get(), PID: os.Getpid(), Config: p.current.Load().Values()}
+	st := processStatus{Mode: p.mode, Version: version.Get(), PID: os.Getpid(), Config: p.current.Load().TypedValues()}
 	if ns := p.namesrv.Load(); ns != nil {
 		st.Namesrv = ns.Addr()
 	}
@@ -233,7 +233,11 @@ func (p *process) status() any {
 		bs := b.Status()
 		st.Broker = &bs
 	}
-	return st
+	out, err := statusJSON(st)
+	if err != nil {
+		return map[string]string{"error": err.Error()}
+	}
+	return out
 }
 
 // recoveryAttrs summarises how the store opened, as flat fields.
