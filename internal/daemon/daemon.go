@@ -182,7 +182,7 @@ func (p *process) startBroker() error {
 	}
 	b.SetTimerBacklog(b.TimerBacklog)
 	b.SetTransactionBacklog(func() int64 { return b.TxnStats().Pending.Load() })
-	p.registry.MustRegister(b.Collector(), b.ReplicationCollector())
+	p.registry.MustRegister(b.Collector(), b.ReplicationCollector(), b.RegistrationCollector())
 	p.broker.Store(b)
 	return nil
 }
@@ -206,10 +206,14 @@ func (p *process) startHTTP() error {
 }
 
 // degraded reports what keeps a running broker from taking sends (a full
-// disk); /readyz turns 503 with it.
+// disk) or clients from finding it (no name server holds its
+// registration); /readyz turns 503 with it.
 func (p *process) degraded() error {
 	if b := p.broker.Load(); b != nil {
-		return b.Store().DiskFull()
+		if err := b.Store().DiskFull(); err != nil {
+			return err
+		}
+		return b.NotRegistered()
 	}
 	return nil
 }
@@ -221,7 +225,10 @@ type processStatus struct {
 	PID     int            `json:"pid"`
 	Namesrv string         `json:"namesrv,omitempty"`
 	Broker  *actors.Status `json:"broker,omitempty"`
-	Config  map[string]any `json:"config"`
+	// Registration is how each name server answered the broker's last
+	// REGISTER_BROKER.
+	Registration []namesrv.RegistrationState `json:"registration,omitempty"`
+	Config       map[string]any              `json:"config"`
 }
 
 func (p *process) status() any {
@@ -231,7 +238,7 @@ func (p *process) status() any {
 	}
 	if b := p.broker.Load(); b != nil {
 		bs := b.Status()
-		st.Broker = &bs
+		st.Broker, st.Registration = &bs, b.Registration()
 	}
 	out, err := statusJSON(st)
 	if err != nil {

@@ -96,3 +96,54 @@ func TestStatusPageSpeaksOneStyle(t *testing.T) {
 		t.Errorf("config: shutdownTimeout %v, autoCreateTopic %v, dataDir %v", config["shutdownTimeout"], config["autoCreateTopic"], config["dataDir"])
 	}
 }
+
+// TestUnreachableNameServersMeanNotReady: a broker none of whose name
+// servers answers is not ready, says why, shows it in /status and counts
+// the failures.
+func TestUnreachableNameServersMeanNotReady(t *testing.T) {
+	cfg, err := loadConfig("broker", []string{"-data-dir", t.TempDir(), "-listen", "127.0.0.1:0", "-namesrv-listen", "",
+		"-namesrv", "127.0.0.1:1", "-http-listen", "127.0.0.1:0", "-ha-listen", ""}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logging, err := ops.NewLogging(io.Discard, "text", 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &process{mode: "broker", cfg: cfg, logging: logging, log: logging.Logger, notifier: ops.NewNotifier()}
+	p.current.Store(cfg)
+	if err := p.start(); err != nil {
+		t.Fatal(err)
+	}
+	defer p.shutdown()
+	get := func(path string) (int, string) {
+		resp, err := http.Get("http://" + p.http.Addr() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	if code, body := get("/readyz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "not registered with any name server") ||
+		!strings.Contains(body, "127.0.0.1:1") {
+		t.Errorf("/readyz: %d %q", code, body)
+	}
+	_, status := get("/status")
+	var page struct {
+		Registration []struct {
+			Namesrv    string `json:"namesrv"`
+			Registered bool   `json:"registered"`
+			LastError  string `json:"lastError"`
+			Failures   int64  `json:"failures"`
+		} `json:"registration"`
+	}
+	if err := json.Unmarshal([]byte(status), &page); err != nil || len(page.Registration) != 1 ||
+		page.Registration[0].Registered || page.Registration[0].LastError == "" || page.Registration[0].Failures < 1 {
+		t.Errorf("/status registration: %+v (%v)", page.Registration, err)
+	}
+	if _, metrics := get("/metrics"); !strings.Contains(metrics, `comet_namesrv_registered{namesrv="127.0.0.1:1"} 0`) ||
+		!strings.Contains(metrics, `comet_namesrv_registration_failures_total{namesrv="127.0.0.1:1"}`) {
+		t.Errorf("/metrics lacks the registration families")
+	}
+}
