@@ -302,7 +302,7 @@ func (b *Broker) Start() error {
 
 func (b *Broker) start() error {
 	if err := b.server.Start(); err != nil {
-		return err
+		return &ListenError{Option: "Listen", Addr: b.opts.Listen, Err: err}
 	}
 	b.advertise = b.opts.Advertise
 	if b.advertise == "" {

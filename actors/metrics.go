@@ -223,14 +223,16 @@ var (
 	descDataDirBytes     = desc("data_dir_bytes", "Bytes of files under the data directory (sampled every 10 s).")
 	descDiskFree         = desc("disk_free_bytes", "Free bytes on the data directory's file system (for unprivileged users).")
 	descDiskTotal        = desc("disk_total_bytes", "Size of the data directory's file system.")
-	descStoreCounter     = desc("store_events_total", "Storage engine events by kind.", "event")
+	descStoreCounter     = desc("store_events_total", "Storage engine events by kind (counts; bytes are in store_append_bytes_total).", "event")
 	descWriterCounter    = desc("writer_events_total", "Writer (group commit) events by kind.", "event")
 	descRingDepth        = desc("ring_depth", "Items queued in a ring.", "ring")
 	descRingCapacity     = desc("ring_capacity", "Capacity of a ring.", "ring")
 	descRingHighWater    = desc("ring_high_water", "Highest depth a ring has reached.", "ring")
 	descRingRejected     = desc("ring_rejected_total", "Pushes refused because a ring was full.", "ring")
 	descConnections      = desc("connections", "Open client connections.")
-	descNetCounter       = desc("network_events_total", "Network server events by kind.", "event")
+	descNetCounter       = desc("network_events_total", "Network server events by kind (counts; bytes are in network_bytes_total).", "event")
+	descNetBytes         = desc("network_bytes_total", "Bytes read from and written to client connections.", "direction")
+	descStoreAppendBytes = desc("store_append_bytes_total", "Bytes appended to the commit log.")
 	descConnsClosed      = desc("connections_closed_total", "Client connections closed, by reason (netio.CloseReason).", "reason")
 	descBufferedInput    = desc("network_buffered_input_bytes", "Request bytes buffered over all connections: incomplete frames and frames waiting to be served.")
 	descParkedPulls      = desc("pull_parked", "Long-polling pulls waiting for a message.")
@@ -246,7 +248,7 @@ var allDescs = []*prometheus.Desc{descTopicPutMessages, descTopicPutBytes, descT
 	descCommitLogDurable, descDataDirBytes, descDiskFree, descDiskTotal, descStoreCounter, descWriterCounter,
 	descRingDepth, descRingCapacity, descRingHighWater, descRingRejected, descConnections, descNetCounter,
 	descParkedPulls, descTimerBacklog, descTxBacklog, descTopics, descGroupsOnline, descUptime,
-	descPullParkRefused, descCompileBusy, descConnsClosed, descBufferedInput}
+	descPullParkRefused, descCompileBusy, descConnsClosed, descBufferedInput, descNetBytes, descStoreAppendBytes}
 
 func (c *brokerCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range allDescs {
@@ -313,6 +315,7 @@ func (c *brokerCollector) collectStore(ch chan<- prometheus.Metric) {
 	for event, v := range storeEvents(st) {
 		gauge(ch, descStoreCounter, prometheus.CounterValue, float64(v), event)
 	}
+	gauge(ch, descStoreAppendBytes, prometheus.CounterValue, float64(st.AppendBytes))
 	ws := b.writer.Stats()
 	for event, v := range map[string]int64{"batches": ws.Batches.Load(), "requests": ws.Requests.Load(),
 		"messages": ws.Messages.Load(), "syncs": ws.Syncs.Load(), "sync_failures": ws.SyncFailures.Load(),
@@ -322,7 +325,7 @@ func (c *brokerCollector) collectStore(ch chan<- prometheus.Metric) {
 }
 
 func storeEvents(st persist.Stats) map[string]int64 {
-	return map[string]int64{"appends": st.Appends, "append_bytes": st.AppendBytes, "syncs": st.Syncs,
+	return map[string]int64{"appends": st.Appends, "syncs": st.Syncs,
 		"rollbacks": st.Rollbacks, "disk_full_errors": st.DiskFullErrors, "deleted_segments": st.DeletedSegments,
 		"emergency_deleted_segments": st.EmergencyDeletes, "corrupt_records_refused": st.CorruptRecords,
 		"verify_damaged_ranges": st.VerifyDamaged}
@@ -357,11 +360,13 @@ func (c *brokerCollector) collectNetwork(ch chan<- prometheus.Metric) {
 	ps := c.b.server.PassStats()
 	gauge(ch, descConnections, prometheus.GaugeValue, float64(st.Connections))
 	for event, v := range map[string]uint64{"accepted": st.Accepted, "closed": st.Closed, "frames_in": st.FramesIn,
-		"frames_out": st.FramesOut, "bytes_in": st.BytesIn, "bytes_out": st.BytesOut, "decode_errors": st.DecodeErrors,
+		"frames_out": st.FramesOut, "decode_errors": st.DecodeErrors,
 		"slow_consumer_closes": st.SlowConsumerCloses, "unknown_codes": st.UnknownCodes, "handler_panics": st.HandlerPanics,
 		"passes_deferred": ps.Deferred, "passes_resumed": ps.Resumed, "resume_queue_full": ps.ResumeQueueFull} {
 		gauge(ch, descNetCounter, prometheus.CounterValue, float64(v), event)
 	}
+	gauge(ch, descNetBytes, prometheus.CounterValue, float64(st.BytesIn), "in")
+	gauge(ch, descNetBytes, prometheus.CounterValue, float64(st.BytesOut), "out")
 	for reason, n := range st.ClosedBy {
 		gauge(ch, descConnsClosed, prometheus.CounterValue, float64(n), netio.CloseReason(reason).String())
 	}

@@ -170,7 +170,7 @@ func newReplication(b *Broker) (*replication, error) {
 		},
 	})
 	if err != nil {
-		return nil, fmt.Errorf("actors: %w", err)
+		return nil, &ListenError{Option: "HAListen", Addr: b.opts.HAListen, Err: err}
 	}
 	r.server = srv
 	r.haAddr = advertisedHA(srv.Addr(), b.advertise)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/cometmq/comet/internal/version"
 	"github.com/cometmq/comet/persist"
 	"github.com/cometmq/comet/ringbuf"
 )
@@ -105,8 +106,8 @@ func (b *Broker) writerStatus() WriterStatus {
 func (s *Status) runtimeTable() map[string]string {
 	up := time.Duration(s.UptimeSeconds * float64(time.Second))
 	t := map[string]string{
-		"brokerVersionDesc":           "comet",
-		"brokerVersion":               "0",
+		"brokerVersionDesc":           "comet " + version.Get().Version,
+		"brokerVersion":               "409", // MQVersion of RocketMQ 4.9.8, whose protocol Comet serves
 		"bootTimestamp":               fmt.Sprint(s.BootTime.UnixMilli()),
 		"runtime":                     javaRuntime(up),
 		"msgPutTotalTodayNow":         fmt.Sprint(s.PutMessages),

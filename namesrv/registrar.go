@@ -88,6 +88,7 @@ type Registrar struct {
 	invoker invoker
 	opts    RegistrarOptions
 	trigger chan struct{} // capacity 1: RegisterNow calls coalesce
+	reg     *regStates    // how each name server answered the last registration
 
 	mu struct {
 		sync.Mutex
@@ -111,7 +112,8 @@ func newRegistrar(inv invoker, opts RegistrarOptions) (*Registrar, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
-	return &Registrar{invoker: inv, opts: opts.withDefaults(), trigger: make(chan struct{}, 1)}, nil
+	return &Registrar{invoker: inv, opts: opts.withDefaults(), trigger: make(chan struct{}, 1),
+		reg: newRegStates(opts.NamesrvAddrs)}, nil
 }
 
 // Start registers at once and then keeps registering in the background until
@@ -276,13 +278,17 @@ func (r *Registrar) invokeOne(ctx context.Context, addr string, req *remoting.Co
 		err = errors.New("no response")
 	}
 	if err == nil && resp.Code != remoting.ResponseSuccess {
-		err = fmt.Errorf("%w: code %d: %s", ErrRejected, resp.Code, resp.Remark)
+		err = fmt.Errorf("%w: %s: %s", ErrRejected, remoting.ResponseName(resp.Code), resp.Remark)
 	}
+	if req.Code == remoting.RequestRegisterBroker {
+		r.reg.note(addr, r.opts.Now(), err)
+	}
+	what := remoting.RequestName(req.Code)
 	if err != nil {
-		r.opts.Logger.Warn("namesrv: name server request failed", "namesrv", addr, "code", req.Code, "err", err)
-		return fmt.Errorf("namesrv: name server %s: %w", addr, err)
+		r.opts.Logger.Warn("namesrv: name server request failed", "namesrv", addr, "request", what, "err", err)
+		return fmt.Errorf("namesrv: name server %s: %s: %w", addr, what, err)
 	}
-	r.opts.Logger.Debug("namesrv: name server request done", "namesrv", addr, "code", req.Code)
+	r.opts.Logger.Debug("namesrv: name server request done", "namesrv", addr, "request", what)
 	if onSuccess != nil {
 		onSuccess(resp)
 	}

@@ -11,12 +11,16 @@ import (
 
 // The plot is one self-contained HTML page: an inline SVG of the latency
 // percentile curves (x: percentile on a log(1/(1-p)) scale, y: latency on a
-// log scale) and the summary table. It loads nothing from anywhere.
+// log scale), a legend under the plot area (one line per curve, with its
+// p50, p99 and max written out, since the scale that spreads the tail
+// squeezes the median into the left edge) and the summary table. It loads
+// nothing from anywhere.
 
 const (
-	plotWidth, plotHeight = 900, 480
-	plotLeft, plotRight   = 70, 260
+	plotWidth, plotHeight = 900, 480 // the plot area and its axes; the legend adds rows below
+	plotLeft, plotRight   = 70, 30
 	plotTop, plotBottom   = 30, 50
+	legendRow             = 18
 	plotMaxX              = 5.5 // where the maximum is drawn (x = 5 is 99.999 %)
 	plotStepsPerDecade    = 20
 )
@@ -27,6 +31,8 @@ var plotColors = []string{"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd",
 type PlotSeries struct {
 	Name   string
 	Points []CurvePoint
+	// Note is written after the name in the legend (its p50, p99, max).
+	Note string
 }
 
 // SeriesOf returns the curves of results: send latency and, where
@@ -36,13 +42,17 @@ func SeriesOf(results ...*Result) []PlotSeries {
 	for _, r := range results {
 		name := columnName(r)
 		if pts := Curve(r.send, plotStepsPerDecade); pts != nil {
-			out = append(out, PlotSeries{Name: name + " send", Points: pts})
+			out = append(out, PlotSeries{Name: name + " send", Points: pts, Note: percentileNote(Summarize(r.send))})
 		}
 		if pts := Curve(r.e2e, plotStepsPerDecade); pts != nil {
-			out = append(out, PlotSeries{Name: name + " end-to-end", Points: pts})
+			out = append(out, PlotSeries{Name: name + " end-to-end", Points: pts, Note: percentileNote(Summarize(r.e2e))})
 		}
 	}
 	return out
+}
+
+func percentileNote(s Summary) string {
+	return "p50 " + formatMicros(s.P50US) + ", p99 " + formatMicros(s.P99US) + ", max " + formatMicros(s.MaxUS)
 }
 
 // WritePlot writes the HTML page for rep.
@@ -66,8 +76,9 @@ func PercentileSVG(series []PlotSeries) string {
 	lo, hi := yRange(series)
 	p := plotFrame{lo: lo, hi: hi}
 	var b strings.Builder
+	height := plotHeight + legendRow*len(series) + 10
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" font-size="12">`,
-		plotWidth, plotHeight, plotWidth, plotHeight)
+		plotWidth, height, plotWidth, height)
 	b.WriteString("\n")
 	p.axes(&b)
 	for i, s := range series {
@@ -115,10 +126,13 @@ func (p plotFrame) axes(b *strings.Builder) {
 	bottom, right := float64(plotHeight-plotBottom), float64(plotWidth-plotRight)
 	fmt.Fprintf(b, `<rect x="%d" y="%d" width="%d" height="%d" fill="none" stroke="#888"/>`+"\n",
 		plotLeft, plotTop, plotWidth-plotLeft-plotRight, plotHeight-plotTop-plotBottom)
-	for i, label := range []string{"0%", "90%", "99%", "99.9%", "99.99%", "99.999%"} {
-		x := p.x(100 * (1 - math.Pow(10, -float64(i))))
+	for _, tick := range []struct {
+		percentile float64
+		label      string
+	}{{0, "0%"}, {50, "50%"}, {90, "90%"}, {99, "99%"}, {99.9, "99.9%"}, {99.99, "99.99%"}, {99.999, "99.999%"}} {
+		x := p.x(tick.percentile)
 		fmt.Fprintf(b, `<line x1="%.1f" y1="%d" x2="%.1f" y2="%.1f" stroke="#ddd"/>`, x, plotTop, x, bottom)
-		fmt.Fprintf(b, `<text x="%.1f" y="%.1f" text-anchor="middle">%s</text>`+"\n", x, bottom+16, label)
+		fmt.Fprintf(b, `<text x="%.1f" y="%.1f" text-anchor="middle">%s</text>`+"\n", x, bottom+16, tick.label)
 	}
 	fmt.Fprintf(b, `<text x="%.1f" y="%.1f" text-anchor="middle">max</text>`+"\n", p.x(100), bottom+16)
 	fmt.Fprintf(b, `<text x="%.1f" y="%.1f" text-anchor="middle">percentile</text>`+"\n", (plotLeft+right)/2, bottom+36)
@@ -138,10 +152,14 @@ func (p plotFrame) curve(b *strings.Builder, s PlotSeries, color string, i int) 
 	}
 	fmt.Fprintf(b, `<polyline fill="none" stroke="%s" stroke-width="2" points="%s"><title>%s</title></polyline>`+"\n",
 		color, strings.TrimSpace(pts.String()), html.EscapeString(s.Name))
-	ly := float64(plotTop + 10 + 18*i)
-	lx := float64(plotWidth - plotRight + 12)
+	ly := float64(plotHeight + legendRow*i + 4)
+	lx := float64(plotLeft)
+	label := s.Name
+	if s.Note != "" {
+		label += ": " + s.Note
+	}
 	fmt.Fprintf(b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="%s" stroke-width="3"/>`, lx, ly, lx+18, ly, color)
-	fmt.Fprintf(b, `<text x="%.1f" y="%.1f">%s</text>`+"\n", lx+24, ly+4, html.EscapeString(s.Name))
+	fmt.Fprintf(b, `<text x="%.1f" y="%.1f">%s</text>`+"\n", lx+24, ly+4, html.EscapeString(label))
 }
 
 // decadeLabel names 10^d microseconds: 1µs, 10µs, ..., 1ms, ..., 1s, 10s.

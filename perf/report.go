@@ -15,6 +15,16 @@ type metric struct {
 	label string // table label
 	get   func(*Result) (float64, bool)
 	fmt   func(float64) string
+	// lowerIsBetter: latencies and CPU; throughput is better higher.
+	lowerIsBetter bool
+}
+
+// better names the direction in which a metric improves.
+func (m metric) better() string {
+	if m.lowerIsBetter {
+		return "lower"
+	}
+	return "higher"
 }
 
 func phaseMetric(key, label string, phase func(*Result) *Phase, field func(*Phase) float64, f func(float64) string) metric {
@@ -28,7 +38,7 @@ func phaseMetric(key, label string, phase func(*Result) *Phase, field func(*Phas
 }
 
 func latencyMetric(key, label string, sum func(*Result) *Summary, field func(*Summary) float64) metric {
-	return metric{key: key, label: label, fmt: formatMicros, get: func(r *Result) (float64, bool) {
+	return metric{key: key, label: label, fmt: formatMicros, lowerIsBetter: true, get: func(r *Result) (float64, bool) {
 		s := sum(r)
 		if s == nil || s.Count == 0 {
 			return 0, false
@@ -76,8 +86,8 @@ func metrics() []metric {
 		return func(r *Result) (float64, bool) { v := pick(r); return v, v > 0 }
 	}
 	return append(ms,
-		metric{"client_cpu_pct", "client CPU %", cpu(func(r *Result) float64 { return r.ClientCPUPercent }), formatPercent},
-		metric{"server_cpu_pct", "server CPU %", cpu(func(r *Result) float64 { return r.ServerCPUPercent }), formatPercent},
+		metric{"client_cpu_pct", "client CPU %", cpu(func(r *Result) float64 { return r.ClientCPUPercent }), formatPercent, true},
+		metric{"server_cpu_pct", "server CPU %", cpu(func(r *Result) float64 { return r.ServerCPUPercent }), formatPercent, true},
 	)
 }
 
@@ -86,6 +96,8 @@ type Report struct {
 	Results []*Result `json:"results"`
 	// Ratios are first result / second result by metric, when two ran.
 	Ratios map[string]float64 `json:"ratios,omitempty"`
+	// Better says, for each ratio, which way is better: "higher" or "lower".
+	Better map[string]string `json:"better,omitempty"`
 }
 
 // NewReport gathers results; with two it computes their ratios.
@@ -94,10 +106,10 @@ func NewReport(results ...*Result) *Report {
 	if len(results) != 2 {
 		return rep
 	}
-	rep.Ratios = make(map[string]float64)
+	rep.Ratios, rep.Better = make(map[string]float64), make(map[string]string)
 	for _, m := range metrics() {
 		if r, ok := ratio(m, results[0], results[1]); ok {
-			rep.Ratios[m.key] = r
+			rep.Ratios[m.key], rep.Better[m.key] = r, m.better()
 		}
 	}
 	return rep
@@ -137,7 +149,7 @@ func (rep *Report) WriteTable(w io.Writer) error {
 		header = append(header, columnName(r))
 	}
 	if len(rep.Results) == 2 {
-		header = append(header, rep.Results[0].Target+"/"+rep.Results[1].Target)
+		header = append(header, rep.Results[0].Target+"/"+rep.Results[1].Target, "better")
 	}
 	fmt.Fprintln(tw, strings.Join(header, "\t")+"\t")
 	for _, m := range metrics() {
@@ -173,13 +185,25 @@ func (rep *Report) row(m metric) ([]string, bool) {
 		row = append(row, m.fmt(v))
 	}
 	if len(rep.Results) == 2 {
-		cell := "-"
+		cell, better := "-", ""
 		if v, ok := rep.Ratios[m.key]; ok {
 			cell = strconv.FormatFloat(v, 'f', 2, 64) + "×"
+			better = m.better() + ": " + rep.winner(m, v)
 		}
-		row = append(row, cell)
+		row = append(row, cell, better)
 	}
 	return row, present
+}
+
+// winner names the target a ratio favours, or "even".
+func (rep *Report) winner(m metric, ratio float64) string {
+	switch {
+	case ratio == 1:
+		return "even"
+	case (ratio > 1) != m.lowerIsBetter:
+		return rep.Results[0].Target
+	}
+	return rep.Results[1].Target
 }
 
 func (rep *Report) writeNotes(w io.Writer) {
@@ -190,10 +214,27 @@ func (rep *Report) writeNotes(w io.Writer) {
 		if r.Consume != nil && r.Consume.Messages < r.Publish.Messages {
 			fmt.Fprintf(w, "%s: consumers saw %d of %d messages\n", r.Target, r.Consume.Messages, r.Publish.Messages)
 		}
+		if behind, ok := r.ConsumersLagged(); ok {
+			fmt.Fprintf(w, "%s: LAGGING CONSUMERS: the last delivery came %.2fs after the last acknowledgement "+
+				"(consume %s msgs/s against publish %s): end-to-end latency measures the backlog, not the broker\n",
+				r.Target, behind, formatThousands(r.Consume.MsgsPerSec), formatThousands(r.Publish.MsgsPerSec))
+		}
 	}
 	if len(rep.Results) == 2 {
-		fmt.Fprintln(w, "ratio above 1: more throughput, or more latency, for the first column")
+		fmt.Fprintf(w, "ratio: %s / %s; the better column names the winner of each row\n", rep.Results[0].Target, rep.Results[1].Target)
 	}
+}
+
+// ConsumersLagged reports whether live consumers fell behind the
+// producers: they finished more than a tenth of the publish time (and
+// more than 100 ms) after the last acknowledgement. behind is that gap
+// in seconds. Backlog runs consume afterwards by design and never lag.
+func (r *Result) ConsumersLagged() (behind float64, lagged bool) {
+	if r.Consume == nil || r.Workload.Backlog || r.Consume.Messages == 0 {
+		return 0, false
+	}
+	behind = r.Consume.Seconds - r.Publish.Seconds
+	return behind, behind > 0.1 && behind > r.Publish.Seconds/10
 }
 
 func padRight(s string, width int) string {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"math"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -121,6 +122,68 @@ func TestReportJSONShape(t *testing.T) {
 	if _, ok := doc.Ratios["server_cpu_pct"]; ok {
 		t.Error("ratio of an unmeasured metric")
 	}
+	var better struct {
+		Better map[string]string `json:"better"`
+	}
+	if err := json.Unmarshal(buf.Bytes(), &better); err != nil {
+		t.Fatal(err)
+	}
+	for key, want := range map[string]string{"publish_msgs_per_sec": "higher", "send_p50_us": "lower", "client_cpu_pct": "lower"} {
+		if got := better.Better[key]; got != want {
+			t.Errorf("better[%s] = %q, want %q", key, got, want)
+		}
+	}
+}
+
+// TestReportTableSaysWhichWayIsBetter: each ratio row names the direction
+// that is better and the target that wins it.
+func TestReportTableSaysWhichWayIsBetter(t *testing.T) {
+	var buf bytes.Buffer
+	// comet: 3× the throughput and half the latency of nats.
+	if err := NewReport(sampleResult("comet", 300_000, 50), sampleResult("nats", 100_000, 100)).WriteTable(&buf); err != nil {
+		t.Fatal(err)
+	}
+	rows := map[string]string{}
+	for _, line := range strings.Split(buf.String(), "\n") {
+		if f := strings.Fields(line); len(f) > 2 {
+			rows[strings.Join(f[:2], " ")] = line
+		}
+	}
+	for row, want := range map[string]string{"publish msgs/s": "higher: comet", "send p50": "lower: comet",
+		"metric comet": "better"} {
+		if !strings.HasSuffix(strings.TrimSpace(rows[row]), want) {
+			t.Errorf("row %q = %q, want it to end in %q\n%s", row, rows[row], want, buf.String())
+		}
+	}
+}
+
+func TestReportFlagsLaggingConsumers(t *testing.T) {
+	keeping := sampleResult("comet", 100_000, 50)
+	lagging := sampleResult("nats", 100_000, 50)
+	lagging.Publish.Seconds, lagging.Consume.Seconds = 10, 13
+	lagging.Consume.MsgsPerSec = lagging.Publish.MsgsPerSec * 10 / 13
+	if _, lag := keeping.ConsumersLagged(); lag {
+		t.Error("consumers that kept up are flagged")
+	}
+	if behind, lag := lagging.ConsumersLagged(); !lag || math.Abs(behind-3) > 1e-9 {
+		t.Errorf("ConsumersLagged = %v, %v; want 3 s behind, lagging", behind, lag)
+	}
+	lagging.Consume.Seconds = 10.05 // within the 100 ms floor
+	if _, lag := lagging.ConsumersLagged(); lag {
+		t.Error("50 ms behind is flagged")
+	}
+	lagging.Consume.Seconds = 13
+	var buf bytes.Buffer
+	if err := NewReport(keeping, lagging).WriteTable(&buf); err != nil {
+		t.Fatal(err)
+	}
+	if out := buf.String(); !strings.Contains(out, "nats: LAGGING CONSUMERS") || strings.Contains(out, "comet: LAGGING") {
+		t.Errorf("table notes:\n%s", out)
+	}
+	lagging.Workload.Backlog = true
+	if _, lag := lagging.ConsumersLagged(); lag {
+		t.Error("a backlog run (consumers start after the producers) is flagged")
+	}
 }
 
 func TestReportTable(t *testing.T) {
@@ -168,6 +231,26 @@ func TestPlotSelfContained(t *testing.T) {
 	}
 	if strings.Contains(page, "nats<&>") || strings.Contains(page, "a <b> run") {
 		t.Error("names not escaped")
+	}
+	// The legend sits under the plot area, inside the picture, left-aligned
+	// with the plot, and writes out each curve's p50.
+	height, _ := strconv.ParseFloat(regexp.MustCompile(`<svg [^>]*height="(\d+)"`).FindStringSubmatch(page)[1], 64)
+	legend := regexp.MustCompile(`<text x="([\d.]+)" y="([\d.]+)">([^<]*)</text>`).FindAllStringSubmatch(page, -1)
+	if len(legend) != 4 {
+		t.Fatalf("%d legend entries, want 4", len(legend))
+	}
+	for _, m := range legend {
+		x, _ := strconv.ParseFloat(m[1], 64)
+		y, _ := strconv.ParseFloat(m[2], 64)
+		if y <= plotHeight-plotBottom || y > height || x > plotWidth/4 {
+			t.Errorf("legend %q at (%v, %v): want it under the plot, inside height %v, starting at the left", m[3], x, y, height)
+		}
+		if !strings.Contains(m[3], ": p50 ") || !strings.Contains(m[3], ", p99 ") {
+			t.Errorf("legend %q lacks the p50 and p99", m[3])
+		}
+	}
+	if !strings.Contains(page, ">50%</text>") {
+		t.Error("no 50% tick on the percentile axis")
 	}
 	coord := regexp.MustCompile(`points="([^"]*)"`)
 	for _, m := range coord.FindAllStringSubmatch(page, -1) {

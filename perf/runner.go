@@ -59,6 +59,8 @@ type Result struct {
 	// in percent of one core (an embedded broker counts here too).
 	ClientCPUPercent float64 `json:"client_cpu_pct"`
 	ServerCPUPercent float64 `json:"server_cpu_pct,omitempty"`
+	// ConsumersLagging is ConsumersLagged's verdict, for machines.
+	ConsumersLagging bool `json:"consumers_lagging,omitempty"`
 
 	send, e2e *hdrhistogram.Histogram
 }
@@ -207,6 +209,7 @@ func (r *run) finish(res *Result, cpu cpuUsage) {
 		res.FirstError = r.firstErr.Error()
 	}
 	res.ClientCPUPercent, res.ServerCPUPercent = cpu.clientPct, cpu.serverPct
+	_, res.ConsumersLagging = res.ConsumersLagged()
 }
 
 func (r *run) outcome() error {

@@ -45,9 +45,34 @@ type settings struct {
 	subcommand string
 }
 
+// errNoCommand: comet-bench was run without a subcommand.
+var errNoCommand = errors.New("no command given")
+
+// subcommands are listed by printUsage, in this order.
+var subcommands = []struct{ name, help string }{
+	{"run", "run a workload against one broker: Comet (-namesrv, or -embedded) or, with -target nats, NATS JetStream"},
+	{"compare", "run the same workload against Comet and NATS JetStream, side by side, with each row's ratio"},
+}
+
+func printUsage(w io.Writer) {
+	fmt.Fprintln(w, "usage: comet-bench <command> [flags]")
+	fmt.Fprintln(w, "\ncommands:")
+	for _, c := range subcommands {
+		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.help)
+	}
+	fmt.Fprintln(w, "\n'comet-bench <command> -h' lists the flags (workload, targets, output).")
+}
+
 func parseArgs(args []string, stderr io.Writer) (*settings, error) {
-	s := &settings{workload: perf.DefaultWorkload(), subcommand: "run"}
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+	s := &settings{workload: perf.DefaultWorkload()}
+	switch {
+	case len(args) == 0:
+		return nil, errNoCommand
+	case args[0] == "help" || args[0] == "-h" || args[0] == "-help" || args[0] == "--help":
+		return nil, flag.ErrHelp
+	case strings.HasPrefix(args[0], "-"):
+		s.subcommand = "run" // flags alone: a run, as before subcommands existed
+	default:
 		s.subcommand, args = args[0], args[1:]
 	}
 	if s.subcommand != "run" && s.subcommand != "compare" {
@@ -58,7 +83,7 @@ func parseArgs(args []string, stderr io.Writer) (*settings, error) {
 	s.workload.RegisterFlags(fs)
 	s.defineFlags(fs)
 	if err := fs.Parse(args); err != nil {
-		return nil, err
+		return s, err
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
@@ -116,10 +141,16 @@ func (s *settings) validate() error {
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	s, err := parseArgs(args, stderr)
-	if errors.Is(err, flag.ErrHelp) {
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		if s == nil { // help for comet-bench itself, not a subcommand's flags
+			printUsage(stdout)
+		}
 		return exitOK
-	}
-	if err != nil {
+	case errors.Is(err, errNoCommand):
+		printUsage(stderr)
+		return exitUsage
+	case err != nil:
 		fmt.Fprintln(stderr, "comet-bench:", err)
 		return exitUsage
 	}

@@ -4,10 +4,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/cometmq/comet/actors"
+	"github.com/cometmq/comet/perf"
 )
 
 func TestParseArgs(t *testing.T) {
@@ -15,7 +20,8 @@ func TestParseArgs(t *testing.T) {
 		args []string
 		ok   bool
 	}{
-		{nil, true},
+		{nil, false},
+		{[]string{"-embedded"}, true}, // flags alone are a run
 		{[]string{"run", "-embedded", "-flush", "async"}, true},
 		{[]string{"compare", "-mode", "sync", "-count", "20k"}, true},
 		{[]string{"run", "-target", "nats"}, true},
@@ -71,6 +77,60 @@ func TestRunEmbeddedJSONAndPlot(t *testing.T) {
 	page, err := os.ReadFile(plot)
 	if err != nil || !strings.Contains(string(page), "<svg") {
 		t.Fatalf("plot: %v", err)
+	}
+}
+
+// TestNoArgumentsListsCommands: a bare comet-bench is a usage error that
+// names its subcommands; help is not an error.
+func TestNoArgumentsListsCommands(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if code := run(context.Background(), nil, &stdout, &stderr); code != exitUsage {
+		t.Errorf("no arguments: exit %d, want %d", code, exitUsage)
+	}
+	for _, want := range []string{"usage: comet-bench <command>", "  run ", "  compare "} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("no arguments: stderr lacks %q:\n%s", want, stderr.String())
+		}
+	}
+	stdout.Reset()
+	if code := run(context.Background(), []string{"help"}, &stdout, &stderr); code != exitOK || !strings.Contains(stdout.String(), "  compare ") {
+		t.Errorf("help: exit %d, stdout:\n%s", code, stdout.String())
+	}
+	stdout.Reset()
+	stderr.Reset()
+	if code := run(context.Background(), []string{"run", "-h"}, &stdout, &stderr); code != exitOK ||
+		!strings.Contains(stderr.String(), "-producers") || stdout.Len() != 0 {
+		t.Errorf("run -h: exit %d, stdout %q, stderr:\n%s", code, stdout.String(), stderr.String())
+	}
+}
+
+// TestColumnLabelsCarryFlushAndAck: the compare table's headers say how
+// each broker acknowledged; a remote Comet is asked for its flush mode.
+func TestColumnLabelsCarryFlushAndAck(t *testing.T) {
+	e, err := perf.StartEmbedded(perf.EmbeddedOptions{Flush: actors.FlushAsync})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Stop(context.Background())
+	s, err := parseArgs([]string{"compare", "-namesrv", e.NamesrvAddr, "-nats-ack", "explicit", "-peer-label", "sync_interval=always"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var opts perf.Options
+	target, stop, err := s.open("comet", slog.New(slog.DiscardHandler), &opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	target.Close()
+	stop()
+	if opts.Label != "flush=async" {
+		t.Errorf("comet label %q, want flush=async (asked of the broker)", opts.Label)
+	}
+	if nats, _, err := s.open("nats", slog.New(slog.DiscardHandler), &opts); err == nil { // a NATS server may or may not be running
+		nats.Close()
+	}
+	if opts.Label != "ack=explicit, sync_interval=always" {
+		t.Errorf("nats label %q, want ack=explicit, sync_interval=always", opts.Label)
 	}
 }
 

@@ -7,7 +7,9 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/cometmq/comet/actors"
 	"github.com/cometmq/comet/perf"
@@ -58,16 +60,18 @@ func (s *settings) runOne(ctx context.Context, name string, logger *slog.Logger,
 // what open started.
 func (s *settings) open(name string, logger *slog.Logger, opts *perf.Options) (perf.Target, func(), error) {
 	if name == "nats" {
-		opts.Label, opts.ServerPID = s.peerLabel, s.natsPID
+		label := s.peerLabel
 		if s.target == "nats" {
-			opts.Label = s.label
+			label = s.label
 		}
+		opts.Label, opts.ServerPID = joinLabel("ack="+s.natsAck, label), s.natsPID
 		t, err := perf.NewNATS(perf.NATSOptions{URL: s.natsURL, Ack: perf.AckMode(s.natsAck), Logger: logger})
 		return t, func() {}, err
 	}
-	opts.Label, opts.ServerPID = s.label, s.cometPID
+	opts.ServerPID = s.cometPID
 	nameServers := splitList(s.namesrv)
 	stop := func() {}
+	flush := ""
 	if s.embedded {
 		e, err := s.startEmbedded(logger)
 		if err != nil {
@@ -75,9 +79,13 @@ func (s *settings) open(name string, logger *slog.Logger, opts *perf.Options) (p
 		}
 		nameServers = []string{e.NamesrvAddr}
 		stop = func() { e.Stop(context.Background()) }
-		if opts.Label == "" {
-			opts.Label = "embedded, flush=" + s.flushMode().String()
-		}
+		flush = "embedded, flush=" + s.flushMode().String()
+	} else {
+		flush = "flush=" + remoteFlush(nameServers, logger)
+	}
+	opts.Label = s.label
+	if !strings.Contains(s.label, "flush=") {
+		opts.Label = joinLabel(flush, s.label)
 	}
 	t, err := perf.NewComet(perf.CometOptions{NameServers: nameServers, Logger: logger})
 	if err != nil {
@@ -85,6 +93,24 @@ func (s *settings) open(name string, logger *slog.Logger, opts *perf.Options) (p
 		return nil, nil, err
 	}
 	return t, stop, nil
+}
+
+// remoteFlush is the flush mode the brokers report, "unknown" when they
+// cannot be asked.
+func remoteFlush(nameServers []string, logger *slog.Logger) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	mode, err := perf.CometFlush(ctx, nameServers)
+	if err != nil {
+		logger.Warn("comet-bench: cannot tell the brokers' flush mode", "err", err)
+		return "unknown"
+	}
+	return mode
+}
+
+// joinLabel joins the non-empty parts of a column label.
+func joinLabel(parts ...string) string {
+	return strings.Join(slices.DeleteFunc(parts, func(p string) bool { return p == "" }), ", ")
 }
 
 func (s *settings) flushMode() actors.FlushMode {

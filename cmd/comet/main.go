@@ -3,7 +3,7 @@
 // one member of the controller quorum that fails broker groups over.
 // Flags, a TOML config
 // file (-config) and COMET_* environment variables configure it; see
-// deploy/comet.example.toml.
+// deploy/comet.example.toml. `comet --version` prints the build.
 package main
 
 import (
@@ -13,5 +13,5 @@ import (
 )
 
 func main() {
-	os.Exit(daemon.Main(os.Args[1:], os.Stderr))
+	os.Exit(daemon.Run(os.Args[1:], os.Stdout, os.Stderr))
 }

@@ -34,7 +34,7 @@ import (
 var ErrInvalid = errors.New("config: invalid setting")
 
 func invalid(key, format string, args ...any) error {
-	return fmt.Errorf("%w: %s: "+format, append([]any{ErrInvalid, key}, args...)...)
+	return &settingError{key: key, msg: fmt.Sprintf(format, args...)}
 }
 
 // Config is the resolved configuration of a comet process.
@@ -82,7 +82,13 @@ type Config struct {
 	// with its port − 2), "" for none, or an address.
 	VIPListen string
 
-	values map[string]string // every key's final value, for GET_BROKER_CONFIG
+	// UnknownEnv are COMET_* environment variables that name no key; the
+	// process warns about each.
+	UnknownEnv []string
+
+	values  map[string]string // every key's final value, for GET_BROKER_CONFIG
+	typed   map[string]any    // the same, typed, for /status
+	origins origins
 }
 
 // Reloadable lists the keys a SIGHUP applies without a restart.
@@ -129,7 +135,11 @@ func defineFlags(fs *flag.FlagSet, c *Config) {
 
 // Load parses args, then the config file they name and the environment.
 func Load(fs *flag.FlagSet, args []string) (*Config, error) {
-	return load(fs, args, os.LookupEnv)
+	c, err := load(fs, args, os.LookupEnv)
+	if c != nil {
+		c.UnknownEnv = unknownEnv(fs, os.Environ())
+	}
+	return c, err
 }
 
 // NamesrvKeys are the settings of `comet namesrv`: the name server's own
@@ -148,7 +158,11 @@ func LoadNamesrv(fs *flag.FlagSet, args []string) (*Config, error) {
 		f := full.Lookup(k)
 		fs.Var(f.Value, f.Name, f.Usage)
 	}
-	return loadInto(c, fs, full, args, os.LookupEnv)
+	c, err := loadInto(c, fs, full, args, os.LookupEnv)
+	if c != nil {
+		c.UnknownEnv = unknownEnv(full, os.Environ())
+	}
+	return c, err
 }
 
 func load(fs *flag.FlagSet, args []string, lookupEnv func(string) (string, bool)) (*Config, error) {
@@ -171,40 +185,60 @@ func loadInto(c *Config, fs, full *flag.FlagSet, args []string, lookupEnv func(s
 	if env, ok := lookupEnv("COMET_CONFIG"); ok && !set["config"] {
 		c.File = env
 	}
+	c.origins = origins{kind: map[string]string{}, file: c.File}
+	for k := range set {
+		c.origins.kind[k] = OriginFlag
+	}
 	if c.File != "" {
-		if err := applyFile(full, c.File, set); err != nil {
+		applied, err := applyFile(full, c.File, set)
+		if err != nil {
 			return nil, err
+		}
+		for _, k := range applied {
+			c.origins.kind[k] = OriginFile
 		}
 	}
 	if err := applyEnv(full, set, lookupEnv); err != nil {
 		return nil, err
 	}
-	c.values = map[string]string{}
-	full.VisitAll(func(f *flag.Flag) { c.values[f.Name] = f.Value.String() })
-	return c, c.Validate()
+	full.VisitAll(func(f *flag.Flag) {
+		if _, ok := lookupEnv(EnvName(f.Name)); ok && f.Name != "config" && c.origins.kind[f.Name] != OriginFlag {
+			c.origins.kind[f.Name] = OriginEnv
+		}
+	})
+	c.values, c.typed = map[string]string{}, map[string]any{}
+	full.VisitAll(func(f *flag.Flag) { c.values[f.Name], c.typed[f.Name] = f.Value.String(), typedValue(f) })
+	if err := c.Validate(); err != nil {
+		return nil, c.origins.withOrigin(err)
+	}
+	return c, nil
 }
 
-func applyFile(fs *flag.FlagSet, path string, set map[string]bool) error {
+// applyFile sets the keys of the file at path that no flag set, and
+// returns them.
+func applyFile(fs *flag.FlagSet, path string, set map[string]bool) ([]string, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return fmt.Errorf("config: %w", err)
+		return nil, fmt.Errorf("config: %w", err)
 	}
 	kv, err := ParseFile(data)
 	if err != nil {
-		return fmt.Errorf("%w (in %s)", err, path)
+		return nil, fmt.Errorf("%w (in %s)", err, path)
 	}
+	var applied []string
 	for _, k := range slices.Sorted(maps.Keys(kv)) {
 		if fs.Lookup(k) == nil || k == "config" {
-			return fmt.Errorf("%w (in %s)", invalid(k, "unknown key"), path)
+			return nil, fmt.Errorf("%w (in %s)", invalid(k, "unknown key"), path)
 		}
 		if set[k] {
 			continue
 		}
 		if err := setTyped(fs, k, kv[k]); err != nil {
-			return fmt.Errorf("%w (in %s)", err, path)
+			return nil, fmt.Errorf("%w (in %s)", err, path)
 		}
+		applied = append(applied, k)
 	}
-	return nil
+	return applied, nil
 }
 
 func applyEnv(fs *flag.FlagSet, set map[string]bool, lookupEnv func(string) (string, bool)) error {
@@ -452,10 +486,10 @@ func (c *Config) Changes(next *Config) (reload, restart []string) {
 // WithReloaded returns a copy of c with the reloadable keys of next.
 func (c *Config) WithReloaded(next *Config) *Config {
 	out := *c
-	out.values = maps.Clone(c.values)
+	out.values, out.typed = maps.Clone(c.values), maps.Clone(c.typed)
 	out.LogLevel, out.LogRateLimit = next.LogLevel, next.LogRateLimit
 	for _, k := range Reloadable {
-		out.values[k] = next.values[k]
+		out.values[k], out.typed[k] = next.values[k], next.typed[k]
 	}
 	return &out
 }

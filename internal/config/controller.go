@@ -67,7 +67,7 @@ func loadController(fs *flag.FlagSet, args []string, lookupEnv func(string) (str
 		c.File = env
 	}
 	if c.File != "" {
-		if err := applyFile(fs, c.File, set); err != nil {
+		if _, err := applyFile(fs, c.File, set); err != nil {
 			return nil, err
 		}
 	}

@@ -106,7 +106,7 @@ func startControllerHTTP(cfg *config.Controller, c *controller.Controller, log *
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		controllerCollector{c: c})
+		controllerCollector{c: c}, buildInfo())
 	return ops.StartHTTP(ops.HTTPOptions{Addr: cfg.HTTPListen, Gatherer: reg, Logger: log,
 		Status: func() any { return c.Stats() }})
 }

@@ -35,6 +35,7 @@ import (
 	"github.com/cometmq/comet/actors"
 	"github.com/cometmq/comet/internal/config"
 	"github.com/cometmq/comet/internal/ops"
+	"github.com/cometmq/comet/internal/version"
 	"github.com/cometmq/comet/namesrv"
 	"github.com/cometmq/comet/persist"
 )
@@ -60,6 +61,8 @@ type process struct {
 	dirLock  *persist.DirLock              // the data dir's lock until the broker takes it
 	registry *prometheus.Registry
 	http     *ops.HTTPServer
+	// quietStop: shutdown after a failed start, which logs no clean stop.
+	quietStop bool
 }
 
 // Main runs comet with args (without the program name) until SIGTERM or
@@ -89,6 +92,7 @@ func Main(args []string, stderr io.Writer) int {
 		return ExitConfig
 	}
 	p.log = p.logging.Logger
+	p.warnUnknownEnv()
 	if err := p.run(); err != nil {
 		p.log.Error("comet: exiting", "err", err)
 		return ExitFailure
@@ -115,7 +119,7 @@ func (p *process) run() error {
 	defer signal.Stop(stop)
 	defer signal.Stop(hup)
 	if err := p.start(); err != nil {
-		p.shutdown()
+		p.stopAfterFailedStart()
 		return err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -152,7 +156,7 @@ func (p *process) start() error {
 		ns, err := namesrv.ServeWith(p.cfg.NamesrvListen, namesrv.RegistryOptions{Logger: p.log,
 			KVConfigPath: filepath.Join(p.cfg.DataDir, "namesrv", "kvConfig.json")})
 		if err != nil {
-			return err
+			return p.listenFailed("namesrv-listen", p.cfg.NamesrvListen, err)
 		}
 		p.namesrv.Store(ns)
 	}
@@ -176,18 +180,18 @@ func (p *process) startBroker() error {
 		return err
 	}
 	if err := b.Start(); err != nil {
-		return err
+		return p.brokerStartFailed(err)
 	}
 	b.SetTimerBacklog(b.TimerBacklog)
 	b.SetTransactionBacklog(func() int64 { return b.TxnStats().Pending.Load() })
-	p.registry.MustRegister(b.Collector(), b.ReplicationCollector())
+	p.registry.MustRegister(b.Collector(), b.ReplicationCollector(), b.RegistrationCollector())
 	p.broker.Store(b)
 	return nil
 }
 
 func (p *process) startHTTP() error {
 	p.registry = prometheus.NewRegistry()
-	p.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	p.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), buildInfo())
 	if p.cfg.HTTPListen == "" {
 		return nil
 	}
@@ -197,40 +201,52 @@ func (p *process) startHTTP() error {
 	srv, err := ops.StartHTTP(ops.HTTPOptions{Addr: p.cfg.HTTPListen, Pprof: p.cfg.Pprof, Gatherer: p.registry, Logger: p.log,
 		Status: p.status, Degraded: p.degraded})
 	if err != nil {
-		return err
+		return p.listenFailed("http-listen", p.cfg.HTTPListen, err)
 	}
 	p.http = srv
 	return nil
 }
 
 // degraded reports what keeps a running broker from taking sends (a full
-// disk); /readyz turns 503 with it.
+// disk) or clients from finding it (no name server holds its
+// registration); /readyz turns 503 with it.
 func (p *process) degraded() error {
 	if b := p.broker.Load(); b != nil {
-		return b.Store().DiskFull()
+		if err := b.Store().DiskFull(); err != nil {
+			return err
+		}
+		return b.NotRegistered()
 	}
 	return nil
 }
 
-// processStatus is the /status page.
+// processStatus is the /status page, before statusJSON gives it one style.
 type processStatus struct {
-	Mode    string            `json:"mode"`
-	PID     int               `json:"pid"`
-	Namesrv string            `json:"namesrv,omitempty"`
-	Broker  *actors.Status    `json:"broker,omitempty"`
-	Config  map[string]string `json:"config"`
+	Mode    string         `json:"mode"`
+	Version version.Info   `json:"version"`
+	PID     int            `json:"pid"`
+	Namesrv string         `json:"namesrv,omitempty"`
+	Broker  *actors.Status `json:"broker,omitempty"`
+	// Registration is how each name server answered the broker's last
+	// REGISTER_BROKER.
+	Registration []namesrv.RegistrationState `json:"registration,omitempty"`
+	Config       map[string]any              `json:"config"`
 }
 
 func (p *process) status() any {
-	st := processStatus{Mode: p.mode, PID: os.Getpid(), Config: p.current.Load().Values()}
+	st := processStatus{Mode: p.mode, Version: version.Get(), PID: os.Getpid(), Config: p.current.Load().TypedValues()}
 	if ns := p.namesrv.Load(); ns != nil {
 		st.Namesrv = ns.Addr()
 	}
 	if b := p.broker.Load(); b != nil {
 		bs := b.Status()
-		st.Broker = &bs
+		st.Broker, st.Registration = &bs, b.Registration()
 	}
-	return st
+	out, err := statusJSON(st)
+	if err != nil {
+		return map[string]string{"error": err.Error()}
+	}
+	return out
 }
 
 // recoveryAttrs summarises how the store opened, as flat fields.
@@ -291,6 +307,15 @@ func (p *process) reload() {
 	p.log.Info("comet: reloaded", "applied", apply)
 }
 
+// stopAfterFailedStart stops what a failed start left running. It says
+// nothing about a clean stop: the start error is what the operator reads.
+func (p *process) stopAfterFailedStart() {
+	p.quietStop = true
+	if err := p.shutdown(); err != nil {
+		p.log.Debug("comet: cleaning up after the failed start", "err", err)
+	}
+}
+
 // shutdown drains and stops everything that started, in order.
 func (p *process) shutdown() error {
 	if err := p.notifier.Stopping(); err != nil {
@@ -322,7 +347,7 @@ func (p *process) shutdown() error {
 		cancel()
 	}
 	keep("data dir lock", p.dirLock.Release()) // held here only if the broker never started
-	if first == nil {
+	if first == nil && !p.quietStop {
 		p.log.Info("comet: stopped cleanly")
 	}
 	return first

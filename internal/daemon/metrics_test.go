@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -130,7 +131,8 @@ func TestMetricsExposition(t *testing.T) {
 		"comet_data_dir_bytes", "comet_disk_free_bytes", "comet_disk_total_bytes", "comet_ring_depth",
 		"comet_ring_capacity", "comet_ring_high_water", "comet_ring_rejected_total", "comet_network_events_total",
 		"comet_pull_parked", "comet_retry_messages_total", "comet_dlq_messages_total", "comet_transaction_half_messages",
-		"comet_store_events_total", "comet_writer_events_total", "comet_uptime_seconds", "comet_put_failures_total"} {
+		"comet_store_events_total", "comet_writer_events_total", "comet_uptime_seconds", "comet_put_failures_total",
+		"comet_network_bytes_total", "comet_store_append_bytes_total"} {
 		if fams[name] == nil {
 			t.Errorf("family %s missing", name)
 		}
@@ -151,6 +153,9 @@ func TestMetricsExposition(t *testing.T) {
 		{"comet_ring_capacity", []string{"ring", "writer.appends"}, func(v float64) bool { return v > 0 }},
 		{"comet_topics", nil, func(v float64) bool { return v >= 2 }},
 		{"comet_network_events_total", []string{"event", "passes_deferred"}, func(v float64) bool { return v == 0 }},
+		{"comet_network_bytes_total", []string{"direction", "in"}, func(v float64) bool { return v > sent*20 }},
+		{"comet_network_bytes_total", []string{"direction", "out"}, func(v float64) bool { return v > 0 }},
+		{"comet_store_append_bytes_total", nil, func(v float64) bool { return v > sent*20 }},
 		{"comet_connections_closed_total", []string{"reason", "bad_frame"}, func(v float64) bool { return v == 0 }},
 		{"comet_network_buffered_input_bytes", nil, func(v float64) bool { return v == 0 }},
 		{"comet_writer_events_total", []string{"event", "inline_requests"}, func(v float64) bool { return v == 0 }}, // sync flush: never inline
@@ -158,6 +163,16 @@ func TestMetricsExposition(t *testing.T) {
 	for _, c := range checks {
 		if v := value(t, fams, c.name, c.labels...); !c.want(v) {
 			t.Errorf("%s%v = %v", c.name, c.labels, v)
+		}
+	}
+	// Families named *_events_total count events; bytes have families of their own.
+	for _, name := range []string{"comet_network_events_total", "comet_store_events_total", "comet_writer_events_total"} {
+		for _, m := range fams[name].GetMetric() {
+			for _, l := range m.GetLabel() {
+				if strings.Contains(l.GetValue(), "bytes") {
+					t.Errorf("%s mixes bytes into its counts: event=%s", name, l.GetValue())
+				}
+			}
 		}
 	}
 	if typ := fams["comet_fsync_duration_seconds"].GetType(); typ != dto.MetricType_HISTOGRAM {

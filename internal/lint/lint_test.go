@@ -26,6 +26,7 @@ var layers = map[string][]string{
 	"internal/atomicfile":   nil,
 	"internal/adminwire":    {"routing"},
 	"internal/ops":          nil,
+	"internal/version":      nil,
 	"internal/testutil":     nil,
 	"internal/testutil/rmq": {"internal/testutil", "netio/remoting"},
 	// Replication transport: reads and writes the log through interfaces.
@@ -51,14 +52,14 @@ var layers = map[string][]string{
 
 	// The broker core.
 	"actors": {"ha", "namesrv", "netio", "netio/remoting", "persist", "ringbuf", "routing", "sqlfilter",
-		"internal/adminwire", "internal/atomicfile"},
+		"internal/adminwire", "internal/atomicfile", "internal/version"},
 
 	// Wiring above the core.
 	"internal/config":  {"actors", "controller", "netio", "netio/remoting"},
 	"internal/ctl":     {"internal/adminwire", "netio/remoting", "routing"},
-	"internal/daemon":  {"actors", "controller", "internal/config", "internal/ops", "namesrv", "persist"},
+	"internal/daemon":  {"actors", "controller", "internal/config", "internal/ops", "internal/version", "namesrv", "persist"},
 	"internal/cluster": {"actors", "namesrv"},
-	"perf":             {"actors", "client", "internal/cluster", "internal/config"},
+	"perf":             {"actors", "client", "internal/adminwire", "internal/cluster", "internal/config", "netio/remoting", "routing"},
 
 	// Commands: each main only wires.
 	"cmd/comet":       {"internal/daemon"},

@@ -5,7 +5,11 @@
 #
 #   perf/peer/comet.sh build               go build ./cmd/comet into the cache dir
 #   perf/peer/comet.sh start [sync|async]  start it with that --flush mode
-#                                          (default sync); prints the name server
+#                                          (default sync), detached (its output
+#                                          goes to comet.log in the state dir);
+#                                          prints the name server. Rebuilds first
+#                                          when a Go source, go.mod or go.sum is
+#                                          newer than the cached binary.
 #   perf/peer/comet.sh stop                kill the PID it wrote, and only that
 #   perf/peer/comet.sh pid                 print that PID (for comet-bench -comet-pid)
 #
@@ -28,6 +32,14 @@ STATE_FILE="$COMET_CACHE/comet-state"
 build() {
 	mkdir -p "$COMET_CACHE"
 	(cd "$ROOT" && CGO_ENABLED=0 go build -o "$BIN" ./cmd/comet)
+}
+
+# stale: the cached binary is missing or older than a source it is built from.
+stale() {
+	[ -x "$BIN" ] || return 0
+	newer=$(find "$ROOT" -path "$ROOT/.git" -prune -o \( -name '*.go' -o -name go.mod -o -name go.sum \) \
+		-newer "$BIN" -print 2>/dev/null | head -n 1)
+	[ -n "$newer" ]
 }
 
 state_dir() {
@@ -57,7 +69,10 @@ wait_listening() {
 
 start() {
 	flush=${1:-sync}
-	[ -x "$BIN" ] || build
+	if stale; then
+		echo "comet.sh: building $BIN" >&2
+		build
+	fi
 	dir=$(state_dir)
 	if [ -n "$dir" ] && [ -f "$dir/comet.pid" ] && kill -0 "$(cat "$dir/comet.pid")" 2>/dev/null; then
 		echo "comet.sh: already running (pid $(cat "$dir/comet.pid")); stop it first" >&2
@@ -70,7 +85,7 @@ start() {
 	echo "$dir" >"$STATE_FILE"
 	"$BIN" --data-dir "$dir/data" --listen "127.0.0.1:$COMET_PORT" \
 		--namesrv-listen "127.0.0.1:$COMET_NAMESRV_PORT" --http-listen "" \
-		--flush "$flush" 2>"$dir/comet.log" &
+		--flush "$flush" </dev/null >>"$dir/comet.log" 2>&1 &
 	pid=$!
 	echo "$pid" >"$dir/comet.pid"
 	wait_listening "$dir" "$pid"

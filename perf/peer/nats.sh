@@ -3,8 +3,8 @@
 # 127.0.0.1 as the peer broker of comet-bench.
 #
 #   perf/peer/nats.sh build            install nats-server into the cache dir
-#   perf/peer/nats.sh start [always]   start it (JetStream, file storage) in
-#                                      the background; prints its URL
+#   perf/peer/nats.sh start [always]   start it (JetStream, file storage)
+#                                      detached; prints its URL
 #   perf/peer/nats.sh stop             kill the PID it wrote, and only that
 #   perf/peer/nats.sh url              print the URL of the running server
 #
@@ -85,7 +85,10 @@ jetstream {
   $sync_interval
 }
 CONF
-	"$BIN" -js -sd "$dir/store" -a 127.0.0.1 -p "$NATS_PORT" -c "$dir/nats.conf" -l "$dir/nats.log" &
+	# Detached: nothing of the server holds the caller's stdout or stderr,
+	# so `url=$(nats.sh start)` and pipes return once it is ready.
+	"$BIN" -js -sd "$dir/store" -a 127.0.0.1 -p "$NATS_PORT" -c "$dir/nats.conf" -l "$dir/nats.log" \
+		</dev/null >>"$dir/nats.out" 2>&1 &
 	pid=$!
 	echo "$pid" >"$dir/nats.pid"
 	wait_listening "$dir" "$pid"
