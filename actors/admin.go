@@ -139,7 +139,7 @@ func (b *Broker) brokerConfig() map[string]string {
 	props := map[string]string{
 		"brokerClusterName":      o.ClusterName,
 		"brokerName":             o.BrokerName,
-		"brokerId":               "0",
+		"brokerId":               strconv.FormatInt(o.BrokerID, 10),
 		"listenPort":             port,
 		"brokerAddr":             b.advertise,
 		"namesrvAddr":            strings.Join(o.NamesrvAddrs, ";"),
@@ -149,7 +149,7 @@ func (b *Broker) brokerConfig() map[string]string {
 		"maxMessageSize":         strconv.Itoa(o.MaxMessageSize),
 		"fileReservedTime":       strconv.Itoa(int(o.RetentionAge.Hours())),
 		"storePathRootDir":       o.DataDir,
-		"mapedFileSizeCommitLog": strconv.FormatInt(o.SegmentSize, 10),
+		"mapedFileSizeCommitLog": strconv.FormatInt(b.segmentSize(), 10),
 	}
 	if o.ConfigView != nil {
 		maps.Copy(props, o.ConfigView())

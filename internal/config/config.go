@@ -516,7 +516,7 @@ func (c *Config) BrokerOptions(log *slog.Logger) actors.BrokerOptions {
 		DataDir: c.DataDir, Listen: c.Listen, Advertise: c.Advertise, NamesrvAddrs: c.NamesrvAddrs(),
 		ClusterName: c.Cluster, BrokerName: c.BrokerName, Flush: flush, AutoCreateTopic: c.AutoCreateTopic,
 		DefaultQueueNums: int32(c.DefaultQueues), MaxMessageSize: c.MaxMessageSize,
-		RetentionAge: time.Duration(c.RetentionHours) * time.Hour, Logger: log, ConfigView: c.Values,
+		RetentionAge: time.Duration(c.RetentionHours) * time.Hour, Logger: log, ConfigView: c.brokerConfigView,
 		DiskEmergencyRatio: float64(c.DiskEmergencyPercent) / 100, SegmentSize: int64(c.SegmentSize),
 		DelayLevels: c.DelayLevels, MaxTimerDelay: c.MaxTimerDelay, TransactionCheckInterval: c.TransactionCheckInterval,
 		TransactionTimeout: c.TransactionTimeout, TransactionCheckMax: c.TransactionCheckMax,

@@ -80,3 +80,23 @@ func TestTypedValues(t *testing.T) {
 		t.Errorf("reloaded log-rate-limit = %#v, want 9", got)
 	}
 }
+
+// TestBrokerConfigViewShowsEachSettingOnce: the keys GET_BROKER_CONFIG
+// shows under RocketMQ's names are not repeated under the flag names.
+func TestBrokerConfigViewShowsEachSettingOnce(t *testing.T) {
+	c, err := loadWith(t, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	view := c.BrokerOptions(nil).ConfigView()
+	for _, k := range []string{"segment-size", "flush", "cluster", "data-dir", "retention-hours"} {
+		if _, ok := view[k]; ok {
+			t.Errorf("%s is shown under its RocketMQ name already", k)
+		}
+	}
+	for _, k := range []string{"log-level", "delay-levels", "http-listen", "replication"} {
+		if view[k] != c.Values()[k] {
+			t.Errorf("%s = %q, want %q", k, view[k], c.Values()[k])
+		}
+	}
+}

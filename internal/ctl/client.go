@@ -22,6 +22,7 @@ type env struct {
 	json           bool
 	timeout        time.Duration
 	client         *remoting.Client
+	emitted        bool // the command printed its result
 }
 
 func (e *env) close() {

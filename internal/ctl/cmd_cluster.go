@@ -2,7 +2,9 @@ package ctl
 
 import (
 	"slices"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/cometmq/comet/internal/adminwire"
 	"github.com/cometmq/comet/netio/remoting"
@@ -32,12 +34,12 @@ func (e *env) runtimeInfo(addr string) (map[string]string, error) {
 
 type clusterRow struct {
 	brokerRef
-	Reachable   bool   `json:"reachable"`
-	Version     string `json:"version,omitempty"`
-	PutMessages string `json:"putMessages,omitempty"`
-	GetMessages string `json:"getMessages,omitempty"`
-	Runtime     string `json:"runtime,omitempty"`
-	Error       string `json:"error,omitempty"`
+	Reachable     bool    `json:"reachable"`
+	Version       string  `json:"version,omitempty"`
+	PutMessages   int64   `json:"putMessages"`
+	GetMessages   int64   `json:"getMessages"`
+	UptimeSeconds float64 `json:"uptimeSeconds"`
+	Error         string  `json:"error,omitempty"`
 }
 
 func runClusterList(e *env, _ *cmdOpts, _ []string) error {
@@ -57,9 +59,13 @@ func runClusterList(e *env, _ *cmdOpts, _ []string) error {
 			t.add(b.Cluster, b.Name, b.ID, b.Addr, "unreachable", "-", "-", "-")
 		} else {
 			row.Reachable = true
-			row.Version, row.PutMessages, row.GetMessages, row.Runtime = info["brokerVersionDesc"],
-				info["msgPutTotalTodayNow"], info["msgGetTotalTodayNow"], info["runtime"]
-			t.add(b.Cluster, b.Name, b.ID, b.Addr, row.Version, row.PutMessages, row.GetMessages, row.Runtime)
+			row.Version = info["brokerVersionDesc"]
+			row.PutMessages, row.GetMessages = infoInt(info, "msgPutTotalTodayNow"), infoInt(info, "msgGetTotalTodayNow")
+			if boot := infoInt(info, "bootTimestamp"); boot > 0 {
+				row.UptimeSeconds = max(0, time.Since(time.UnixMilli(boot)).Truncate(time.Second).Seconds())
+			}
+			t.add(b.Cluster, b.Name, b.ID, b.Addr, row.Version, row.PutMessages, row.GetMessages,
+				time.Duration(row.UptimeSeconds*float64(time.Second)).String())
 		}
 		rows = append(rows, row)
 	}
@@ -67,6 +73,12 @@ func runClusterList(e *env, _ *cmdOpts, _ []string) error {
 		return err
 	}
 	return worst(errs)
+}
+
+// infoInt reads a number of a runtime table; absent or malformed is 0.
+func infoInt(info map[string]string, key string) int64 {
+	n, _ := strconv.ParseInt(info[key], 10, 64)
+	return n
 }
 
 // perBroker runs fetch on each addressed master and collects results by
@@ -91,7 +103,34 @@ func runBrokerStatus(e *env, _ *cmdOpts, _ []string) error {
 		return err
 	}
 	infos, errs := perBroker(e, brokers, func(b brokerRef) (map[string]string, error) { return e.runtimeInfo(b.Addr) })
+	if e.json {
+		if err := e.emit(numericValues(infos)); err != nil {
+			return err
+		}
+		return worst(errs)
+	}
 	return e.emitKeyValues(infos, errs)
+}
+
+// numericValues is the runtime tables for -json: a value that is a
+// number on the wire (RocketMQ sends every value as text) becomes a JSON
+// number; the rest ("[ 0 days, ... ]", "0.0 0.0 0.0") stay text.
+func numericValues(byBroker map[string]map[string]string) map[string]map[string]any {
+	out := make(map[string]map[string]any, len(byBroker))
+	for addr, kv := range byBroker {
+		m := make(map[string]any, len(kv))
+		for k, v := range kv {
+			if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+				m[k] = n
+			} else if f, err := strconv.ParseFloat(v, 64); err == nil && !strings.ContainsAny(v, "xXpP_nN") {
+				m[k] = f
+			} else {
+				m[k] = v
+			}
+		}
+		out[addr] = m
+	}
+	return out
 }
 
 func runBrokerConfig(e *env, _ *cmdOpts, _ []string) error {

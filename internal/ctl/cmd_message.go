@@ -17,9 +17,9 @@ import (
 
 func init() {
 	register(&command{name: "message view", args: "<msgId> [-topic T]",
-		help: "one message by offset message id (or by unique key with -topic)", minArgs: 1, maxArgs: 1,
+		help: "one message by offset message id or by the MSG_ID (unique key) message print shows", minArgs: 1, maxArgs: 1,
 		flags: func(fs *flag.FlagSet, o *cmdOpts) {
-			fs.StringVar(&o.topic, "topic", "", "topic to search when the id is a client unique key")
+			fs.StringVar(&o.topic, "topic", "", "topic to search for a unique key (default: every topic)")
 		}, run: runMessageView})
 	register(&command{name: "message query", args: "-topic T -key K [-begin WHEN] [-end WHEN] [-count N]",
 		help: "messages of a topic carrying a key (QUERY_MESSAGE)",
@@ -124,9 +124,12 @@ func runMessageView(e *env, o *cmdOpts, args []string) error {
 	if perr == nil && addr == "" {
 		addr = net.JoinHostPort(ip.String(), strconv.Itoa(int(port)))
 	}
-	if perr != nil || (o.topic != "" && !e.knownBroker(addr)) {
+	if perr != nil || (e.broker == "" && !e.knownBroker(addr)) {
+		if !isUniqueKey(id) {
+			return usageError("%q is neither an offset message id nor a MSG_ID (unique key): want 32 hex digits", id)
+		}
 		if o.topic == "" {
-			return usageError("%q is not an offset message id; give -topic to search it as a unique key", id)
+			return e.viewUniqueKeyAnywhere(id)
 		}
 		return e.queryAndEmit(o.topic, id, 0, time.Now().UnixMilli(), 32, true)
 	}

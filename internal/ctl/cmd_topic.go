@@ -19,10 +19,11 @@ func init() {
 		flags: func(fs *flag.FlagSet, o *cmdOpts) {
 			fs.BoolVar(&o.all, "all", false, "include the broker's system topics")
 		}, run: runTopicList})
-	register(&command{name: "topic create", args: "<topic> [-queues N] [-read N] [-write N] [-perm 6] [-order]",
+	register(&command{name: "topic create", args: "<topic> [-queues N] [-read N] [-write N] [-perm 6] [-order] [-force]",
 		help: "create (or overwrite) a topic on every master, or on -broker", minArgs: 1, maxArgs: 1,
 		flags: func(fs *flag.FlagSet, o *cmdOpts) {
-			fs.IntVar(&o.queues, "queues", 8, "read and write queue count")
+			fs.IntVar(&o.queues, "queues", 0, "read and write queue count (default: the broker's default-queue-nums, as auto-create uses)")
+			fs.BoolVar(&o.force, "force", false, "allow a reserved name (%RETRY%..., %DLQ%..., system topics)")
 			fs.IntVar(&o.readQueues, "read", 0, "read queue count (default -queues)")
 			fs.IntVar(&o.writeQueues, "write", 0, "write queue count (default -queues)")
 			fs.IntVar(&o.perm, "perm", 6, "permission bits: 2 write, 4 read, 6 both")
@@ -36,9 +37,12 @@ func init() {
 			fs.IntVar(&o.writeQueues, "write", -1, "write queue count")
 			fs.IntVar(&o.perm, "perm", -1, "permission bits: 2 write, 4 read, 6 both")
 			fs.StringVar(&o.key, "order", "", "true or false")
+			fs.BoolVar(&o.force, "force", false, "allow a reserved name (%RETRY%..., %DLQ%..., system topics)")
 		}, run: runTopicUpdate})
-	register(&command{name: "topic delete", args: "<topic>", help: "delete a topic from its brokers and the name servers",
-		minArgs: 1, maxArgs: 1, run: runTopicDelete})
+	register(&command{name: "topic delete", args: "<topic> [-force]", help: "delete a topic from its brokers and the name servers",
+		minArgs: 1, maxArgs: 1, flags: func(fs *flag.FlagSet, o *cmdOpts) {
+			fs.BoolVar(&o.force, "force", false, "allow a reserved name (%RETRY%..., %DLQ%..., system topics)")
+		}, run: runTopicDelete})
 	register(&command{name: "topic route", args: "<topic>", help: "the topic's route as the name server gives it to clients",
 		minArgs: 1, maxArgs: 1, run: runTopicRoute})
 	register(&command{name: "topic status", args: "<topic>", help: "per-queue min/max offsets and last store time",
@@ -162,17 +166,27 @@ func (e *env) applyTopic(targets map[string]routing.TopicConfig) error {
 func validQueues(n int) bool { return n >= 1 && n <= 1024 }
 
 func runTopicCreate(e *env, o *cmdOpts, args []string) error {
-	c := routing.TopicConfig{TopicName: args[0], Perm: int32(o.perm), Order: o.order,
-		ReadQueueNums: int32(cmp0(o.readQueues, o.queues)), WriteQueueNums: int32(cmp0(o.writeQueues, o.queues))}
-	if !validQueues(int(c.ReadQueueNums)) || !validQueues(int(c.WriteQueueNums)) {
+	if o.queues < 0 || o.readQueues < 0 || o.writeQueues < 0 {
 		return usageError("queue counts must be within 1..1024")
 	}
 	brokers, err := e.masters()
 	if err != nil {
 		return err
 	}
+	if err := e.checkReserved(args[0], o.force, brokers); err != nil {
+		return err
+	}
 	targets := map[string]routing.TopicConfig{}
 	for _, b := range brokers {
+		queues := o.queues
+		if queues == 0 {
+			queues = e.autoCreateQueues(b.Addr)
+		}
+		c := routing.TopicConfig{TopicName: args[0], Perm: int32(o.perm), Order: o.order,
+			ReadQueueNums: int32(cmp0(o.readQueues, queues)), WriteQueueNums: int32(cmp0(o.writeQueues, queues))}
+		if !validQueues(int(c.ReadQueueNums)) || !validQueues(int(c.WriteQueueNums)) {
+			return usageError("queue counts must be within 1..1024")
+		}
 		targets[b.Addr] = c
 	}
 	return e.applyTopic(targets)
@@ -188,6 +202,9 @@ func cmp0(v, def int) int {
 
 func runTopicUpdate(e *env, o *cmdOpts, args []string) error {
 	topic := args[0]
+	if err := e.checkReserved(topic, o.force, nil); err != nil {
+		return err
+	}
 	holders, err := e.topicHolders(topic)
 	if err != nil {
 		return err
@@ -253,8 +270,11 @@ func (e *env) topicHolders(topic string) (map[string]routing.TopicConfig, error)
 	return out, nil
 }
 
-func runTopicDelete(e *env, _ *cmdOpts, args []string) error {
+func runTopicDelete(e *env, o *cmdOpts, args []string) error {
 	topic := args[0]
+	if err := e.checkReserved(topic, o.force, nil); err != nil {
+		return err
+	}
 	holders, err := e.topicHolders(topic)
 	if err != nil {
 		return err

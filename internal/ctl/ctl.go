@@ -16,6 +16,7 @@
 package ctl
 
 import (
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -94,47 +95,108 @@ var commands []*command
 func register(c *command) { commands = append(commands, c) }
 
 // Run executes cometctl with args (without the program name) and returns
-// the exit code.
+// the exit code. The common flags (-namesrv, -json, ...) may come before
+// the command as well as after it.
 func Run(args []string, stdout, stderr io.Writer) int {
-	cmd, rest := findCommand(args)
+	if len(args) == 0 {
+		printUsage(stderr)
+		return ExitUsage
+	}
+	if args[0] == "help" || args[0] == "-h" || args[0] == "--help" || args[0] == "-help" {
+		printUsage(stdout)
+		return ExitOK
+	}
+	global, rest, err := splitCommonFlags(args)
+	if err != nil {
+		fmt.Fprintln(stderr, "cometctl:", err)
+		return ExitUsage
+	}
+	cmd, rest := findCommand(rest)
 	if cmd == nil {
-		if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
-			printUsage(stdout)
-			return ExitOK
-		}
-		fmt.Fprintf(stderr, "cometctl: unknown command %q\n\n", strings.Join(firstWords(args, 2), " "))
+		fmt.Fprintf(stderr, "cometctl: unknown command %q\n\n", strings.Join(firstWords(args[len(global):], 2), " "))
 		printUsage(stderr)
 		return ExitUsage
 	}
 	e := &env{stdout: stdout, stderr: stderr}
+	err = runCommand(e, cmd, append(global, rest...))
+	if errors.Is(err, flag.ErrHelp) {
+		return ExitOK
+	}
+	if err != nil {
+		e.report(err)
+	}
+	return exitCode(err)
+}
+
+// runCommand parses the command's flags and runs it.
+func runCommand(e *env, cmd *command, args []string) error {
 	o := &cmdOpts{}
 	fs := flag.NewFlagSet("cometctl "+cmd.name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(e.stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: cometctl %s %s\n  %s\n\nflags:\n", cmd.name, cmd.args, cmd.help)
+		fmt.Fprintf(e.stderr, "usage: cometctl %s %s\n  %s\n\nflags:\n", cmd.name, cmd.args, cmd.help)
 		fs.PrintDefaults()
 	}
 	e.defineFlags(fs)
 	if cmd.flags != nil {
 		cmd.flags(fs, o)
 	}
-	pos, err := parseInterleaved(fs, rest)
+	pos, err := parseInterleaved(fs, args)
 	if errors.Is(err, flag.ErrHelp) {
-		return ExitOK
-	}
-	if err == nil && (len(pos) < cmd.minArgs || len(pos) > cmd.maxArgs) {
-		err = usageError("cometctl %s %s", cmd.name, cmd.args)
-	}
-	if err == nil {
-		defer e.close()
-		err = cmd.run(e, o, pos)
-	} else if !errors.Is(err, ErrUsage) {
-		err = fmt.Errorf("%w: %v", ErrUsage, err)
+		return err
 	}
 	if err != nil {
-		fmt.Fprintln(stderr, "cometctl:", err)
+		return fmt.Errorf("%w: %v", ErrUsage, err)
 	}
-	return exitCode(err)
+	if len(pos) < cmd.minArgs || len(pos) > cmd.maxArgs {
+		return usageError("cometctl %s %s", cmd.name, cmd.args)
+	}
+	defer e.close()
+	return cmd.run(e, o, pos)
+}
+
+// report prints a failed command's error once: as a JSON object on stdout
+// with -json when the command printed nothing else, on stderr otherwise.
+func (e *env) report(err error) {
+	if e.json && !e.emitted {
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false)
+		if enc.Encode(errorOut{Error: err.Error(), ExitCode: exitCode(err)}) == nil {
+			return
+		}
+	}
+	fmt.Fprintln(e.stderr, "cometctl:", err)
+}
+
+// errorOut is a failure as -json prints it.
+type errorOut struct {
+	Error    string `json:"error"`
+	ExitCode int    `json:"exitCode"`
+}
+
+// splitCommonFlags takes the common flags that come before the command
+// ("cometctl -namesrv X cluster list") off args.
+func splitCommonFlags(args []string) (common, rest []string, err error) {
+	known := flag.NewFlagSet("common", flag.ContinueOnError)
+	(&env{}).defineFlags(known)
+	for len(args) > 0 && strings.HasPrefix(args[0], "-") {
+		name, _, hasValue := strings.Cut(strings.TrimLeft(args[0], "-"), "=")
+		f := known.Lookup(name)
+		if f == nil {
+			return nil, nil, usageError("%s before the command: only the common flags (-namesrv, -broker, -json, -timeout, ...) "+
+				"may come first; put the command's own flags after it", args[0])
+		}
+		n := 1
+		if b, ok := f.Value.(interface{ IsBoolFlag() bool }); !hasValue && !(ok && b.IsBoolFlag()) {
+			n = 2
+		}
+		if len(args) < n {
+			return nil, nil, usageError("%s needs a value", args[0])
+		}
+		common, args = append(common, args[:n]...), args[n:]
+	}
+	return common, args, nil
 }
 
 // findCommand matches the longest command name at the start of args.

@@ -142,9 +142,9 @@ func TestClusterAndBroker(t *testing.T) {
 	if out := f.ok("broker", "status"); !strings.Contains(out, "msgPutTotalTodayNow") {
 		t.Fatalf("broker status table:\n%s", out)
 	}
-	var status map[string]map[string]string
+	var status map[string]map[string]any
 	f.okJSON(&status, "broker", "status", "-broker", f.env.BrokerAddr)
-	if !strings.HasPrefix(status[f.env.BrokerAddr]["brokerVersionDesc"], "comet ") {
+	if st := status[f.env.BrokerAddr]; !strings.HasPrefix(st["brokerVersionDesc"].(string), "comet ") || st["brokerVersion"] != 409.0 {
 		t.Fatalf("broker status json: %v", status)
 	}
 	if out := f.ok("broker", "config"); !strings.Contains(out, "brokerClusterName") {
@@ -178,7 +178,8 @@ func TestTopicCommands(t *testing.T) {
 	}
 	f.ok("topic", "update", "Orders", "-perm", "6", "-write", "2")
 	f.wantCode(ExitNotFound, "topic", "update", "Nope", "-perm", "6")
-	f.wantCode(ExitBrokerError, "topic", "create", "SCHEDULE_TOPIC_XXXX")
+	f.wantCode(ExitUsage, "topic", "create", "SCHEDULE_TOPIC_XXXX")
+	f.wantCode(ExitBrokerError, "topic", "create", "SCHEDULE_TOPIC_XXXX", "-force")
 
 	testutil.WaitFor(t, 10*time.Second, "route of Orders", func() bool { _, _, code := f.ctl("topic", "route", "Orders"); return code == ExitOK })
 	if out := f.ok("topic", "route", "Orders"); !strings.Contains(out, f.env.BrokerAddr) {

@@ -27,6 +27,7 @@ func (t *table) add(cells ...any) {
 
 // emit prints v as JSON with -json, else the table(s).
 func (e *env) emit(v any, tables ...*table) error {
+	e.emitted = true
 	if e.json {
 		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")
