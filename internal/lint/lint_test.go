@@ -30,6 +30,9 @@ var layers = map[string][]string{
 	// Replication transport: reads and writes the log through interfaces.
 	"ha": nil,
 
+	// Access control: the ACL file, signatures and decisions.
+	"acl": {"netio/remoting"},
+
 	// Routing data (routes, cluster info, topic configs as the wire carries
 	// them) and the allocation strategies: what the SDK and the broker share.
 	"routing": nil,
