@@ -57,7 +57,10 @@ type Options struct {
 	// would take the total past it is closed (see the package doc). At
 	// least MaxFrameSize; default 256 MiB.
 	MaxBufferedInput int
-	Logger           *slog.Logger
+	// Gate, when set, admits or refuses every request before its handler
+	// runs (access control; see Gate).
+	Gate   Gate
+	Logger *slog.Logger
 }
 
 // Validate fills in defaults and reports the first invalid field.

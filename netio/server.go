@@ -47,6 +47,7 @@ type Server struct {
 	panicLog   logLimiter
 	closeLog   logLimiter
 	inputLog   logLimiter
+	gate       gateState
 
 	// bufferedInput is the request bytes buffered across all connections,
 	// bounded by Options.MaxBufferedInput (see Conn.trackInput).
