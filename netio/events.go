@@ -22,6 +22,10 @@ func (e *loopEvents) OnBoot(eng gnet.Engine) gnet.Action {
 	s := e.server
 	s.engine = eng
 	s.boundTo = s.opts.Addr
+	if s.front != nil {
+		close(s.booted) // startFront binds and logs the public address
+		return gnet.None
+	}
 	if addr, err := listenerAddr(eng); err == nil {
 		s.boundTo = addr
 	} else {
@@ -38,6 +42,10 @@ func (e *loopEvents) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	if s.stopping.Load() {
 		return nil, gnet.Close
 	}
+	if s.front != nil && gc.Context() == nil {
+		s.front.loopsServing() // the front's probe: every connection it hands over has a context
+		return nil, gnet.Close
+	}
 	c := &Conn{
 		id:         s.nextConnID.Add(1),
 		server:     s,
@@ -45,8 +53,11 @@ func (e *loopEvents) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 		remoteAddr: addrString(gc.RemoteAddr()),
 	}
 	// gnet reports the listener's configured address (port 0 included);
-	// the socket knows the real one.
-	if local, err := localSockAddr(gc.Fd()); err == nil {
+	// the socket knows the real one. A connection the TLS front handed
+	// over carries its peer's addresses.
+	if peer, ok := gc.Context().(*peerContext); ok {
+		c.remoteAddr, c.localAddr = peer.remoteAddr, peer.localAddr
+	} else if local, err := localSockAddr(gc.Fd()); err == nil {
 		c.localAddr = local
 	} else {
 		c.localAddr = addrString(gc.LocalAddr())

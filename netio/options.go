@@ -59,7 +59,10 @@ type Options struct {
 	MaxBufferedInput int
 	// Gate, when set, admits or refuses every request before its handler
 	// runs (access control; see Gate).
-	Gate   Gate
+	Gate Gate
+	// TLS, when set, serves the address with TLS (TLSOptions), TLS only or
+	// TLS and plain on the same port.
+	TLS    *TLSOptions
 	Logger *slog.Logger
 }
 

@@ -25,6 +25,7 @@ type Server struct {
 	onClose  func(c *Conn)
 
 	engine   gnet.Engine
+	front    *tlsFront // set with Options.TLS
 	booted   chan struct{}
 	runDone  chan struct{}
 	runErr   error
@@ -98,13 +99,28 @@ func (s *Server) Start() error {
 	if s.started.Swap(true) {
 		return fmt.Errorf("%w: already started", ErrServerState)
 	}
-	go s.run()
+	addr := "tcp://" + s.opts.Addr
+	if s.opts.TLS != nil {
+		var err error
+		if addr, err = s.listenFront(); err != nil {
+			return err
+		}
+	}
+	go s.run(addr)
 	go s.runResumer()
 	go s.runFrameSweeper()
 	select {
 	case <-s.booted:
-		return nil
+		if s.front == nil {
+			return nil
+		}
+		err := s.startFront()
+		if err != nil {
+			_ = s.Stop(context.Background())
+		}
+		return err
 	case <-s.runDone:
+		s.stopFront(context.Background())
 		if s.runErr == nil {
 			s.runErr = errors.New("netio: engine exited before boot")
 		}
@@ -112,9 +128,9 @@ func (s *Server) Start() error {
 	}
 }
 
-func (s *Server) run() {
+func (s *Server) run(addr string) {
 	defer close(s.runDone)
-	s.runErr = gnet.Run(&loopEvents{server: s}, "tcp://"+s.opts.Addr,
+	s.runErr = gnet.Run(&loopEvents{server: s}, addr,
 		gnet.WithMulticore(true),
 		gnet.WithNumEventLoop(s.opts.NumEventLoops),
 		gnet.WithTCPNoDelay(gnet.TCPNoDelay),
@@ -165,6 +181,9 @@ func (s *Server) Stop(ctx context.Context) error {
 	if s.stopping.Swap(true) {
 		return s.waitRunDone(ctx)
 	}
+	if s.front != nil {
+		_ = s.front.listener.Close() // stop accepting first
+	}
 	flushErr := s.waitOutboxesIdle(ctx)
 	// Engine.Stop polls for completion; a cancelled context makes it only
 	// signal shutdown, and runDone tells when the loops are gone.
@@ -176,6 +195,7 @@ func (s *Server) Stop(ctx context.Context) error {
 	if err := s.waitRunDone(ctx); err != nil {
 		return err
 	}
+	s.stopFront(ctx)
 	return flushErr
 }
 
