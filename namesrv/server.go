@@ -29,9 +29,29 @@ var requestCodes = []int16{
 // expireInterval is how often the server looks for expired brokers.
 const expireInterval = 10 * time.Second
 
+// ServeOptions configure a name server.
+type ServeOptions struct {
+	Addr   string
+	Logger *slog.Logger
+	// Gate, when set, admits or refuses every request (acl.Gate with
+	// acl.NameServerProfile: writes need an admin account). TLS, when set,
+	// serves Addr with TLS.
+	Gate netio.Gate
+	TLS  *netio.TLSOptions
+}
+
 // Serve starts a name server on addr.
 func Serve(addr string, log *slog.Logger) (*Server, error) {
-	srv, err := netio.NewServer(netio.Options{Name: "namesrv", Addr: addr, Logger: log})
+	return ServeWith(ServeOptions{Addr: addr, Logger: log})
+}
+
+// ServeWith starts a name server as opts say.
+func ServeWith(opts ServeOptions) (*Server, error) {
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	srv, err := netio.NewServer(netio.Options{Name: "namesrv", Addr: opts.Addr, Logger: log, Gate: opts.Gate, TLS: opts.TLS})
 	if err != nil {
 		return nil, err
 	}

@@ -77,6 +77,8 @@ type Config struct {
 	MinInSyncReplicas int
 	ReplicaLagMax     time.Duration
 
+	Security
+
 	values map[string]string // every key's final value, for GET_BROKER_CONFIG
 }
 
@@ -118,6 +120,7 @@ func defineFlags(fs *flag.FlagSet, c *Config) {
 	fs.IntVar(&c.MinInSyncReplicas, "min-insync-replicas", 1, "sync replication refuses sends while the in-sync set (master included) is smaller")
 	fs.DurationVar(&c.ReplicaLagMax, "replica-lag-max", 10*time.Second, "a replica not caught up for this long leaves the in-sync set")
 	fs.StringVar(&c.File, "config", "", "TOML config file (keys are the flag names)")
+	defineSecurityFlags(fs, &c.Security)
 }
 
 // Load parses args, then the config file they name and the environment.
@@ -127,8 +130,8 @@ func Load(fs *flag.FlagSet, args []string) (*Config, error) {
 
 // NamesrvKeys are the settings of `comet namesrv`: the name server's own
 // address, the HTTP endpoint and logging.
-var NamesrvKeys = []string{"namesrv-listen", "http-listen", "pprof", "log-level", "log-format",
-	"log-rate-limit", "shutdown-timeout", "config"}
+var NamesrvKeys = append([]string{"namesrv-listen", "http-listen", "pprof", "log-level", "log-format",
+	"log-rate-limit", "shutdown-timeout", "config"}, SecurityKeys...)
 
 // LoadNamesrv is Load for `comet namesrv`: only NamesrvKeys are flags (and
 // listed by -h); a config file or the environment may still carry broker
@@ -173,7 +176,12 @@ func loadInto(c *Config, fs, full *flag.FlagSet, args []string, lookupEnv func(s
 		return nil, err
 	}
 	c.values = map[string]string{}
-	full.VisitAll(func(f *flag.Flag) { c.values[f.Name] = f.Value.String() })
+	full.VisitAll(func(f *flag.Flag) {
+		c.values[f.Name] = f.Value.String()
+		if secretKeys[f.Name] && c.values[f.Name] != "" {
+			c.values[f.Name] = redacted
+		}
+	})
 	return c, c.Validate()
 }
 
@@ -289,7 +297,8 @@ func tomlType(v any) string {
 
 // Validate reports the first invalid setting, naming its key.
 func (c *Config) Validate() error {
-	checks := []func() error{c.validateAddrs, c.validateStore, c.validateLogs, c.validateNetwork, c.validateReplication}
+	checks := []func() error{c.validateAddrs, c.validateStore, c.validateLogs, c.validateNetwork, c.validateReplication,
+		c.Security.Validate}
 	for _, check := range checks {
 		if err := check(); err != nil {
 			return err

@@ -56,9 +56,9 @@ var layers = map[string][]string{
 		"internal/adminwire", "internal/atomicfile"},
 
 	// Wiring above the core.
-	"internal/config":  {"actors", "controller", "netio", "netio/remoting"},
+	"internal/config":  {"acl", "actors", "controller", "netio", "netio/remoting"},
 	"internal/ctl":     {"internal/adminwire", "netio/remoting", "routing"},
-	"internal/daemon":  {"actors", "controller", "internal/config", "internal/ops", "namesrv", "persist"},
+	"internal/daemon":  {"acl", "actors", "controller", "internal/config", "internal/ops", "namesrv", "netio", "netio/remoting", "persist"},
 	"internal/cluster": {"actors", "namesrv"},
 	"perf":             {"actors", "client", "internal/cluster", "internal/config"},
 
