@@ -22,6 +22,7 @@ type env struct {
 	json           bool
 	timeout        time.Duration
 	client         *remoting.Client
+	security       security
 }
 
 func (e *env) close() {
@@ -32,7 +33,7 @@ func (e *env) close() {
 
 func (e *env) remote() *remoting.Client {
 	if e.client == nil {
-		e.client = remoting.NewClient(remoting.ClientOptions{DialTimeout: e.timeout, DefaultTimeout: e.timeout})
+		e.client = remoting.NewClient(e.security.clientOptions(remoting.ClientOptions{DialTimeout: e.timeout, DefaultTimeout: e.timeout}))
 	}
 	return e.client
 }
