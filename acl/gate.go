@@ -98,7 +98,7 @@ func (g *Gate) Admit(remote string, cmd *remoting.Command) error {
 		return fmt.Errorf("%w: %s carries no AccessKey", ErrUnauthenticated, remoting.RequestName(cmd.Code))
 	case acct == nil:
 		g.stats.Unauthenticated.Add(1)
-		return fmt.Errorf("%w: no account for accessKey=%s", ErrUnauthenticated, ak)
+		return fmt.Errorf("%w: no account for accessKey=%s", ErrUnauthenticated, clip(ak))
 	case acct.white.match(ip):
 		g.stats.WhiteListed.Add(1)
 		return nil
@@ -126,7 +126,7 @@ func (g *Gate) Login(remote, accessKey, secretKey string) (Identity, error) {
 	case accessKey == "":
 		return Identity{}, fmt.Errorf("%w: no access key given", ErrUnauthenticated)
 	case acct == nil:
-		return Identity{}, fmt.Errorf("%w: no account for accessKey=%s", ErrUnauthenticated, accessKey)
+		return Identity{}, fmt.Errorf("%w: no account for accessKey=%s", ErrUnauthenticated, clip(accessKey))
 	case acct.white.match(ip):
 		return Identity{Account: acct, Trusted: true}, nil
 	case !acct.CheckSecret(secretKey):

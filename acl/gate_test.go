@@ -277,3 +277,19 @@ func BenchmarkAdmitSend(b *testing.B) {
 		}
 	}
 }
+
+// TestRefusalClipsClientNames: names and keys from the request reach the
+// remark and the log only clipped and quoted.
+func TestRefusalClipsClientNames(t *testing.T) {
+	g := testGate(t, BrokerProfile)
+	long := strings.Repeat("x", 100000)
+	err := g.Admit(remote, signed(sendCmd("topic\n"+long, "x"), "producerA", "secretA1"))
+	if err == nil || len(err.Error()) > 400 || strings.Contains(err.Error(), "\n") {
+		t.Fatalf("remark of %d bytes: %.200q", len(err.Error()), err)
+	}
+	cmd := sendCmd("t", "x")
+	cmd.Ext.Set(remoting.ExtAccessKey, long)
+	if err := g.Admit(remote, cmd); err == nil || len(err.Error()) > 400 {
+		t.Fatalf("unknown key remark of %d bytes", len(err.Error()))
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash"
 	"net/netip"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -147,5 +148,29 @@ func (a *Account) Allowed(name string, group bool, needed Perm) error {
 	if group {
 		kind = "group"
 	}
-	return fmt.Errorf("%w: %s=%s needs %s, accessKey=%s has %s", ErrDenied, kind, name, needed, a.AccessKey, owned)
+	return fmt.Errorf("%w: %s=%s needs %s, accessKey=%s has %s", ErrDenied, kind, clip(name), needed, a.AccessKey, owned)
+}
+
+// maxShown bounds a client-supplied name or key in a refusal's remark and
+// log line: the gate runs before the names are validated, and a header
+// value may be megabytes long.
+const maxShown = 128
+
+// clip shortens s for a message, quoting it when it holds anything but
+// printable ASCII.
+func clip(s string) string {
+	cut := len(s) > maxShown
+	if cut {
+		s = s[:maxShown]
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] > 0x7e {
+			s = strconv.Quote(s)
+			break
+		}
+	}
+	if cut {
+		s += "..."
+	}
+	return s
 }
