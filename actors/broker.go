@@ -2,6 +2,7 @@ package actors
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -95,6 +96,15 @@ type BrokerOptions struct {
 	// VIP channel: clients that enable it send to the advertised port − 2);
 	// "" serves none. Nothing is registered for it: clients derive it.
 	VIPListen string
+	// Gate, when set, admits or refuses every request before its handler
+	// (access control: acl.Gate). TLS, when set, serves Listen with TLS.
+	Gate netio.Gate
+	TLS  *netio.TLSOptions
+	// Credentials sign the broker's own requests (name-server
+	// registration) for servers that check ACL; ClientTLS, when set, dials
+	// them over TLS.
+	Credentials remoting.Credentials
+	ClientTLS   *tls.Config
 }
 
 // DefaultBrokerOptions are the broker's defaults, written in this one
@@ -280,7 +290,8 @@ func (b *Broker) prepare() error {
 		extra = []string{opts.VIPListen}
 	}
 	b.server, err = netio.NewServer(netio.Options{Name: "broker", Addr: opts.Listen, ExtraAddrs: extra, MaxFrameSize: opts.MaxFrameSize,
-		FrameReadTimeout: opts.FrameReadTimeout, MaxBufferedInput: opts.MaxBufferedInput, Logger: opts.Logger})
+		FrameReadTimeout: opts.FrameReadTimeout, MaxBufferedInput: opts.MaxBufferedInput, Logger: opts.Logger,
+		Gate: opts.Gate, TLS: opts.TLS})
 	if err != nil {
 		b.topics.close()
 		return err
@@ -404,7 +415,7 @@ func (b *Broker) startRegistrar(ctx context.Context) error {
 	if len(b.opts.NamesrvAddrs) == 0 {
 		return nil
 	}
-	b.rmClient = remoting.NewClient(remoting.ClientOptions{})
+	b.rmClient = remoting.NewClient(remoting.ClientOptions{Credentials: b.opts.Credentials, TLS: b.opts.ClientTLS})
 	registrar, err := namesrv.NewRegistrar(b.rmClient, namesrv.RegistrarOptions{
 		NamesrvAddrs: b.opts.NamesrvAddrs, ClusterName: b.opts.ClusterName, BrokerName: b.opts.BrokerName,
 		BrokerAddr: b.advertise, BrokerID: b.repl.routeID(), HAServerAddr: b.repl.haAddr, Interval: b.opts.RegisterInterval,

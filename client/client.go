@@ -65,6 +65,8 @@ func New(opts ...ClientOption) (*Client, error) {
 		DialTimeout:     o.dialTimeout,
 		MaxPendingBytes: o.maxPendingBytes,
 		Logger:          o.logger,
+		Credentials:     o.credentials,
+		TLS:             o.tls,
 	})
 	c := &Client{
 		opts:         o,

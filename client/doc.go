@@ -72,4 +72,12 @@
 // ErrClosed, ErrConnection, ErrInvalidMessage, ErrInvalidOption and
 // ErrProtocol; test them with errors.Is. A response code from a broker is a
 // *BrokerError (errors.As), which also matches the class of its code.
+//
+// # Security
+//
+// WithCredentials signs every request with an account of the broker's ACL,
+// by the official clients' rule (netio/remoting's Credentials.Sign); a
+// refusal is a *BrokerError with code NO_PERMISSION whose remark names the
+// resource and the missing permission. WithTLS connects over TLS (mutual
+// TLS when the configuration carries a client certificate).
 package client

@@ -1,6 +1,7 @@
 package client
 
 import (
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"os"
@@ -25,6 +26,8 @@ type clientOptions struct {
 	requestTimeout  time.Duration
 	window          int
 	maxPendingBytes int
+	credentials     remoting.Credentials
+	tls             *tls.Config
 }
 
 func defaultClientOptions() clientOptions {
@@ -104,6 +107,26 @@ func WithMaxInflight(n int) ClientOption { return func(o *clientOptions) { o.win
 func WithMaxPendingBytes(n int) ClientOption {
 	return func(o *clientOptions) { o.maxPendingBytes = n }
 }
+
+// WithCredentials signs every request with an account of the broker's ACL
+// (RocketMQ's plain ACL: access key, secret key, optional security token),
+// exactly as the official RocketMQ clients sign.
+func WithCredentials(accessKey, secretKey string) ClientOption {
+	return func(o *clientOptions) {
+		o.credentials = remoting.Credentials{AccessKey: accessKey, SecretKey: secretKey}
+	}
+}
+
+// WithSecurityToken adds a security token to the credentials (sent, not
+// signed, as the official Go client does).
+func WithSecurityToken(token string) ClientOption {
+	return func(o *clientOptions) { o.credentials.SecurityToken = token }
+}
+
+// WithTLS connects to name servers and brokers over TLS with cfg (its
+// RootCAs verify the servers; Certificates, for mutual TLS, identify the
+// client). The server name is taken from each address when cfg has none.
+func WithTLS(cfg *tls.Config) ClientOption { return func(o *clientOptions) { o.tls = cfg } }
 
 // ProducerOption configures a Producer.
 type ProducerOption func(*producerOptions)

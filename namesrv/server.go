@@ -32,19 +32,36 @@ var requestCodes = []int16{
 // expireInterval is how often the server looks for expired brokers.
 const expireInterval = 10 * time.Second
 
-// Serve starts a name server on addr whose KV config lives in memory.
-func Serve(addr string, log *slog.Logger) (*Server, error) {
-	return ServeWith(addr, RegistryOptions{Logger: log})
+// ServeOptions configure a name server.
+type ServeOptions struct {
+	Addr   string
+	Logger *slog.Logger
+	// Gate, when set, admits or refuses every request (acl.Gate with
+	// acl.NameServerProfile: writes need an admin account). TLS, when set,
+	// serves Addr with TLS.
+	Gate netio.Gate
+	TLS  *netio.TLSOptions
+	// KVConfigPath is where the name server keeps its KV config; empty
+	// keeps it in memory.
+	KVConfigPath string
 }
 
-// ServeWith starts a name server on addr with the registry options given.
-func ServeWith(addr string, opts RegistryOptions) (*Server, error) {
+// Serve starts a name server on addr.
+func Serve(addr string, log *slog.Logger) (*Server, error) {
+	return ServeWith(ServeOptions{Addr: addr, Logger: log})
+}
+
+// ServeWith starts a name server as opts say.
+func ServeWith(opts ServeOptions) (*Server, error) {
 	log := opts.Logger
-	registry, err := OpenRegistry(opts)
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	registry, err := OpenRegistry(RegistryOptions{Logger: log, KVConfigPath: opts.KVConfigPath})
 	if err != nil {
 		return nil, err
 	}
-	srv, err := netio.NewServer(netio.Options{Name: "namesrv", Addr: addr, Logger: log})
+	srv, err := netio.NewServer(netio.Options{Name: "namesrv", Addr: opts.Addr, Logger: log, Gate: opts.Gate, TLS: opts.TLS})
 	if err != nil {
 		return nil, err
 	}

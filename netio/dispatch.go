@@ -25,6 +25,10 @@ func (s *Server) dispatch(c *Conn, buf *bytebufferpool.ByteBuffer) error {
 		req.Release()
 		return nil
 	}
+	if s.opts.Gate != nil && !s.admit(req) {
+		req.Release()
+		return nil
+	}
 	handler, ok := s.handlers[req.Cmd.Code]
 	if !ok {
 		s.replyNotSupported(req)

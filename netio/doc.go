@@ -113,6 +113,32 @@
 // Per connection, requests waiting for a pass are also capped by
 // MaxPendingBytes (above).
 //
+// # Access control
+//
+// Options.Gate, when set, is asked about every request after it is decoded
+// and before its handler runs (acl.Gate implements it: RocketMQ ACL
+// signatures and permissions). A refused request is answered NO_PERMISSION
+// with the gate's reason as remark, counted (Stats.Refused) and logged,
+// rate-limited; the connection stays open. The gate runs on the loop: it
+// must be CPU only, and an admitted request should cost it no allocation.
+//
+// # TLS
+//
+// gnet has no TLS, so Options.TLS puts a front in the event loops' place
+// (tls.go): a Go listener owns the address and gnet listens on a Unix
+// socket whose path is removed as soon as the loops serve, so only the
+// front reaches them. Each accepted connection waits (at most the
+// handshake timeout) for its first byte. A TLS handshake record (0x16) is
+// handshaken on its own goroutine, at most 256 at once, and its plaintext
+// then travels to a loop over a socketpair, carried by one copy goroutine
+// per direction. Any other first byte is a plain client: refused in
+// enforcing mode, and in permissive mode (TLS and plain on one port, as
+// RocketMQ's tls.server.mode=permissive) its socket is handed to a loop
+// as it is, so it costs nothing after the hand-over. Conn.RemoteAddr is
+// the real peer's address either way. Backpressure is unchanged: a TLS
+// client that stops reading fills the socketpair and then gnet's outbound
+// buffer, and is closed as a slow consumer.
+//
 // # Closes
 //
 // Every close is counted by CloseReason (Stats.ClosedBy): the peer went

@@ -21,10 +21,15 @@ type loopEvents struct {
 func (e *loopEvents) OnBoot(eng gnet.Engine) gnet.Action {
 	s := e.server
 	s.engine = eng
-	s.boundTo = s.boundAddr(eng, s.opts.Addr)
+	s.boundTo = s.opts.Addr
 	for _, a := range s.opts.ExtraAddrs {
 		s.extraTo = append(s.extraTo, s.boundAddr(eng, a))
 	}
+	if s.front != nil {
+		close(s.booted) // startFront binds and logs the public address
+		return gnet.None
+	}
+	s.boundTo = s.boundAddr(eng, s.opts.Addr)
 	s.log.Info("listening", "addr", s.boundTo, "extraAddrs", s.extraTo, "eventLoops", s.opts.NumEventLoops)
 	close(s.booted)
 	return gnet.None
@@ -47,6 +52,10 @@ func (e *loopEvents) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	if s.stopping.Load() {
 		return nil, gnet.Close
 	}
+	if s.front != nil && gc.Context() == nil {
+		s.front.loopsServing() // the front's probe: every connection it hands over has a context
+		return nil, gnet.Close
+	}
 	c := &Conn{
 		id:         s.nextConnID.Add(1),
 		server:     s,
@@ -54,8 +63,11 @@ func (e *loopEvents) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 		remoteAddr: addrString(gc.RemoteAddr()),
 	}
 	// gnet reports the listener's configured address (port 0 included);
-	// the socket knows the real one.
-	if local, err := localSockAddr(gc.Fd()); err == nil {
+	// the socket knows the real one. A connection the TLS front handed
+	// over carries its peer's addresses.
+	if peer, ok := gc.Context().(*peerContext); ok {
+		c.remoteAddr, c.localAddr = peer.remoteAddr, peer.localAddr
+	} else if local, err := localSockAddr(gc.Fd()); err == nil {
 		c.localAddr = local
 	} else {
 		c.localAddr = addrString(gc.LocalAddr())

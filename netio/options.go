@@ -62,7 +62,13 @@ type Options struct {
 	// would take the total past it is closed (see the package doc). At
 	// least MaxFrameSize; default 256 MiB.
 	MaxBufferedInput int
-	Logger           *slog.Logger
+	// Gate, when set, admits or refuses every request before its handler
+	// runs (access control; see Gate).
+	Gate Gate
+	// TLS, when set, serves the address with TLS (TLSOptions), TLS only or
+	// TLS and plain on the same port.
+	TLS    *TLSOptions
+	Logger *slog.Logger
 }
 
 // Validate fills in defaults and reports the first invalid field.

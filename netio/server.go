@@ -27,6 +27,7 @@ type Server struct {
 	onClose  func(c *Conn)
 
 	engine   gnet.Engine
+	front    *tlsFront // set with Options.TLS
 	booted   chan struct{}
 	runDone  chan struct{}
 	runErr   error
@@ -50,6 +51,7 @@ type Server struct {
 	panicLog   logLimiter
 	closeLog   logLimiter
 	inputLog   logLimiter
+	gate       gateState
 
 	// bufferedInput is the request bytes buffered across all connections,
 	// bounded by Options.MaxBufferedInput (see Conn.trackInput).
@@ -100,13 +102,28 @@ func (s *Server) Start() error {
 	if s.started.Swap(true) {
 		return fmt.Errorf("%w: already started", ErrServerState)
 	}
-	go s.run()
+	addr := "tcp://" + s.opts.Addr
+	if s.opts.TLS != nil {
+		var err error
+		if addr, err = s.listenFront(); err != nil {
+			return err
+		}
+	}
+	go s.run(addr)
 	go s.runResumer()
 	go s.runFrameSweeper()
 	select {
 	case <-s.booted:
-		return nil
+		if s.front == nil {
+			return nil
+		}
+		err := s.startFront()
+		if err != nil {
+			_ = s.Stop(context.Background())
+		}
+		return err
 	case <-s.runDone:
+		s.stopFront(context.Background())
 		if s.runErr == nil {
 			s.runErr = errors.New("netio: engine exited before boot")
 		}
@@ -114,9 +131,9 @@ func (s *Server) Start() error {
 	}
 }
 
-func (s *Server) run() {
+func (s *Server) run(addr string) {
 	defer close(s.runDone)
-	addrs := []string{"tcp://" + s.opts.Addr}
+	addrs := []string{addr}
 	for _, a := range s.opts.ExtraAddrs {
 		addrs = append(addrs, "tcp://"+a)
 	}
@@ -176,6 +193,9 @@ func (s *Server) Stop(ctx context.Context) error {
 	if s.stopping.Swap(true) {
 		return s.waitRunDone(ctx)
 	}
+	if s.front != nil {
+		_ = s.front.listener.Close() // stop accepting first
+	}
 	flushErr := s.waitOutboxesIdle(ctx)
 	// Engine.Stop polls for completion; a cancelled context makes it only
 	// signal shutdown, and runDone tells when the loops are gone.
@@ -187,6 +207,7 @@ func (s *Server) Stop(ctx context.Context) error {
 	if err := s.waitRunDone(ctx); err != nil {
 		return err
 	}
+	s.stopFront(ctx)
 	return flushErr
 }
 

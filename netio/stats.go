@@ -24,6 +24,7 @@ type Stats struct {
 	UnknownCodes       uint64 // requests answered with REQUEST_CODE_NOT_SUPPORTED
 	OutboxWrites       uint64 // AsyncWritev batches submitted from outboxes
 	HandlerPanics      uint64 // handler panics recovered (answered SYSTEM_ERROR)
+	Refused            uint64 // requests the Gate refused (answered NO_PERMISSION)
 	// ClosedBy counts closed connections by CloseReason; the entries sum
 	// to Closed.
 	ClosedBy [NumCloseReasons]uint64
@@ -65,6 +66,7 @@ func (s *Server) Stats() Stats {
 		UnknownCodes:       st.unknownCodes.Load(),
 		OutboxWrites:       st.outboxWrites.Load(),
 		HandlerPanics:      st.handlerPanics.Load(),
+		Refused:            s.gate.refused.Load(),
 	}
 	out.BufferedInputBytes = s.bufferedInput.Load()
 	for r := range out.ClosedBy {

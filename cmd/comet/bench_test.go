@@ -64,8 +64,8 @@ func benchSendSync(b *testing.B, flush actors.FlushMode, senders, size int) {
 // flight, and reports msgs/s and p50/p99 latency. It returns how many
 // messages were acknowledged in the timed part (one more went first, to
 // create the topic and fetch the route).
-func runSenders(b *testing.B, nsAddr, topic string, senders, size int) int {
-	p := benchProducer(b, nsAddr)
+func runSenders(b *testing.B, nsAddr, topic string, senders, size int, opts ...producer.Option) int {
+	p := benchProducer(b, nsAddr, opts...)
 	body := make([]byte, size)
 	for i := range body {
 		body[i] = byte('a' + i%26)
@@ -110,11 +110,11 @@ func runSenders(b *testing.B, nsAddr, topic string, senders, size int) int {
 	return sent
 }
 
-func benchProducer(b *testing.B, nsAddr string) rocketmq.Producer {
+func benchProducer(b *testing.B, nsAddr string, opts ...producer.Option) rocketmq.Producer {
 	b.Helper()
-	p, err := rocketmq.NewProducer(producer.WithNameServer([]string{nsAddr}),
+	p, err := rocketmq.NewProducer(append([]producer.Option{producer.WithNameServer([]string{nsAddr}),
 		producer.WithGroupName(uniqueName("bench")), producer.WithRetry(0),
-		producer.WithSendMsgTimeout(10*time.Second))
+		producer.WithSendMsgTimeout(10 * time.Second)}, opts...)...)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -24,6 +24,8 @@ type Options struct {
 	DataDir string
 	// Broker, if set, may change the broker's options before it starts.
 	Broker func(*actors.BrokerOptions)
+	// Namesrv, if set, may change the name server's options (a gate, TLS).
+	Namesrv func(*namesrv.ServeOptions)
 	// Logger receives both servers' logs; default: discarded.
 	Logger *slog.Logger
 }
@@ -52,7 +54,11 @@ func Start(o Options) (*Cluster, error) {
 		}
 		c.Dir, c.removeDir = dir, dir
 	}
-	ns, err := namesrv.Serve("127.0.0.1:0", o.Logger)
+	nsOpts := namesrv.ServeOptions{Addr: "127.0.0.1:0", Logger: o.Logger}
+	if o.Namesrv != nil {
+		o.Namesrv(&nsOpts)
+	}
+	ns, err := namesrv.ServeWith(nsOpts)
 	if err != nil {
 		c.Stop(context.Background())
 		return nil, fmt.Errorf("cluster: name server: %w", err)

@@ -86,6 +86,8 @@ type Config struct {
 	// process warns about each.
 	UnknownEnv []string
 
+	Security
+
 	values  map[string]string // every key's final value, for GET_BROKER_CONFIG
 	typed   map[string]any    // the same, typed, for /status
 	origins origins
@@ -131,6 +133,7 @@ func defineFlags(fs *flag.FlagSet, c *Config) {
 	fs.DurationVar(&c.ReplicaLagMax, "replica-lag-max", 10*time.Second, "a replica not caught up for this long leaves the in-sync set")
 	fs.StringVar(&c.VIPListen, "vip-listen", VIPAuto, "VIP channel address, served like listen (RocketMQ clients with the VIP channel on use the broker port − 2): auto, an address, or empty to disable")
 	fs.StringVar(&c.File, "config", "", "TOML config file (keys are the flag names)")
+	defineSecurityFlags(fs, &c.Security)
 }
 
 // Load parses args, then the config file they name and the environment.
@@ -144,8 +147,8 @@ func Load(fs *flag.FlagSet, args []string) (*Config, error) {
 
 // NamesrvKeys are the settings of `comet namesrv`: the name server's own
 // address, the HTTP endpoint and logging.
-var NamesrvKeys = []string{"namesrv-listen", "http-listen", "pprof", "log-level", "log-format",
-	"log-rate-limit", "shutdown-timeout", "config"}
+var NamesrvKeys = append([]string{"namesrv-listen", "http-listen", "pprof", "log-level", "log-format",
+	"log-rate-limit", "shutdown-timeout", "config"}, SecurityKeys...)
 
 // LoadNamesrv is Load for `comet namesrv`: only NamesrvKeys are flags (and
 // listed by -h); a config file or the environment may still carry broker
@@ -207,7 +210,12 @@ func loadInto(c *Config, fs, full *flag.FlagSet, args []string, lookupEnv func(s
 		}
 	})
 	c.values, c.typed = map[string]string{}, map[string]any{}
-	full.VisitAll(func(f *flag.Flag) { c.values[f.Name], c.typed[f.Name] = f.Value.String(), typedValue(f) })
+	full.VisitAll(func(f *flag.Flag) {
+		c.values[f.Name], c.typed[f.Name] = f.Value.String(), typedValue(f)
+		if secretKeys[f.Name] && c.values[f.Name] != "" {
+			c.values[f.Name], c.typed[f.Name] = redacted, redacted
+		}
+	})
 	if err := c.Validate(); err != nil {
 		return nil, c.origins.withOrigin(err)
 	}
@@ -330,7 +338,8 @@ func tomlType(v any) string {
 
 // Validate reports the first invalid setting, naming its key.
 func (c *Config) Validate() error {
-	checks := []func() error{c.validateAddrs, c.validateStore, c.validateLogs, c.validateNetwork, c.validateReplication}
+	checks := []func() error{c.validateAddrs, c.validateStore, c.validateLogs, c.validateNetwork, c.validateReplication,
+		c.Security.Validate}
 	for _, check := range checks {
 		if err := check(); err != nil {
 			return err

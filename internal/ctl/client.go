@@ -23,6 +23,7 @@ type env struct {
 	timeout        time.Duration
 	client         *remoting.Client
 	emitted        bool // the command printed its result
+	security       security
 }
 
 func (e *env) close() {
@@ -33,7 +34,7 @@ func (e *env) close() {
 
 func (e *env) remote() *remoting.Client {
 	if e.client == nil {
-		e.client = remoting.NewClient(remoting.ClientOptions{DialTimeout: e.timeout, DefaultTimeout: e.timeout})
+		e.client = remoting.NewClient(e.security.clientOptions(remoting.ClientOptions{DialTimeout: e.timeout, DefaultTimeout: e.timeout}))
 	}
 	return e.client
 }

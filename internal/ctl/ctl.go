@@ -151,6 +151,9 @@ func runCommand(e *env, cmd *command, args []string) error {
 	if len(pos) < cmd.minArgs || len(pos) > cmd.maxArgs {
 		return usageError("cometctl %s %s", cmd.name, cmd.args)
 	}
+	if err := e.security.load(); err != nil {
+		return fmt.Errorf("%w: %v", ErrUsage, err)
+	}
 	defer e.close()
 	return cmd.run(e, o, pos)
 }
@@ -243,6 +246,8 @@ func printUsage(w io.Writer) {
 		fmt.Fprintf(w, "  %-18s %s\n", c.name, c.help)
 	}
 	fmt.Fprintln(w, "\ncommon flags: -namesrv addr (default $COMET_NAMESRV or 127.0.0.1:9876), -broker addr, -json, -timeout 5s")
+	fmt.Fprintln(w, "security: -access-key/-secret-key (or $COMET_ACCESS_KEY, $COMET_SECRET_KEY) sign requests for ACL;")
+	fmt.Fprintln(w, "  -tls, -tls-ca FILE, -tls-cert FILE -tls-key FILE (or $COMET_TLS=true, $COMET_TLS_CA, $COMET_TLS_CERT, $COMET_TLS_KEY)")
 	fmt.Fprintln(w, "exit codes: 0 ok, 1 usage, 2 unreachable, 3 not found, 4 broker error")
 	fmt.Fprintln(w, "'cometctl <command> -h' shows a command's flags.")
 }
@@ -260,4 +265,5 @@ func (e *env) defineFlags(fs *flag.FlagSet) {
 	fs.StringVar(&e.broker, "broker", "", "talk to this broker address only, instead of every master the name server lists")
 	fs.BoolVar(&e.json, "json", false, "print JSON instead of a table")
 	fs.DurationVar(&e.timeout, "timeout", 5*time.Second, "time limit of each request")
+	e.security.defineFlags(fs)
 }

@@ -1,9 +1,16 @@
 // Package daemon runs one comet process: it loads the configuration, starts
 // the embedded name server and the broker, serves the operator HTTP
 // endpoint, tells systemd when it is ready and when it stops, reloads what
-// it can on SIGHUP and drains gracefully on SIGTERM or SIGINT. It owns the
-// process's start and shutdown order and nothing else; cmd/comet only
-// calls Main.
+// it can on SIGHUP (the log settings, the ACL file) and drains gracefully
+// on SIGTERM or SIGINT. It owns the process's start and shutdown order and
+// nothing else; cmd/comet only calls Main.
+//
+// Access control and TLS (security.go) are built before anything listens:
+// one ACL file watcher feeds the broker's and the name server's gates, and
+// the HTTP endpoint's /status and /debug/pprof/ take an admin account
+// (HTTP Basic). A broker with the embedded name server and an ACL file
+// must have its own admin account (access-key, secret-key), which signs
+// its registrations.
 //
 // A broker process locks its data dir (persist.LockDir) before it binds
 // anything and holds the lock until it exits; /readyz also turns 503 while
@@ -63,6 +70,7 @@ type process struct {
 	http     *ops.HTTPServer
 	// quietStop: shutdown after a failed start, which logs no clean stop.
 	quietStop bool
+	security  *security // access control and TLS
 }
 
 // Main runs comet with args (without the program name) until SIGTERM or
@@ -149,11 +157,21 @@ func (p *process) start() error {
 		}
 		p.dirLock = lock
 	}
+	var err error
+	if p.security, err = newSecurity(p.cfg, p.log); err != nil {
+		return err
+	}
+	if p.mode == "broker" {
+		if err := p.security.checkBrokerAccount(p.cfg.NamesrvListen != ""); err != nil {
+			return err
+		}
+	}
 	if err := p.startHTTP(); err != nil {
 		return err
 	}
 	if p.mode == "namesrv" || p.cfg.NamesrvListen != "" {
-		ns, err := namesrv.ServeWith(p.cfg.NamesrvListen, namesrv.RegistryOptions{Logger: p.log,
+		ns, err := namesrv.ServeWith(namesrv.ServeOptions{Addr: p.cfg.NamesrvListen, Logger: p.log,
+			Gate: p.security.namesrvGateOrNil(), TLS: p.security.tls,
 			KVConfigPath: filepath.Join(p.cfg.DataDir, "namesrv", "kvConfig.json")})
 		if err != nil {
 			return p.listenFailed("namesrv-listen", p.cfg.NamesrvListen, err)
@@ -175,6 +193,8 @@ func (p *process) startBroker() error {
 		opts.NamesrvAddrs = append([]string{ns.Addr()}, opts.NamesrvAddrs...)
 	}
 	opts.DataDirLock, p.dirLock = p.dirLock, nil // the broker owns it now
+	opts.Gate, opts.TLS = p.security.brokerGateOrNil(), p.security.tls
+	opts.Credentials, opts.ClientTLS = p.security.creds, p.security.clientTLS
 	b, err := actors.NewBroker(opts)
 	if err != nil {
 		return err
@@ -198,8 +218,12 @@ func (p *process) startHTTP() error {
 	if p.cfg.HTTPOffLoopback() {
 		p.log.Warn("comet: HTTP endpoint listens beyond loopback as configured", "http", p.cfg.HTTPListen)
 	}
-	srv, err := ops.StartHTTP(ops.HTTPOptions{Addr: p.cfg.HTTPListen, Pprof: p.cfg.Pprof, Gatherer: p.registry, Logger: p.log,
-		Status: p.status, Degraded: p.degraded})
+	opts := ops.HTTPOptions{Addr: p.cfg.HTTPListen, Pprof: p.cfg.Pprof, Gatherer: p.registry, Logger: p.log,
+		Status: p.status, Degraded: p.degraded, Admin: p.security.httpAdmin()}
+	if p.security != nil {
+		opts.TLS = p.security.httpTLS
+	}
+	srv, err := ops.StartHTTP(opts)
 	if err != nil {
 		return p.listenFailed("http-listen", p.cfg.HTTPListen, err)
 	}
@@ -289,6 +313,7 @@ func (p *process) announceReady() {
 func (p *process) reload() {
 	_ = p.notifier.Reloading()
 	defer func() { _ = p.notifier.Ready("serving") }()
+	p.security.reload()
 	next, err := loadConfig(p.mode, p.args, io.Discard)
 	if err != nil {
 		p.log.Error("comet: reload rejected; keeping the running configuration", "err", err)
@@ -347,6 +372,7 @@ func (p *process) shutdown() error {
 		cancel()
 	}
 	keep("data dir lock", p.dirLock.Release()) // held here only if the broker never started
+	p.security.close()
 	if first == nil && !p.quietStop {
 		p.log.Info("comet: stopped cleanly")
 	}

@@ -32,6 +32,9 @@ var layers = map[string][]string{
 	// Replication transport: reads and writes the log through interfaces.
 	"ha": nil,
 
+	// Access control: the ACL file, signatures and decisions.
+	"acl": {"netio/remoting"},
+
 	// Routing data (routes, cluster info, topic configs as the wire carries
 	// them) and the allocation strategies: what the SDK and the broker share.
 	"routing": nil,
@@ -55,9 +58,9 @@ var layers = map[string][]string{
 		"internal/adminwire", "internal/atomicfile", "internal/version"},
 
 	// Wiring above the core.
-	"internal/config":  {"actors", "controller", "netio", "netio/remoting"},
+	"internal/config":  {"acl", "actors", "controller", "netio", "netio/remoting"},
 	"internal/ctl":     {"internal/adminwire", "netio/remoting", "routing"},
-	"internal/daemon":  {"actors", "controller", "internal/config", "internal/ops", "internal/version", "namesrv", "persist"},
+	"internal/daemon":  {"acl", "actors", "controller", "internal/config", "internal/ops", "internal/version", "namesrv", "netio", "netio/remoting", "persist"},
 	"internal/cluster": {"actors", "namesrv"},
 	"perf":             {"actors", "client", "internal/adminwire", "internal/cluster", "internal/config", "netio/remoting", "routing"},
 

@@ -2,6 +2,7 @@ package ops
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -27,6 +28,13 @@ type HTTPOptions struct {
 	// do its job (a full disk refusing every send); nil error: none.
 	Degraded func() error
 	Logger   *slog.Logger
+	// TLS, when set, serves HTTPS.
+	TLS *tls.Config
+	// Admin, when set, guards /status and /debug/pprof/ (they show the
+	// configuration and the process's memory): a request it refuses is
+	// answered 401 with its reason. /metrics, /healthz and /readyz stay
+	// open.
+	Admin func(r *http.Request) error
 }
 
 // HTTPServer serves /metrics, /healthz, /readyz and /status.
@@ -61,6 +69,9 @@ func StartHTTP(opts HTTPOptions) (*HTTPServer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ops: http listen %s: %w", opts.Addr, err)
 	}
+	if opts.TLS != nil {
+		ln = tls.NewListener(ln, opts.TLS)
+	}
 	s := &HTTPServer{opts: opts, addr: ln.Addr().String(), done: make(chan struct{})}
 	s.srv = &http.Server{
 		Handler:           s.mux(),
@@ -86,18 +97,35 @@ func (s *HTTPServer) mux() *http.ServeMux {
 	}))
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
-	mux.HandleFunc("GET /status", s.status)
+	mux.HandleFunc("GET /status", s.adminOnly(s.status))
 	if s.opts.Pprof {
-		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
-		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
-		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
-		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
-		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+		mux.HandleFunc("GET /debug/pprof/", s.adminOnly(pprof.Index))
+		mux.HandleFunc("GET /debug/pprof/cmdline", s.adminOnly(pprof.Cmdline))
+		mux.HandleFunc("GET /debug/pprof/profile", s.adminOnly(pprof.Profile))
+		mux.HandleFunc("GET /debug/pprof/symbol", s.adminOnly(pprof.Symbol))
+		mux.HandleFunc("GET /debug/pprof/trace", s.adminOnly(pprof.Trace))
 	}
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "comet: /metrics /healthz /readyz /status")
 	})
 	return mux
+}
+
+// adminOnly guards h with opts.Admin (HTTP Basic authentication with an
+// admin account's access and secret keys).
+func (s *HTTPServer) adminOnly(h http.HandlerFunc) http.HandlerFunc {
+	if s.opts.Admin == nil {
+		return h
+	}
+	return func(w http.ResponseWriter, r *http.Request) {
+		if err := s.opts.Admin(r); err != nil {
+			s.opts.Logger.Warn("ops: http request refused", "path", r.URL.Path, "remote", r.RemoteAddr, "reason", err)
+			w.Header().Set("WWW-Authenticate", `Basic realm="comet"`)
+			http.Error(w, err.Error(), http.StatusUnauthorized)
+			return
+		}
+		h(w, r)
+	}
 }
 
 func (s *HTTPServer) healthz(w http.ResponseWriter, _ *http.Request) {
