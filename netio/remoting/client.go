@@ -77,6 +77,7 @@ type RequestHandler func(addr string, req *Command) *Command
 // by the next call to that address.
 type Client struct {
 	opts    ClientOptions
+	signer  *Signer // nil without Credentials
 	handler atomic.Pointer[RequestHandler]
 	loops   sync.WaitGroup
 
@@ -90,6 +91,9 @@ type Client struct {
 // NewClient returns a Client; it dials lazily.
 func NewClient(opts ClientOptions) *Client {
 	c := &Client{opts: opts.withDefaults()}
+	if !opts.Credentials.IsZero() {
+		c.signer = NewSigner(opts.Credentials)
+	}
 	c.mu.conns = make(map[string]*clientConn)
 	return c
 }
@@ -186,8 +190,8 @@ func (c *Client) InvokeOneway(ctx context.Context, addr string, req *Command) er
 
 // sign signs req with the Client's credentials, if it has any.
 func (c *Client) sign(req *Command) {
-	if !c.opts.Credentials.IsZero() {
-		c.opts.Credentials.Sign(req)
+	if c.signer != nil {
+		c.signer.Sign(req)
 	}
 }
 

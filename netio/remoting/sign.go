@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"hash"
 	"strings"
+	"sync"
 	"unsafe"
 )
 
@@ -32,14 +33,42 @@ func (c Credentials) IsZero() bool { return c.AccessKey == "" && c.SecretKey == 
 // ext fields sorted by key, Signature and SecurityToken left out, then the
 // body)). Signing a command again replaces both fields.
 func (c Credentials) Sign(req *Command) {
-	req.Ext.Set(ExtAccessKey, c.AccessKey)
-	if c.SecurityToken != "" {
-		req.Ext.Set(ExtSecurityToken, c.SecurityToken)
+	NewSigner(c).Sign(req)
+}
+
+// Signer signs requests with one account's credentials, reusing its keyed
+// HMACs: a signature costs the hash and one string.
+type Signer struct {
+	creds Credentials
+	macs  sync.Pool // *signState
+}
+
+type signState struct {
+	mac hash.Hash
+	sum [sha1.Size]byte
+	b64 [28]byte // base64 of a SHA-1 sum
+}
+
+// NewSigner returns a Signer for c.
+func NewSigner(c Credentials) *Signer {
+	s := &Signer{creds: c}
+	secret := []byte(c.SecretKey)
+	s.macs.New = func() any { return &signState{mac: hmac.New(sha1.New, secret)} }
+	return s
+}
+
+// Sign signs req as Credentials.Sign does.
+func (s *Signer) Sign(req *Command) {
+	req.Ext.Set(ExtAccessKey, s.creds.AccessKey)
+	if s.creds.SecurityToken != "" {
+		req.Ext.Set(ExtSecurityToken, s.creds.SecurityToken)
 	}
-	mac := hmac.New(sha1.New, []byte(c.SecretKey))
-	WriteSigningContent(mac, req, OmitSecurityToken)
-	var sum [sha1.Size]byte
-	req.Ext.Set(ExtSignature, base64.StdEncoding.EncodeToString(mac.Sum(sum[:0])))
+	st := s.macs.Get().(*signState)
+	st.mac.Reset()
+	WriteSigningContent(st.mac, req, OmitSecurityToken)
+	base64.StdEncoding.Encode(st.b64[:], st.mac.Sum(st.sum[:0]))
+	req.Ext.Set(ExtSignature, string(st.b64[:]))
+	s.macs.Put(st)
 }
 
 // SignOmit selects ext keys left out of the signed content besides
