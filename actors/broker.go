@@ -211,6 +211,7 @@ type Broker struct {
 	groups    *groupRegistry
 	hold      *pullHold
 	compiles  *compileQueue
+	serving   atomic.Bool // set once Start has built what handlers use
 	creates   topicCreates
 	registrar atomic.Pointer[namesrv.Registrar] // set while connections are already served
 	rmClient  *remoting.Client
@@ -367,6 +368,7 @@ func (b *Broker) start() error {
 		b.Stop(context.Background())
 		return err
 	}
+	b.serving.Store(true) // after everything above: handlers see it all
 	if err := b.startRegistrar(ctx); err != nil {
 		b.Stop(context.Background())
 		return err

@@ -5,11 +5,11 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
-	"github.com/asynkron/protoactor-go/scheduler"
 )
 
 // housekeeper is the control-plane actor that owns the broker's periodic
@@ -65,9 +65,9 @@ type controlPlane struct {
 	broker     *Broker
 	children   map[string]*actor.PID
 	unexpected *atomic.Int64
-	// stopTicks cancels the repeated ticks to the children; they stop
-	// before the children do, so a stopping broker sends no dead letters.
-	stopTicks []scheduler.CancelFunc
+	// ticks sends the children their periodic ticks; it stops before the
+	// children do, so a stopping broker sends no dead letters.
+	ticks *ticker
 }
 
 func (c *controlPlane) Receive(ctx actor.Context) {
@@ -83,10 +83,50 @@ func (c *controlPlane) Receive(ctx actor.Context) {
 }
 
 func (c *controlPlane) cancelTicks() {
-	for _, cancel := range c.stopTicks {
-		cancel()
+	if c.ticks != nil {
+		c.ticks.stop()
+		c.ticks = nil
 	}
-	c.stopTicks = nil
+}
+
+// ticker sends periodic messages to actors from one goroutine per period.
+// (protoactor's TimerScheduler reads its cancel flag without
+// synchronisation, which the race detector reports.)
+type ticker struct {
+	done chan struct{}
+	wg   sync.WaitGroup
+}
+
+// tick is one periodic message.
+type tick struct {
+	every time.Duration
+	to    *actor.PID
+	msg   any
+}
+
+func startTicker(root *actor.RootContext, ticks ...tick) *ticker {
+	t := &ticker{done: make(chan struct{})}
+	for _, k := range ticks {
+		t.wg.Go(func() {
+			tk := time.NewTicker(k.every)
+			defer tk.Stop()
+			for {
+				select {
+				case <-t.done:
+					return
+				case <-tk.C:
+					root.Send(k.to, k.msg)
+				}
+			}
+		})
+	}
+	return t
+}
+
+// stop ends the ticks and waits until none can be sent any more.
+func (t *ticker) stop() {
+	close(t.done)
+	t.wg.Wait()
 }
 
 func (c *controlPlane) spawnChildren(ctx actor.Context) {
@@ -104,11 +144,11 @@ func (c *controlPlane) spawnChildren(ctx actor.Context) {
 	})
 	timers := spawn("timers", func() actor.Actor { return &timerActor{svc: b.timers} })
 	txns := spawn("transactions", func() actor.Actor { return &txnActor{svc: b.txns} })
-	sched := scheduler.NewTimerScheduler(ctx)
-	c.stopTicks = append(c.stopTicks,
-		sched.SendRepeatedly(housekeepInterval, housekeepInterval, b.keeper, &housekeepTick{}),
-		sched.SendRepeatedly(timerTickInterval, timerTickInterval, timers, &timerTick{}),
-		sched.SendRepeatedly(txnTickInterval, txnTickInterval, txns, &txnTick{}))
+	c.cancelTicks() // a restart spawns the children again
+	c.ticks = startTicker(ctx.ActorSystem().Root,
+		tick{every: housekeepInterval, to: b.keeper, msg: &housekeepTick{}},
+		tick{every: timerTickInterval, to: timers, msg: &timerTick{}},
+		tick{every: txnTickInterval, to: txns, msg: &txnTick{}})
 	b.ctl.Store(&controlHandles{root: ctx.ActorSystem().Root, timers: timers, txns: txns})
 }
 

@@ -77,6 +77,24 @@ var requestNameFields = map[int16][]nameField{
 // guardNames wraps the handler of code with the check of the names its
 // header carries.
 func (b *Broker) guardNames(code int16, h netio.Handler) netio.Handler {
+	return b.whenServing(b.checkNames(code, h))
+}
+
+// whenServing answers SYSTEM_BUSY to a request that arrives while the
+// broker is still starting: the listener is bound before the store, the
+// writer and replication exist (STOREHOST needs the bound port), and no
+// handler may touch them before Start has published them.
+func (b *Broker) whenServing(h netio.Handler) netio.Handler {
+	return func(req *netio.Request) {
+		if !b.serving.Load() {
+			b.reply(req, remoting.ResponseSystemBusy, "broker is starting")
+			return
+		}
+		h(req)
+	}
+}
+
+func (b *Broker) checkNames(code int16, h netio.Handler) netio.Handler {
 	fields := requestNameFields[code]
 	if len(fields) == 0 {
 		return h
