@@ -278,7 +278,9 @@ func (b *Broker) offsetTopics(group string) []string {
 }
 
 // knownGroups lists every consumer group the broker knows: configured,
-// online, or with committed offsets, sorted.
+// online, or with committed offsets, sorted. The broker's own groups
+// (CID_RMQ_SYS_*: cursors of the timer and transaction actors) are not
+// consumer groups and are left out.
 func (b *Broker) knownGroups() []string {
 	set := map[string]bool{}
 	for _, g := range b.groups.groupNames() {
@@ -292,6 +294,7 @@ func (b *Broker) knownGroups() []string {
 	for _, g := range b.subGroupNames() {
 		set[g] = true
 	}
+	maps.DeleteFunc(set, func(g string, _ bool) bool { return remoting.IsSystemGroup(g) })
 	return slices.Sorted(maps.Keys(set))
 }
 

@@ -235,11 +235,11 @@ func (b *Broker) adminDeleteSubGroup(req *remoting.Command) *remoting.Command {
 }
 
 // adminAllSubGroups answers GET_ALL_SUBSCRIPTIONGROUP_CONFIG: the
-// configured groups, and every other known group with the default config.
+// configured groups, and every online group with the default config.
 func (b *Broker) adminAllSubGroups(req *remoting.Command) *remoting.Command {
 	f := b.subGroups.published.Load()
 	out := subGroupFile{DataVersion: f.DataVersion, SubscriptionGroupTable: maps.Clone(f.SubscriptionGroupTable)}
-	for _, g := range b.knownGroups() {
+	for _, g := range b.groups.groupNames() {
 		if _, ok := out.SubscriptionGroupTable[g]; !ok {
 			out.SubscriptionGroupTable[g] = DefaultSubscriptionGroup(g)
 		}
