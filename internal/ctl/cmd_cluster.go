@@ -3,9 +3,6 @@ package ctl
 import (
 	"slices"
 	"strings"
-
-	"github.com/cometmq/comet/internal/adminwire"
-	"github.com/cometmq/comet/netio/remoting"
 )
 
 func init() {
@@ -17,100 +14,40 @@ func init() {
 		run: runBrokerConfig})
 }
 
-// runtimeInfo fetches a broker's runtime table.
-func (e *env) runtimeInfo(addr string) (map[string]string, error) {
-	resp, err := e.invoke(addr, remoting.NewRequest(remoting.RequestGetBrokerRuntimeInfo))
-	if err != nil {
-		return nil, err
-	}
-	kv, err := adminwire.DecodeKVTable(resp.Body)
-	if err != nil {
-		return nil, brokerBodyError(addr, err)
-	}
-	return kv.Table, nil
-}
-
-type clusterRow struct {
-	brokerRef
-	Reachable   bool   `json:"reachable"`
-	Version     string `json:"version,omitempty"`
-	PutMessages string `json:"putMessages,omitempty"`
-	GetMessages string `json:"getMessages,omitempty"`
-	Runtime     string `json:"runtime,omitempty"`
-	Error       string `json:"error,omitempty"`
-}
-
 func runClusterList(e *env, _ *cmdOpts, _ []string) error {
-	brokers, err := e.allBrokers()
-	if err != nil {
+	rows, err := e.admin().Cluster()
+	if rows == nil {
 		return err
 	}
 	t := newTable("CLUSTER", "BROKER", "ID", "ADDRESS", "VERSION", "PUT", "GET", "UPTIME")
-	rows := []clusterRow{}
-	var errs []error
-	for _, b := range brokers {
-		row := clusterRow{brokerRef: b}
-		info, err := e.runtimeInfo(b.Addr)
-		if err != nil {
-			errs = append(errs, err)
-			row.Error = err.Error()
-			t.add(b.Cluster, b.Name, b.ID, b.Addr, "unreachable", "-", "-", "-")
-		} else {
-			row.Reachable = true
-			row.Version, row.PutMessages, row.GetMessages, row.Runtime = info["brokerVersionDesc"],
-				info["msgPutTotalTodayNow"], info["msgGetTotalTodayNow"], info["runtime"]
-			t.add(b.Cluster, b.Name, b.ID, b.Addr, row.Version, row.PutMessages, row.GetMessages, row.Runtime)
-		}
-		rows = append(rows, row)
-	}
-	if err := e.emit(rows, t); err != nil {
-		return err
-	}
-	return worst(errs)
-}
-
-// perBroker runs fetch on each addressed master and collects results by
-// address; one broker failing does not hide the others.
-func perBroker[T any](e *env, brokers []brokerRef, fetch func(b brokerRef) (T, error)) (map[string]T, []error) {
-	out := map[string]T{}
-	var errs []error
-	for _, b := range brokers {
-		v, err := fetch(b)
-		if err != nil {
-			errs = append(errs, err)
+	for _, r := range rows {
+		if !r.Reachable {
+			t.add(r.Cluster, r.Name, r.ID, r.Addr, "unreachable", "-", "-", "-")
 			continue
 		}
-		out[b.Addr] = v
+		t.add(r.Cluster, r.Name, r.ID, r.Addr, r.Version, r.PutMessages, r.GetMessages, r.Runtime)
 	}
-	return out, errs
+	if emitErr := e.emit(rows, t); emitErr != nil {
+		return emitErr
+	}
+	return err
 }
 
 func runBrokerStatus(e *env, _ *cmdOpts, _ []string) error {
-	brokers, err := e.masters()
-	if err != nil {
-		return err
-	}
-	infos, errs := perBroker(e, brokers, func(b brokerRef) (map[string]string, error) { return e.runtimeInfo(b.Addr) })
-	return e.emitKeyValues(infos, errs)
+	infos, err := e.admin().BrokerTables(e.admin().RuntimeInfo)
+	return e.emitKeyValues(infos, err)
 }
 
 func runBrokerConfig(e *env, _ *cmdOpts, _ []string) error {
-	brokers, err := e.masters()
-	if err != nil {
-		return err
-	}
-	configs, errs := perBroker(e, brokers, func(b brokerRef) (map[string]string, error) {
-		resp, err := e.invoke(b.Addr, remoting.NewRequest(remoting.RequestGetBrokerConfig))
-		if err != nil {
-			return nil, err
-		}
-		return adminwire.DecodeProperties(resp.Body), nil
-	})
-	return e.emitKeyValues(configs, errs)
+	configs, err := e.admin().BrokerTables(e.admin().BrokerConfig)
+	return e.emitKeyValues(configs, err)
 }
 
 // emitKeyValues prints one KEY VALUE table per broker.
-func (e *env) emitKeyValues(byBroker map[string]map[string]string, errs []error) error {
+func (e *env) emitKeyValues(byBroker map[string]map[string]string, partial error) error {
+	if byBroker == nil {
+		return partial
+	}
 	addrs := make([]string, 0, len(byBroker))
 	for a := range byBroker {
 		addrs = append(addrs, a)
@@ -132,5 +69,5 @@ func (e *env) emitKeyValues(byBroker map[string]map[string]string, errs []error)
 	if err := e.emit(byBroker, tables...); err != nil {
 		return err
 	}
-	return worst(errs)
+	return partial
 }

@@ -54,7 +54,8 @@ var layers = map[string][]string{
 
 	// Wiring above the core.
 	"internal/config":  {"actors", "controller", "netio", "netio/remoting"},
-	"internal/ctl":     {"internal/adminwire", "netio/remoting", "routing"},
+	"internal/admin":   {"internal/adminwire", "netio/remoting", "routing"},
+	"internal/ctl":     {"internal/admin", "internal/adminwire", "routing"},
 	"internal/daemon":  {"actors", "controller", "internal/config", "internal/ops", "namesrv", "persist"},
 	"internal/cluster": {"actors", "namesrv"},
 	"perf":             {"actors", "client", "internal/cluster", "internal/config"},
