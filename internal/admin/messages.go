@@ -21,6 +21,7 @@ type Message struct {
 	OffsetMsgID     string            `json:"offsetMsgId"`
 	Topic           string            `json:"topic"`
 	BrokerAddr      string            `json:"brokerAddr,omitempty"`
+	BrokerName      string            `json:"brokerName,omitempty"`
 	QueueID         int32             `json:"queueId"`
 	QueueOffset     int64             `json:"queueOffset"`
 	CommitLogOffset int64             `json:"commitLogOffset"`

@@ -37,13 +37,11 @@ func (e *env) admin() *admin.Client {
 
 // Row types of the JSON output (part of cometctl's interface).
 type (
-	brokerRef      = admin.BrokerRef
 	clusterRow     = admin.ClusterRow
 	topicRow       = admin.TopicRow
 	resultRow      = admin.ResultRow
 	queueStatusRow = admin.QueueStatus
 	groupRow       = admin.GroupRow
-	progressRow    = admin.ProgressRow
 	progressReport = admin.Progress
 	resetRow       = admin.ResetRow
 	messageOut     = admin.Message
