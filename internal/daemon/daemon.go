@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/signal"
 	"sync/atomic"
@@ -32,6 +33,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/cometmq/comet/actors"
+	"github.com/cometmq/comet/console"
+	"github.com/cometmq/comet/httpapi"
 	"github.com/cometmq/comet/internal/config"
 	"github.com/cometmq/comet/internal/ops"
 	"github.com/cometmq/comet/namesrv"
@@ -59,6 +62,7 @@ type process struct {
 	dirLock  *persist.DirLock              // the data dir's lock until the broker takes it
 	registry *prometheus.Registry
 	http     *ops.HTTPServer
+	api      atomic.Pointer[httpapi.API] // set once the name server is known
 }
 
 // Main runs comet with args (without the program name) until SIGTERM or
@@ -159,6 +163,7 @@ func (p *process) start() error {
 			return err
 		}
 	}
+	p.startAPI()
 	p.announceReady()
 	return nil
 }
@@ -192,8 +197,12 @@ func (p *process) startHTTP() error {
 	if p.cfg.HTTPOffLoopback() {
 		p.log.Warn("comet: HTTP endpoint listens beyond loopback as configured", "http", p.cfg.HTTPListen)
 	}
+	var mounts map[string]http.Handler
+	if p.cfg.HTTPAPI {
+		mounts = map[string]http.Handler{httpapi.Prefix + "/": http.HandlerFunc(p.serveAPI), console.Prefix: console.Handler()}
+	}
 	srv, err := ops.StartHTTP(ops.HTTPOptions{Addr: p.cfg.HTTPListen, Pprof: p.cfg.Pprof, Gatherer: p.registry, Logger: p.log,
-		Status: p.status, Degraded: p.degraded})
+		Status: p.status, Degraded: p.degraded, Mounts: mounts})
 	if err != nil {
 		return err
 	}
@@ -307,6 +316,9 @@ func (p *process) shutdown() error {
 				first = err
 			}
 		}
+	}
+	if api := p.api.Load(); api != nil {
+		keep("http api", api.Close())
 	}
 	if b := p.broker.Load(); b != nil {
 		keep("broker", b.Stop(ctx))

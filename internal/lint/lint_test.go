@@ -26,6 +26,7 @@ var layers = map[string][]string{
 	"internal/atomicfile": nil,
 	"internal/adminwire":  {"routing"},
 	"internal/ops":        nil,
+	"console":             nil,
 	"internal/testutil":   nil,
 	// Replication transport: reads and writes the log through interfaces.
 	"ha": nil,
@@ -57,7 +58,7 @@ var layers = map[string][]string{
 	"internal/admin":   {"internal/adminwire", "netio/remoting", "routing"},
 	"internal/ctl":     {"internal/admin", "internal/adminwire", "routing"},
 	"httpapi":          {"client", "internal/admin", "netio/remoting", "routing"},
-	"internal/daemon":  {"actors", "controller", "internal/config", "internal/ops", "namesrv", "persist"},
+	"internal/daemon":  {"actors", "console", "controller", "httpapi", "internal/config", "internal/ops", "namesrv", "persist"},
 	"internal/cluster": {"actors", "namesrv"},
 	"perf":             {"actors", "client", "internal/cluster", "internal/config"},
 
