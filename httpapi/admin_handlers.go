@@ -1,11 +1,13 @@
 package httpapi
 
 import (
+	"errors"
 	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/cometmq/comet/internal/admin"
+	"github.com/cometmq/comet/internal/adminwire"
 	"github.com/cometmq/comet/routing"
 )
 
@@ -193,8 +195,13 @@ func (a *API) groupProgress(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, http.StatusOK, out)
 }
 
+// groupConnections lists a group's online members; a group with none is
+// an empty listing, not an error.
 func (a *API) groupConnections(w http.ResponseWriter, r *http.Request) error {
 	conns, err := a.admin.GroupConnections(r.PathValue("group"))
+	if conns == nil && errors.Is(err, admin.ErrNotFound) {
+		conns, err = map[string]*adminwire.ConsumerConnection{}, nil
+	}
 	return answer(w, conns, conns != nil, err)
 }
 

@@ -57,7 +57,7 @@ var layers = map[string][]string{
 	"internal/config":  {"actors", "controller", "netio", "netio/remoting"},
 	"internal/admin":   {"internal/adminwire", "netio/remoting", "routing"},
 	"internal/ctl":     {"internal/admin", "internal/adminwire", "routing"},
-	"httpapi":          {"client", "internal/admin", "netio/remoting", "routing"},
+	"httpapi":          {"client", "internal/admin", "internal/adminwire", "netio/remoting", "routing"},
 	"internal/daemon":  {"actors", "console", "controller", "httpapi", "internal/config", "internal/ops", "namesrv", "persist"},
 	"internal/cluster": {"actors", "namesrv"},
 	"perf":             {"actors", "client", "internal/cluster", "internal/config"},
