@@ -68,6 +68,9 @@ type process struct {
 // Main runs comet with args (without the program name) until SIGTERM or
 // SIGINT and returns the exit code.
 func Main(args []string, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "healthcheck" {
+		return healthcheck(args[1:], stderr)
+	}
 	if len(args) > 0 && args[0] == "controller" {
 		return runController(args[1:], stderr)
 	}
