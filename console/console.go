@@ -1,0 +1,51 @@
+// Package console is Comet's web console: a few static pages and ES
+// modules, embedded in the binary and served under /ui/, that call the
+// HTTP API (/api/v1) from the browser. Nothing is fetched from elsewhere:
+// the charting library is vendored (web/vendor, by vendor.sh from npm) and
+// embedded with the rest, so the console works offline.
+//
+// It owns the files and how they are served (content types, caching, a
+// strict Content-Security-Policy that allows only this origin). It never
+// talks to a broker itself and never renders data on the server: every
+// number it shows comes from the API, so the console can do nothing the API
+// does not allow.
+package console
+
+import (
+	"embed"
+	"io/fs"
+	"net/http"
+	"strings"
+)
+
+//go:embed web
+var files embed.FS
+
+// Prefix is where the console is served.
+const Prefix = "/ui/"
+
+// contentSecurityPolicy keeps the pages to their own origin: no inline
+// script, no third-party resource, no framing.
+const contentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+	"connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+
+// Handler serves the console under Prefix.
+func Handler() http.Handler {
+	web, err := fs.Sub(files, "web")
+	if err != nil {
+		panic(err) // the embedded tree is part of the binary
+	}
+	static := http.StripPrefix(Prefix, http.FileServerFS(web))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Security-Policy", contentSecurityPolicy)
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "same-origin")
+		if strings.HasPrefix(r.URL.Path, Prefix+"vendor/") {
+			h.Set("Cache-Control", "public, max-age=86400")
+		} else {
+			h.Set("Cache-Control", "no-cache")
+		}
+		static.ServeHTTP(w, r)
+	})
+}
