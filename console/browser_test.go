@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -237,4 +238,44 @@ func TestConsoleInChromium(t *testing.T) {
 		t.Fatalf("the page reported errors:\n%s", strings.Join(e, "\n"))
 	}
 	t.Logf("screenshots in %s", dir)
+}
+
+// TestConsoleFigures measures page load time and bytes transferred for the
+// overview and the topic list with 1,000 topics and 200 groups (set
+// COMET_CONSOLE_FIGURES=1):
+//
+//	COMET_CONSOLE_FIGURES=1 go test ./console -run TestConsoleFigures -v
+func TestConsoleFigures(t *testing.T) {
+	if os.Getenv("COMET_CONSOLE_FIGURES") != "1" {
+		t.Skip("set COMET_CONSOLE_FIGURES=1 to measure the console's page loads")
+	}
+	exe := findBrowser()
+	if exe == "" {
+		t.Skip("no Chromium found (apt-get install -y chromium)")
+	}
+	srv, _ := startSite(t)
+	api := srv.URL + "/api/v1"
+	for i := range 1000 {
+		postJSON(t, api+"/topics", map[string]any{"topic": fmt.Sprintf("Topic%04d", i), "queues": 4}, nil)
+	}
+	for i := range 200 {
+		postJSON(t, fmt.Sprintf("%s/groups/group%03d/commit", api, i), map[string]any{"offsets": []map[string]any{
+			{"topic": fmt.Sprintf("Topic%04d", i), "brokerName": "broker-a", "queueId": 0, "offset": 0}}}, nil)
+	}
+	ctx := newBrowser(t, exe, &browserErrors{})
+	const measure = `JSON.stringify((() => {
+		const nav = performance.getEntriesByType('navigation')[0];
+		const res = performance.getEntriesByType('resource');
+		return {shownMs: Math.round(performance.now()), bytes: nav.transferSize + res.reduce((s, e) => s + e.transferSize, 0),
+			requests: res.length + 1};
+	})())`
+	for _, page := range []struct{ name, hash, ready string }{
+		{"overview (cold cache)", "#/overview", "#broker-table"},
+		{"topics, 1,000 rows", "#/topics", "#topic-table"},
+		{"groups, 200 rows", "#/groups", "#group-table"},
+	} {
+		do(t, ctx, page.name, chromedp.Navigate("about:blank"), chromedp.Navigate(srv.URL+console.Prefix+"?"+page.hash[2:]+page.hash),
+			chromedp.WaitVisible(chromedp.CSS(page.ready)))
+		t.Logf("%s: %s", page.name, eval[string](t, ctx, measure))
+	}
 }

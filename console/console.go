@@ -12,10 +12,16 @@
 package console
 
 import (
+	"bytes"
+	"compress/gzip"
 	"embed"
 	"io/fs"
+	"mime"
 	"net/http"
+	"path"
 	"strings"
+	"sync"
+	"time"
 )
 
 //go:embed web
@@ -36,6 +42,7 @@ func Handler() http.Handler {
 		panic(err) // the embedded tree is part of the binary
 	}
 	static := http.StripPrefix(Prefix, http.FileServerFS(web))
+	zipped := &gzipCache{fsys: web}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h.Set("Content-Security-Policy", contentSecurityPolicy)
@@ -46,6 +53,65 @@ func Handler() http.Handler {
 		} else {
 			h.Set("Cache-Control", "no-cache")
 		}
+		if zipped.serve(w, r) {
+			return
+		}
 		static.ServeHTTP(w, r)
 	})
 }
+
+// gzipCache answers text files gzip-compressed to clients that accept it,
+// compressing each file once: the files are embedded and never change.
+type gzipCache struct {
+	fsys fs.FS
+	mu   struct {
+		sync.Mutex
+		files map[string][]byte
+	}
+}
+
+func (c *gzipCache) serve(w http.ResponseWriter, r *http.Request) bool {
+	name := strings.TrimPrefix(r.URL.Path, Prefix)
+	if name == "" {
+		name = "index.html"
+	}
+	ext := path.Ext(name)
+	if (ext != ".js" && ext != ".css" && ext != ".html") || !strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
+		return false
+	}
+	body, ok := c.get(name)
+	if !ok {
+		return false
+	}
+	h := w.Header()
+	h.Set("Content-Type", mime.TypeByExtension(ext))
+	h.Set("Content-Encoding", "gzip")
+	h.Add("Vary", "Accept-Encoding")
+	http.ServeContent(w, r, name, startTime, bytes.NewReader(body))
+	return true
+}
+
+func (c *gzipCache) get(name string) ([]byte, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if body, ok := c.mu.files[name]; ok {
+		return body, true
+	}
+	raw, err := fs.ReadFile(c.fsys, name)
+	if err != nil {
+		return nil, false
+	}
+	var buf bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+	zw.Write(raw)
+	zw.Close()
+	if c.mu.files == nil {
+		c.mu.files = map[string][]byte{}
+	}
+	c.mu.files[name] = buf.Bytes()
+	return buf.Bytes(), true
+}
+
+// startTime stands for the files' modification time: they change only
+// with the binary.
+var startTime = time.Now()

@@ -6,23 +6,26 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/cometmq/comet/internal/admin"
 	"github.com/cometmq/comet/internal/cluster"
 	"github.com/cometmq/comet/internal/testutil"
+	"github.com/cometmq/comet/netio/remoting"
 )
 
 // apiEnv is a running cluster with the API in front of it.
 type apiEnv struct {
-	t   *testing.T
+	t   testing.TB
 	cl  *cluster.Cluster
 	api *API
 	srv *httptest.Server
 }
 
-func newAPIEnv(t *testing.T, mutate func(*Options)) *apiEnv {
+func newAPIEnv(t testing.TB, mutate func(*Options)) *apiEnv {
 	t.Helper()
 	cl := cluster.StartTest(t, nil)
 	opts := Options{Namesrv: []string{cl.NamesrvAddr}, Timeout: 3 * time.Second}
@@ -101,4 +104,21 @@ func (e *apiEnv) mustProblem(want int, method, path string, body any, contentTyp
 		e.t.Fatalf("%s %s: status %d %s %q, want a %d problem", method, path, status, h.Get("Content-Type"), data, want)
 	}
 	return p
+}
+
+// sendBackToDLQ asks the broker to move m to group's dead-letter topic, as
+// a consumer that gives up on it does (CONSUMER_SEND_MSG_BACK, delay -1).
+func sendBackToDLQ(t testing.TB, e *apiEnv, group string, m admin.Message) {
+	t.Helper()
+	cmd := remoting.NewRequest(remoting.RequestConsumerSendMsgBack)
+	cmd.Ext.Set("group", group)
+	cmd.Ext.Set("offset", strconv.FormatInt(m.CommitLogOffset, 10))
+	cmd.Ext.Set("delayLevel", "-1")
+	cmd.Ext.Set("originMsgId", m.MsgID)
+	cmd.Ext.Set("originTopic", m.Topic)
+	cmd.Ext.Set("maxReconsumeTimes", "16")
+	resp, err := e.api.admin.Invoke(e.cl.BrokerAddr, cmd)
+	if err != nil {
+		t.Fatalf("send back: %v (%+v)", err, resp)
+	}
 }
