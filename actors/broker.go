@@ -448,6 +448,9 @@ func (b *Broker) ensureSystemTopics() error {
 	sys := []routing.TopicConfig{newTopicConfig(remoting.ScheduleTopic, 18, remoting.PermRead|remoting.PermWrite),
 		newTopicConfig(remoting.TransactionHalfTopic, 1, remoting.PermRead|remoting.PermWrite),
 		newTopicConfig(remoting.TransactionOpHalfTopic, 1, remoting.PermRead|remoting.PermWrite),
+		// Where the clients' trace option sends its records (RocketMQ's
+		// traceTopicEnable); the HTTP API reads them back.
+		newTopicConfig(remoting.TraceTopic, 1, remoting.PermRead|remoting.PermWrite),
 		newTopicConfig(b.opts.ClusterName+"_REPLY_TOPIC", 1, remoting.PermRead|remoting.PermWrite),
 		newTopicConfig(b.opts.BrokerName, 1, remoting.PermRead|remoting.PermWrite|remoting.PermInherit),
 	}

@@ -61,6 +61,7 @@ type Config struct {
 	LogRateLimit         int
 	HTTPListen           string
 	Pprof                bool
+	HTTPAPI              bool // the HTTP API and console on HTTPListen
 	ShutdownTimeout      time.Duration
 
 	FrameReadTimeout time.Duration
@@ -118,6 +119,7 @@ func defineFlags(fs *flag.FlagSet, c *Config) {
 	fs.IntVar(&c.LogRateLimit, "log-rate-limit", 5, "warnings/errors per second per message; 0 unlimited (reloadable)")
 	fs.StringVar(&c.HTTPListen, "http-listen", "127.0.0.1:9877", "HTTP address for /metrics, /healthz, /readyz, /status (empty disables)")
 	fs.BoolVar(&c.Pprof, "pprof", false, "serve /debug/pprof/ on the HTTP address (CPU and heap profiles)")
+	fs.BoolVar(&c.HTTPAPI, "http-api", true, "serve the HTTP API (/api/v1) and the web console (/ui/) on the HTTP address")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "longest graceful drain on SIGTERM")
 	fs.StringVar(&c.DelayLevels, "delay-levels", d.DelayLevels, "durations of the DELAY levels 1..N (units ms, s, m, h, d)")
 	fs.DurationVar(&c.MaxTimerDelay, "max-timer-delay", d.MaxTimerDelay, "longest TIMER_DELIVER_MS/TIMER_DELAY_* delay accepted")
@@ -147,7 +149,7 @@ func Load(fs *flag.FlagSet, args []string) (*Config, error) {
 
 // NamesrvKeys are the settings of `comet namesrv`: the name server's own
 // address, the HTTP endpoint and logging.
-var NamesrvKeys = append([]string{"namesrv-listen", "http-listen", "pprof", "log-level", "log-format",
+var NamesrvKeys = append([]string{"namesrv-listen", "http-listen", "pprof", "http-api", "log-level", "log-format",
 	"log-rate-limit", "shutdown-timeout", "config"}, SecurityKeys...)
 
 // LoadNamesrv is Load for `comet namesrv`: only NamesrvKeys are flags (and

@@ -5,9 +5,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/cometmq/comet/internal/adminwire"
-	"github.com/cometmq/comet/netio/remoting"
 )
 
 func init() {
@@ -19,97 +16,35 @@ func init() {
 		run: runBrokerConfig})
 }
 
-// runtimeInfo fetches a broker's runtime table.
-func (e *env) runtimeInfo(addr string) (map[string]string, error) {
-	resp, err := e.invoke(addr, remoting.NewRequest(remoting.RequestGetBrokerRuntimeInfo))
-	if err != nil {
-		return nil, err
-	}
-	kv, err := adminwire.DecodeKVTable(resp.Body)
-	if err != nil {
-		return nil, brokerBodyError(addr, err)
-	}
-	return kv.Table, nil
-}
-
-type clusterRow struct {
-	brokerRef
-	Reachable     bool    `json:"reachable"`
-	Version       string  `json:"version,omitempty"`
-	PutMessages   int64   `json:"putMessages"`
-	GetMessages   int64   `json:"getMessages"`
-	UptimeSeconds float64 `json:"uptimeSeconds"`
-	Error         string  `json:"error,omitempty"`
-}
-
 func runClusterList(e *env, _ *cmdOpts, _ []string) error {
-	brokers, err := e.allBrokers()
-	if err != nil {
+	rows, err := e.admin().Cluster()
+	if rows == nil {
 		return err
 	}
 	t := newTable("CLUSTER", "BROKER", "ID", "ADDRESS", "VERSION", "PUT", "GET", "UPTIME")
-	rows := []clusterRow{}
-	var errs []error
-	for _, b := range brokers {
-		row := clusterRow{brokerRef: b}
-		info, err := e.runtimeInfo(b.Addr)
-		if err != nil {
-			errs = append(errs, err)
-			row.Error = err.Error()
-			t.add(b.Cluster, b.Name, b.ID, b.Addr, "unreachable", "-", "-", "-")
-		} else {
-			row.Reachable = true
-			row.Version = info["brokerVersionDesc"]
-			row.PutMessages, row.GetMessages = infoInt(info, "msgPutTotalTodayNow"), infoInt(info, "msgGetTotalTodayNow")
-			if boot := infoInt(info, "bootTimestamp"); boot > 0 {
-				row.UptimeSeconds = max(0, time.Since(time.UnixMilli(boot)).Truncate(time.Second).Seconds())
-			}
-			t.add(b.Cluster, b.Name, b.ID, b.Addr, row.Version, row.PutMessages, row.GetMessages,
-				time.Duration(row.UptimeSeconds*float64(time.Second)).String())
-		}
-		rows = append(rows, row)
-	}
-	if err := e.emit(rows, t); err != nil {
-		return err
-	}
-	return worst(errs)
-}
-
-// infoInt reads a number of a runtime table; absent or malformed is 0.
-func infoInt(info map[string]string, key string) int64 {
-	n, _ := strconv.ParseInt(info[key], 10, 64)
-	return n
-}
-
-// perBroker runs fetch on each addressed master and collects results by
-// address; one broker failing does not hide the others.
-func perBroker[T any](e *env, brokers []brokerRef, fetch func(b brokerRef) (T, error)) (map[string]T, []error) {
-	out := map[string]T{}
-	var errs []error
-	for _, b := range brokers {
-		v, err := fetch(b)
-		if err != nil {
-			errs = append(errs, err)
+	for _, r := range rows {
+		if !r.Reachable {
+			t.add(r.Cluster, r.Name, r.ID, r.Addr, "unreachable", "-", "-", "-")
 			continue
 		}
-		out[b.Addr] = v
+		t.add(r.Cluster, r.Name, r.ID, r.Addr, r.Version, r.PutMessages, r.GetMessages,
+			time.Duration(r.UptimeSeconds*float64(time.Second)).String())
 	}
-	return out, errs
+	if emitErr := e.emit(rows, t); emitErr != nil {
+		return emitErr
+	}
+	return err
 }
 
 func runBrokerStatus(e *env, _ *cmdOpts, _ []string) error {
-	brokers, err := e.masters()
-	if err != nil {
+	infos, err := e.admin().BrokerTables(e.admin().RuntimeInfo)
+	if e.json && infos != nil {
+		if emitErr := e.emit(numericValues(infos)); emitErr != nil {
+			return emitErr
+		}
 		return err
 	}
-	infos, errs := perBroker(e, brokers, func(b brokerRef) (map[string]string, error) { return e.runtimeInfo(b.Addr) })
-	if e.json {
-		if err := e.emit(numericValues(infos)); err != nil {
-			return err
-		}
-		return worst(errs)
-	}
-	return e.emitKeyValues(infos, errs)
+	return e.emitKeyValues(infos, err)
 }
 
 // numericValues is the runtime tables for -json: a value that is a
@@ -134,22 +69,15 @@ func numericValues(byBroker map[string]map[string]string) map[string]map[string]
 }
 
 func runBrokerConfig(e *env, _ *cmdOpts, _ []string) error {
-	brokers, err := e.masters()
-	if err != nil {
-		return err
-	}
-	configs, errs := perBroker(e, brokers, func(b brokerRef) (map[string]string, error) {
-		resp, err := e.invoke(b.Addr, remoting.NewRequest(remoting.RequestGetBrokerConfig))
-		if err != nil {
-			return nil, err
-		}
-		return adminwire.DecodeProperties(resp.Body), nil
-	})
-	return e.emitKeyValues(configs, errs)
+	configs, err := e.admin().BrokerTables(e.admin().BrokerConfig)
+	return e.emitKeyValues(configs, err)
 }
 
 // emitKeyValues prints one KEY VALUE table per broker.
-func (e *env) emitKeyValues(byBroker map[string]map[string]string, errs []error) error {
+func (e *env) emitKeyValues(byBroker map[string]map[string]string, partial error) error {
+	if byBroker == nil {
+		return partial
+	}
 	addrs := make([]string, 0, len(byBroker))
 	for a := range byBroker {
 		addrs = append(addrs, a)
@@ -171,5 +99,5 @@ func (e *env) emitKeyValues(byBroker map[string]map[string]string, errs []error)
 	if err := e.emit(byBroker, tables...); err != nil {
 		return err
 	}
-	return worst(errs)
+	return partial
 }

@@ -1,8 +1,9 @@
 // Package ctl is cometctl: the operator's command line over the RocketMQ
 // remoting protocol. It talks to a name server (cluster membership, routes)
 // and to brokers (runtime info, topic and consumer statistics, offset
-// reset, message lookup) with netio/remoting's Client, and prints human
-// tables or, with -json, JSON for scripts. It holds no state between runs
+// reset, message lookup) through internal/admin, the one implementation of
+// these operations that the HTTP API shares, and prints human tables or,
+// with -json, JSON for scripts. It holds no state between runs
 // and never writes anywhere but its two output streams.
 //
 // Exit codes (part of the interface: scripts test them):
@@ -25,6 +26,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/cometmq/comet/internal/admin"
 )
 
 // Exit codes of Run.
@@ -37,12 +40,13 @@ const (
 	ExitDamaged     = 5
 )
 
-// Error classes; every error a command returns wraps one of them.
+// Error classes; every error a command returns wraps one of them, or one
+// of internal/admin's (admin.ErrInvalid counts as a usage error).
 var (
 	ErrUsage       = errors.New("usage")
-	ErrUnreachable = errors.New("unreachable")
-	ErrNotFound    = errors.New("not found")
-	ErrBroker      = errors.New("broker error")
+	ErrUnreachable = admin.ErrUnreachable
+	ErrNotFound    = admin.ErrNotFound
+	ErrBroker      = admin.ErrBroker
 	ErrDamaged     = errors.New("damaged records found")
 )
 
@@ -51,7 +55,7 @@ func exitCode(err error) int {
 	switch {
 	case err == nil:
 		return ExitOK
-	case errors.Is(err, ErrUsage):
+	case errors.Is(err, ErrUsage), errors.Is(err, admin.ErrInvalid):
 		return ExitUsage
 	case errors.Is(err, ErrUnreachable):
 		return ExitUnreachable

@@ -29,6 +29,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -40,6 +41,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/cometmq/comet/actors"
+	"github.com/cometmq/comet/console"
+	"github.com/cometmq/comet/httpapi"
 	"github.com/cometmq/comet/internal/config"
 	"github.com/cometmq/comet/internal/ops"
 	"github.com/cometmq/comet/internal/version"
@@ -68,6 +71,7 @@ type process struct {
 	dirLock  *persist.DirLock              // the data dir's lock until the broker takes it
 	registry *prometheus.Registry
 	http     *ops.HTTPServer
+	api      atomic.Pointer[httpapi.API] // set once the name server is known
 	// quietStop: shutdown after a failed start, which logs no clean stop.
 	quietStop bool
 	security  *security // access control and TLS
@@ -76,6 +80,9 @@ type process struct {
 // Main runs comet with args (without the program name) until SIGTERM or
 // SIGINT and returns the exit code.
 func Main(args []string, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "healthcheck" {
+		return healthcheck(args[1:], stderr)
+	}
 	if len(args) > 0 && args[0] == "controller" {
 		return runController(args[1:], stderr)
 	}
@@ -183,6 +190,7 @@ func (p *process) start() error {
 			return err
 		}
 	}
+	p.startAPI()
 	p.announceReady()
 	return nil
 }
@@ -218,8 +226,12 @@ func (p *process) startHTTP() error {
 	if p.cfg.HTTPOffLoopback() {
 		p.log.Warn("comet: HTTP endpoint listens beyond loopback as configured", "http", p.cfg.HTTPListen)
 	}
+	var mounts map[string]http.Handler
+	if p.cfg.HTTPAPI {
+		mounts = map[string]http.Handler{httpapi.Prefix + "/": http.HandlerFunc(p.serveAPI), console.Prefix: console.Handler()}
+	}
 	opts := ops.HTTPOptions{Addr: p.cfg.HTTPListen, Pprof: p.cfg.Pprof, Gatherer: p.registry, Logger: p.log,
-		Status: p.status, Degraded: p.degraded, Admin: p.security.httpAdmin()}
+		Status: p.status, Degraded: p.degraded, Admin: p.security.httpAdmin(), Mounts: mounts}
 	if p.security != nil {
 		opts.TLS = p.security.httpTLS
 	}
@@ -359,6 +371,9 @@ func (p *process) shutdown() error {
 				first = err
 			}
 		}
+	}
+	if api := p.api.Load(); api != nil {
+		keep("http api", api.Close())
 	}
 	if b := p.broker.Load(); b != nil {
 		keep("broker", b.Stop(ctx))

@@ -27,6 +27,7 @@ var layers = map[string][]string{
 	"internal/adminwire":    {"routing"},
 	"internal/ops":          nil,
 	"internal/version":      nil,
+	"console":               nil,
 	"internal/testutil":     nil,
 	"internal/testutil/rmq": {"internal/testutil", "netio/remoting"},
 	// Replication transport: reads and writes the log through interfaces.
@@ -59,8 +60,10 @@ var layers = map[string][]string{
 
 	// Wiring above the core.
 	"internal/config":  {"acl", "actors", "controller", "netio", "netio/remoting"},
-	"internal/ctl":     {"internal/adminwire", "netio/remoting", "routing"},
-	"internal/daemon":  {"acl", "actors", "controller", "internal/config", "internal/ops", "internal/version", "namesrv", "netio", "netio/remoting", "persist"},
+	"internal/admin":   {"internal/adminwire", "netio/remoting", "routing"},
+	"internal/ctl":     {"internal/admin", "internal/adminwire", "netio/remoting", "routing"},
+	"httpapi":          {"client", "internal/admin", "internal/adminwire", "netio/remoting", "routing"},
+	"internal/daemon":  {"acl", "actors", "console", "controller", "httpapi", "internal/config", "internal/ops", "internal/version", "namesrv", "netio", "netio/remoting", "persist"},
 	"internal/cluster": {"actors", "namesrv"},
 	"perf":             {"actors", "client", "internal/adminwire", "internal/cluster", "internal/config", "netio/remoting", "routing"},
 

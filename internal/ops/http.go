@@ -35,9 +35,13 @@ type HTTPOptions struct {
 	// answered 401 with its reason. /metrics, /healthz and /readyz stay
 	// open.
 	Admin func(r *http.Request) error
+	// Mounts are further handlers by ServeMux pattern ("/api/v1/", "/ui/"),
+	// served beside the operator endpoints.
+	Mounts map[string]http.Handler
 }
 
-// HTTPServer serves /metrics, /healthz, /readyz and /status.
+// HTTPServer serves /metrics, /healthz, /readyz, /status and the Mounts,
+// over HTTP/1.1 and cleartext HTTP/2 (h2c, prior knowledge).
 //
 //	/metrics  Prometheus text exposition of Gatherer
 //	/healthz  200 "ok" while the process works (Healthy returns nil), else 503;
@@ -73,8 +77,12 @@ func StartHTTP(opts HTTPOptions) (*HTTPServer, error) {
 		ln = tls.NewListener(ln, opts.TLS)
 	}
 	s := &HTTPServer{opts: opts, addr: ln.Addr().String(), done: make(chan struct{})}
+	protocols := new(http.Protocols)
+	protocols.SetHTTP1(true)
+	protocols.SetUnencryptedHTTP2(true) // h2c with prior knowledge
 	s.srv = &http.Server{
 		Handler:           s.mux(),
+		Protocols:         protocols,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -104,6 +112,9 @@ func (s *HTTPServer) mux() *http.ServeMux {
 		mux.HandleFunc("GET /debug/pprof/profile", s.adminOnly(pprof.Profile))
 		mux.HandleFunc("GET /debug/pprof/symbol", s.adminOnly(pprof.Symbol))
 		mux.HandleFunc("GET /debug/pprof/trace", s.adminOnly(pprof.Trace))
+	}
+	for pattern, h := range s.opts.Mounts {
+		mux.Handle(pattern, h)
 	}
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "comet: /metrics /healthz /readyz /status")

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -279,6 +280,34 @@ func TestPprofOnlyWhenAsked(t *testing.T) {
 		srv.Shutdown(context.Background())
 		if want := map[bool]int{false: http.StatusNotFound, true: http.StatusOK}[on]; resp.StatusCode != want {
 			t.Fatalf("pprof %v: /debug/pprof/ answered %d, want %d", on, resp.StatusCode, want)
+		}
+	}
+}
+
+// TestMountsOverH2CAndHTTP1 serves a mounted handler over cleartext
+// HTTP/2 with prior knowledge and over HTTP/1.1.
+func TestMountsOverH2CAndHTTP1(t *testing.T) {
+	mounted := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, r.Proto) })
+	srv, err := StartHTTP(HTTPOptions{Addr: "127.0.0.1:0", Gatherer: prometheus.NewRegistry(),
+		Mounts: map[string]http.Handler{"/api/v1/": mounted}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Shutdown(context.Background())
+	h2 := new(http.Protocols)
+	h2.SetUnencryptedHTTP2(true)
+	for name, c := range map[string]*http.Client{
+		"HTTP/2.0": {Transport: &http.Transport{Protocols: h2}},
+		"HTTP/1.1": {Transport: &http.Transport{}},
+	} {
+		resp, err := c.Get("http://" + srv.Addr() + "/api/v1/x")
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.Proto != name || string(body) != name {
+			t.Fatalf("%s: answered over %s, handler saw %q", name, resp.Proto, body)
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package ctl
+package admin
 
 import (
 	"encoding/hex"
@@ -11,24 +11,24 @@ import (
 	"github.com/cometmq/comet/netio/remoting"
 )
 
-// isUniqueKey reports whether id has the shape of a client MSG_ID (the
+// IsUniqueKey reports whether id has the shape of a client MSG_ID (the
 // UNIQ_KEY property): 16 bytes in hex.
-func isUniqueKey(id string) bool {
+func IsUniqueKey(id string) bool {
 	b, err := hex.DecodeString(id)
 	return err == nil && len(b) == 16
 }
 
-// maxTopicsSearched bounds a unique-key search without -topic: one
+// MaxTopicsSearched bounds a unique-key search without a topic: one
 // QUERY_MESSAGE per topic and broker.
-const maxTopicsSearched = 512
+const MaxTopicsSearched = 512
 
-// viewUniqueKeyAnywhere finds the message whose MSG_ID is key in any
-// topic of any master (retry and dead-letter topics included) and prints
-// it: the id message print shows is enough, no -topic needed.
-func (e *env) viewUniqueKeyAnywhere(key string) error {
-	brokers, err := e.masters()
+// findUniqueKey finds the message whose MSG_ID is key in any topic of any
+// addressed master (retry and dead-letter topics included): the id a
+// listing shows is enough, no topic needed.
+func (c *Client) findUniqueKey(key string) (Message, error) {
+	brokers, err := c.Masters()
 	if err != nil {
-		return err
+		return Message{}, err
 	}
 	names := map[string]bool{}
 	for _, b := range brokers {
@@ -37,37 +37,37 @@ func (e *env) viewUniqueKeyAnywhere(key string) error {
 	var errs []error
 	searched := 0
 	for _, b := range brokers {
-		table, err := e.topicConfigs(b.Addr)
+		table, err := c.TopicConfigs(b.Addr)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
 		for _, topic := range slices.Sorted(maps.Keys(table)) {
-			if isSystemTopic(topic, names) {
+			if IsSystemTopic(topic, names) {
 				continue
 			}
-			if searched++; searched > maxTopicsSearched {
-				return usageError("more than %d topics to search for %s: give -topic", maxTopicsSearched, key)
+			if searched++; searched > MaxTopicsSearched {
+				return Message{}, invalid("more than %d topics to search for %s: name its topic", MaxTopicsSearched, key)
 			}
-			msgs, err := e.queryUniqueKey(b.Addr, topic, key)
+			msgs, err := c.queryUniqueKey(b.Addr, topic, key)
 			if err != nil {
 				errs = append(errs, err)
 				continue
 			}
 			if len(msgs) > 0 {
-				return e.emit(msgs[0], messageDetail(msgs[0]))
+				return msgs[0], nil
 			}
 		}
 	}
-	if err := worst(errs); err != nil {
-		return err
+	if err := Worst(errs); err != nil {
+		return Message{}, err
 	}
-	return fmt.Errorf("%w: no message with MSG_ID %s in any of %d topics", ErrNotFound, key, searched)
+	return Message{}, fmt.Errorf("%w: no message with MSG_ID %s in any of %d topics", ErrNotFound, key, searched)
 }
 
 // queryUniqueKey asks one broker for the message with unique key key in
 // topic; none found is an empty list, not an error.
-func (e *env) queryUniqueKey(addr, topic, key string) ([]messageOut, error) {
+func (c *Client) queryUniqueKey(addr, topic, key string) ([]Message, error) {
 	cmd := remoting.NewRequest(remoting.RequestQueryMessage)
 	cmd.Ext.Set("topic", topic)
 	cmd.Ext.Set("key", key)
@@ -75,7 +75,7 @@ func (e *env) queryUniqueKey(addr, topic, key string) ([]messageOut, error) {
 	cmd.Ext.Set("beginTimestamp", "0")
 	cmd.Ext.Set("endTimestamp", strconv.FormatInt(time.Now().UnixMilli(), 10))
 	cmd.Ext.Set("_UNIQUE_KEY_QUERY", "true")
-	resp, err := e.invoke(addr, cmd, remoting.ResponseQueryNotFound)
+	resp, err := c.Invoke(addr, cmd, remoting.ResponseQueryNotFound)
 	if err != nil || resp.Code == remoting.ResponseQueryNotFound {
 		return nil, err
 	}
