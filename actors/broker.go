@@ -43,6 +43,10 @@ type BrokerOptions struct {
 	FrameReadTimeout time.Duration // time to complete a frame once begun; default netio.DefaultFrameReadTimeout
 	MaxBufferedInput int           // request bytes buffered over all connections; default netio.DefaultMaxBufferedInput
 
+	// IndexEntriesPerFile sizes each key-index file (32 bytes an entry,
+	// with a hash slot per 4 entries); 0: persist's default.
+	IndexEntriesPerFile int
+
 	SegmentSize      int64
 	CQEntriesPerFile int64
 	RetentionAge     time.Duration
@@ -329,6 +333,7 @@ func (b *Broker) start() error {
 	b.store, err = persist.Open(persist.Options{
 		Dir: filepath.Join(b.opts.DataDir, "store"), FS: b.opts.FS, StoreHost: host,
 		SegmentSize: b.opts.SegmentSize, CQEntriesPerFile: b.opts.CQEntriesPerFile,
+		IndexEntriesPerFile: b.opts.IndexEntriesPerFile, IndexSlotsPerFile: b.opts.IndexEntriesPerFile / 4,
 		RetentionAge: b.opts.RetentionAge, DiskEmergencyRatio: b.opts.DiskEmergencyRatio,
 		Logger: b.log, RecoverTagsCode: b.timers.recoverTagsCode,
 		MappedWrites: b.opts.Flush == FlushAsync, // see persist.Options.MappedWrites

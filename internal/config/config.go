@@ -52,7 +52,8 @@ type Config struct {
 	DefaultQueues   int
 	MaxMessageSize  int
 	RetentionHours  int
-	SegmentSize     int
+	SegmentSize     int // 0: auto (StoreSizes)
+	IndexEntries    int // key-index entries per file; 0: auto (StoreSizes)
 	// DiskEmergencyPercent lets retention delete unexpired data above this
 	// disk usage; 0 never does.
 	DiskEmergencyPercent int
@@ -111,7 +112,10 @@ func defineFlags(fs *flag.FlagSet, c *Config) {
 	fs.IntVar(&c.DefaultQueues, "default-queue-nums", int(d.DefaultQueueNums), "queues of an auto-created topic")
 	fs.IntVar(&c.MaxMessageSize, "max-message-size", d.MaxMessageSize, "largest message body (or batch) in bytes")
 	fs.IntVar(&c.RetentionHours, "retention-hours", 72, "delete commit-log segments older than this")
-	fs.IntVar(&c.SegmentSize, "segment-size", 1<<30, "commit-log segment bytes, preallocated whole; at least twice max-message-size")
+	fs.IntVar(&c.SegmentSize, "segment-size", 0,
+		"commit-log segment bytes, preallocated whole; at least twice max-message-size (0: 64 MiB on a loopback-only broker, else 1 GiB)")
+	fs.IntVar(&c.IndexEntries, "index-entries", 0,
+		"key-index entries per file, 32 bytes each, preallocated whole (0: 1 Mi on a loopback-only broker, else 16 Mi)")
 	fs.IntVar(&c.DiskEmergencyPercent, "disk-emergency-percent", 0,
 		"above this disk usage, delete the oldest segments even before retention-hours, losing unconsumed messages (0: never; a full disk then refuses sends)")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error (reloadable)")
@@ -401,8 +405,10 @@ func (c *Config) validateStore() error {
 		return invalid("data-dir", "is empty")
 	case c.RetentionHours <= 0:
 		return invalid("retention-hours", "%d: must be positive", c.RetentionHours)
-	case c.SegmentSize < 2*c.MaxMessageSize || c.SegmentSize > 16<<30:
-		return invalid("segment-size", "%d: want %d (twice max-message-size) .. %d bytes", c.SegmentSize, 2*c.MaxMessageSize, 16<<30)
+	case c.SegmentSize != 0 && (c.SegmentSize < 2*c.MaxMessageSize || c.SegmentSize > 16<<30):
+		return invalid("segment-size", "%d: want 0 (auto) or %d (twice max-message-size) .. %d bytes", c.SegmentSize, 2*c.MaxMessageSize, 16<<30)
+	case c.IndexEntries != 0 && (c.IndexEntries < 1024 || c.IndexEntries > 64<<20):
+		return invalid("index-entries", "%d: want 0 (auto) or 1024 .. %d", c.IndexEntries, 64<<20)
 	case c.DiskEmergencyPercent < 0 || c.DiskEmergencyPercent > 99:
 		return invalid("disk-emergency-percent", "%d: want 0 (never) or 1..99", c.DiskEmergencyPercent)
 	case c.DefaultQueues < 1 || c.DefaultQueues > 1024:
@@ -528,8 +534,9 @@ func (c *Config) BrokerOptions(log *slog.Logger) actors.BrokerOptions {
 		ClusterName: c.Cluster, BrokerName: c.BrokerName, Flush: flush, AutoCreateTopic: c.AutoCreateTopic,
 		DefaultQueueNums: int32(c.DefaultQueues), MaxMessageSize: c.MaxMessageSize,
 		RetentionAge: time.Duration(c.RetentionHours) * time.Hour, Logger: log, ConfigView: c.brokerConfigView,
-		DiskEmergencyRatio: float64(c.DiskEmergencyPercent) / 100, SegmentSize: int64(c.SegmentSize),
-		DelayLevels: c.DelayLevels, MaxTimerDelay: c.MaxTimerDelay, TransactionCheckInterval: c.TransactionCheckInterval,
+		DiskEmergencyRatio: float64(c.DiskEmergencyPercent) / 100, SegmentSize: c.StoreSizes().SegmentBytes,
+		IndexEntriesPerFile: c.StoreSizes().IndexEntries,
+		DelayLevels:         c.DelayLevels, MaxTimerDelay: c.MaxTimerDelay, TransactionCheckInterval: c.TransactionCheckInterval,
 		TransactionTimeout: c.TransactionTimeout, TransactionCheckMax: c.TransactionCheckMax,
 		FrameReadTimeout: c.FrameReadTimeout, MaxBufferedInput: c.MaxBufferedInput,
 		BrokerID: int64(c.BrokerID), HAListen: c.HAListen, Replication: replication,

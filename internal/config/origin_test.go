@@ -22,7 +22,7 @@ func TestErrorsSayWhereTheValueCameFrom(t *testing.T) {
 		{env: map[string]string{"COMET_RETENTION_HOURS": "0"}, want: "(set by environment COMET_RETENTION_HOURS)"},
 		{args: []string{"-config", file}, want: "(set in " + file + ")"},
 		{args: []string{"-config", file}, env: map[string]string{"COMET_RETENTION_HOURS": "-3"}, want: "-3: must be positive (set by environment COMET_RETENTION_HOURS)"},
-		{args: []string{"-max-message-size", "4194304", "-segment-size", "4096"}, want: "segment-size: 4096: want 8388608 (twice max-message-size) .. 17179869184 bytes (set by flag -segment-size)"},
+		{args: []string{"-max-message-size", "4194304", "-segment-size", "4096"}, want: "segment-size: 4096: want 0 (auto) or 8388608 (twice max-message-size) .. 17179869184 bytes (set by flag -segment-size)"},
 		{args: []string{"-max-message-size", "16777216"}, want: "(set by flag -max-message-size)"},
 	}
 	for _, tc := range cases {
@@ -98,5 +98,40 @@ func TestBrokerConfigViewShowsEachSettingOnce(t *testing.T) {
 		if view[k] != c.Values()[k] {
 			t.Errorf("%s = %q, want %q", k, view[k], c.Values()[k])
 		}
+	}
+}
+
+// TestStoreSizes: a loopback-only broker gets small store files, any
+// other the large ones, and explicit sizes win.
+func TestStoreSizes(t *testing.T) {
+	cases := []struct {
+		args    []string
+		segment int64
+		entries int
+		small   bool
+	}{
+		{nil, 64 << 20, 1 << 20, true},
+		{[]string{"-listen", "localhost:10911"}, 64 << 20, 1 << 20, true},
+		{[]string{"-listen", "0.0.0.0:10911"}, 1 << 30, 16 << 20, false},
+		{[]string{"-listen", "127.0.0.1:10911", "-advertise", "10.0.0.5:10911"}, 1 << 30, 16 << 20, false},
+		{[]string{"-segment-size", "268435456"}, 256 << 20, 1 << 20, true},
+		{[]string{"-listen", "10.0.0.5:10911", "-index-entries", "4096"}, 1 << 30, 4096, false},
+		{[]string{"-segment-size", "268435456", "-index-entries", "4096"}, 256 << 20, 4096, false},
+	}
+	for _, tc := range cases {
+		c, err := loadWith(t, tc.args, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := c.StoreSizes()
+		if got.SegmentBytes != tc.segment || got.IndexEntries != tc.entries || got.Small != tc.small {
+			t.Errorf("%v: %+v, want segment %d, entries %d, small %v", tc.args, got, tc.segment, tc.entries, tc.small)
+		}
+		if o := c.BrokerOptions(nil); o.SegmentSize != got.SegmentBytes || o.IndexEntriesPerFile != got.IndexEntries {
+			t.Errorf("%v: broker options %d/%d", tc.args, o.SegmentSize, o.IndexEntriesPerFile)
+		}
+	}
+	if _, err := loadWith(t, []string{"-index-entries", "10"}, nil); err == nil || !strings.Contains(err.Error(), "index-entries") {
+		t.Errorf("index-entries 10: %v", err)
 	}
 }

@@ -308,6 +308,8 @@ func (p *process) announceReady() {
 		attrs = append(attrs, "broker", b.Addr(), "vip", b.VIPAddr(), "advertise", b.Advertise(), "dataDir", p.cfg.DataDir, "flush", p.cfg.Flush,
 			"master", role.Master, "brokerId", p.cfg.BrokerID, "ha", b.HAAddr(), "replication", p.cfg.Replication)
 		attrs = append(attrs, recoveryAttrs(b.Store().Recovery())...)
+		sizes := p.cfg.StoreSizes()
+		attrs = append(attrs, "segmentBytes", sizes.SegmentBytes, "indexEntries", sizes.IndexEntries)
 		status = "serving on " + b.Addr()
 	}
 	if p.http != nil {

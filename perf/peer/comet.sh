@@ -1,7 +1,9 @@
 #!/bin/sh
 # comet.sh builds the comet binary of this repository and runs it on
 # 127.0.0.1 as the broker under test of comet-bench, so that broker and
-# harness are separate processes (as they are for the NATS peer).
+# harness are separate processes (as they are for the NATS peer). It sets
+# the production store file sizes (1 GiB segments, 16 Mi key-index
+# entries), which a loopback-only broker would otherwise make small.
 #
 #   perf/peer/comet.sh build               go build ./cmd/comet into the cache dir
 #   perf/peer/comet.sh start [sync|async]  start it with that --flush mode
@@ -85,7 +87,8 @@ start() {
 	echo "$dir" >"$STATE_FILE"
 	"$BIN" --data-dir "$dir/data" --listen "127.0.0.1:$COMET_PORT" \
 		--namesrv-listen "127.0.0.1:$COMET_NAMESRV_PORT" --http-listen "" \
-		--flush "$flush" </dev/null >>"$dir/comet.log" 2>&1 &
+		--flush "$flush" --segment-size 1073741824 --index-entries 16777216 \
+		</dev/null >>"$dir/comet.log" 2>&1 &
 	pid=$!
 	echo "$pid" >"$dir/comet.pid"
 	wait_listening "$dir" "$pid"
