@@ -303,6 +303,7 @@ func (b *Broker) prepare() error {
 	}
 	b.registerHandlers()
 	b.server.OnClose(b.connClosed)
+	b.server.OnOpen(b.connOpened)
 	return nil
 }
 
@@ -361,6 +362,11 @@ func (b *Broker) start() error {
 	go func() {
 		defer b.background.Done()
 		b.hold.run(ctx)
+	}()
+	b.background.Add(1)
+	go func() {
+		defer b.background.Done()
+		b.logTraffic(ctx, trafficLogInterval)
 	}()
 	go b.compiles.run()
 	b.background.Add(1)
@@ -477,6 +483,7 @@ func (b *Broker) onPublish(batch []persist.Dispatched) {
 }
 
 func (b *Broker) connClosed(c *netio.Conn) {
+	b.logConnClosed(c)
 	if b.hold != nil {
 		b.hold.connClosed(c.ID())
 	}
@@ -489,6 +496,9 @@ func (b *Broker) connClosed(c *netio.Conn) {
 // (NOTIFY_CONSUMER_IDS_CHANGED, oneway) so they rebalance now.
 func (b *Broker) notifyGroups(groups []string) {
 	for _, g := range groups {
+		if b.debugEnabled() {
+			b.log.Debug("actors: consumer group membership changed", "group", g, "members", len(b.groups.members(g)))
+		}
 		if !b.notifyEnabled(g) {
 			continue
 		}
