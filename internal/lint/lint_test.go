@@ -52,6 +52,9 @@ var layers = map[string][]string{
 	"actors": {"ha", "namesrv", "netio", "netio/remoting", "persist", "ringbuf", "routing", "sqlfilter",
 		"internal/adminwire", "internal/atomicfile"},
 
+	// Gateways: more front doors onto the broker core (its writer and store).
+	"mqtt": {"actors", "netio", "netio/remoting", "persist"},
+
 	// Wiring above the core.
 	"internal/config":  {"actors", "controller", "netio", "netio/remoting"},
 	"internal/ctl":     {"internal/adminwire", "netio/remoting", "routing"},
