@@ -40,6 +40,7 @@ const (
 var reservedTopics = map[string]bool{
 	TopicSchedule: true, TopicTransactionHalf: true, TopicTransactionOp: true,
 	remoting.TransactionCheckMaxTopic: true, remoting.SelfTestTopic: true, remoting.OffsetMovedEventTopic: true,
+	TopicMQTTSessions: true,
 }
 
 // topicChangesCapacity bounds the change requests waiting for the table's

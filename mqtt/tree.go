@@ -29,7 +29,6 @@ type shareGroup[K comparable, V any] struct {
 	name    string
 	filter  string
 	members []shareMember[K, V]
-	next    int // round robin
 }
 
 type shareMember[K comparable, V any] struct {

@@ -1,0 +1,184 @@
+package mqtt
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/apache/rocketmq-client-go/v2"
+	"github.com/apache/rocketmq-client-go/v2/consumer"
+	"github.com/apache/rocketmq-client-go/v2/primitive"
+	"github.com/apache/rocketmq-client-go/v2/producer"
+	"github.com/apache/rocketmq-client-go/v2/rlog"
+	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/cometmq/comet/internal/testutil"
+)
+
+// TestPahoQoS01 publishes at QoS 0 and 1 with paho (MQTT 3.1.1) to
+// subscribers of exact and wildcard filters, and checks every message
+// arrives once, in order, with the granted QoS.
+func TestPahoQoS01(t *testing.T) {
+	tg := startGateway(t, "", Options{}, nil)
+	addr := tg.gw.Addr()
+	sub := pahoClient(t, addr, "sub1", true)
+	var exact, wild, other inbox
+	waitToken(t, sub.Subscribe("sensors/eu/t1", 1, exact.handler), "subscribe exact")
+	waitToken(t, sub.Subscribe("sensors/+/t1", 0, wild.handler), "subscribe +")
+	sub2 := pahoClient(t, addr, "sub2", true)
+	waitToken(t, sub2.Subscribe("other/#", 1, other.handler), "subscribe #")
+	pub := pahoClient(t, addr, "pub1", true)
+	var want []string
+	for i := 0; i < 20; i++ {
+		body := "m" + strconv.Itoa(i)
+		want = append(want, body)
+		waitToken(t, pub.Publish("sensors/eu/t1", byte(i%2), false, body), "publish")
+	}
+	got := exact.waitCount(t, 20)
+	if !slices.Equal(got, want) {
+		t.Fatalf("exact subscriber got %v", got)
+	}
+	if got := wild.waitCount(t, 20); !slices.Equal(got, want) {
+		t.Fatalf("wildcard subscriber got %v", got)
+	}
+	exact.mu.Lock()
+	for i, m := range exact.msgs {
+		if m.Qos() != byte(i%2) || m.Topic() != "sensors/eu/t1" || m.Retained() {
+			t.Errorf("message %d: qos %d topic %q retained %v", i, m.Qos(), m.Topic(), m.Retained())
+		}
+	}
+	exact.mu.Unlock()
+	if n := len(other.payloads()); n != 0 {
+		t.Fatalf("unrelated subscriber got %d messages", n)
+	}
+}
+
+// TestMQTTToRocketMQ: an MQTT publish to sensors/eu/t1 is a message of
+// Comet topic "sensors" that the official RocketMQ push consumer receives,
+// with the MQTT topic kept as a property.
+func TestMQTTToRocketMQ(t *testing.T) {
+	rlog.SetLogLevel("error")
+	tg := startGateway(t, "", Options{}, nil)
+	pub := pahoClient(t, tg.gw.Addr(), "pub", true)
+	waitToken(t, pub.Publish("sensors/eu/t1", 1, false, "first"), "publish")
+	waitRoute(t, tg, "sensors")
+	got := make(chan *primitive.MessageExt, 16)
+	c, err := rocketmq.NewPushConsumer(consumer.WithNameServer([]string{tg.NamesrvAddr}),
+		consumer.WithGroupName("cg"+strconv.FormatInt(time.Now().UnixNano(), 10)),
+		consumer.WithConsumeFromWhere(consumer.ConsumeFromFirstOffset))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = c.Subscribe("sensors", consumer.MessageSelector{}, func(_ context.Context, msgs ...*primitive.MessageExt) (consumer.ConsumeResult, error) {
+		for _, m := range msgs {
+			got <- m
+		}
+		return consumer.ConsumeSuccess, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Shutdown()
+	select {
+	case m := <-got:
+		if string(m.Body) != "first" || m.GetProperty(PropTopic) != "sensors/eu/t1" || m.GetProperty(PropQoS) != "1" ||
+			m.GetProperty(PropClientID) != "pub" {
+			t.Fatalf("message %q properties %v", m.Body, m.GetProperties())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("RocketMQ consumer received nothing")
+	}
+}
+
+// TestRocketMQToMQTT: a RocketMQ producer's message on topic "orders"
+// reaches MQTT subscribers of "orders", "+" and "#", at the default QoS 1
+// capped by the grant; one with MQTT_TOPIC reaches that topic's filter.
+func TestRocketMQToMQTT(t *testing.T) {
+	rlog.SetLogLevel("error")
+	tg := startGateway(t, "", Options{}, nil)
+	sub := pahoClient(t, tg.gw.Addr(), "s", true)
+	var exact, plus, hash, deep inbox
+	waitToken(t, sub.Subscribe("orders", 1, exact.handler), "sub")
+	waitToken(t, sub.Subscribe("+", 0, plus.handler), "sub")
+	waitToken(t, sub.Subscribe("#", 2, hash.handler), "sub")
+	waitToken(t, sub.Subscribe("orders/eu/+", 1, deep.handler), "sub")
+	p, err := rocketmq.NewProducer(producer.WithNameServer([]string{tg.NamesrvAddr}), producer.WithRetry(2),
+		producer.WithGroupName("pg"+strconv.FormatInt(time.Now().UnixNano(), 10)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer p.Shutdown()
+	msg := primitive.NewMessage("orders", []byte("from-rocketmq"))
+	msg.WithProperty("color", "blue")
+	if res, err := p.SendSync(context.Background(), msg); err != nil || res.Status != primitive.SendOK {
+		t.Fatalf("send: %v %v", res, err)
+	}
+	mapped := primitive.NewMessage("orders", []byte("to-subtopic"))
+	mapped.WithProperty(PropTopic, "orders/eu/7")
+	if res, err := p.SendSync(context.Background(), mapped); err != nil || res.Status != primitive.SendOK {
+		t.Fatalf("send: %v %v", res, err)
+	}
+	exact.waitCount(t, 1)
+	plus.waitCount(t, 1)
+	hash.waitCount(t, 2)
+	deep.waitCount(t, 1)
+	exact.mu.Lock()
+	m := exact.msgs[0]
+	exact.mu.Unlock()
+	if string(m.Payload()) != "from-rocketmq" || m.Qos() != 1 || m.Topic() != "orders" {
+		t.Fatalf("got %q qos %d topic %q", m.Payload(), m.Qos(), m.Topic())
+	}
+	if got := deep.payloads(); got[0] != "to-subtopic" {
+		t.Fatalf("mapped topic subscriber got %v", got)
+	}
+	hash.mu.Lock()
+	for _, hm := range hash.msgs {
+		if hm.Qos() != 1 {
+			t.Errorf("# subscriber (granted 2) got QoS %d, want the default 1", hm.Qos())
+		}
+	}
+	hash.mu.Unlock()
+}
+
+func waitRoute(t *testing.T, tg *testGateway, topic string) {
+	t.Helper()
+	testutil.WaitFor(t, 10*time.Second, "topic "+topic, func() bool {
+		_, ok := tg.Broker.GatewayTopic(topic)
+		return ok
+	})
+}
+
+// TestPahoSessionResume: a persistent session (clean session 0) keeps its
+// subscription and receives the QoS 1 messages published while it was
+// away, in order, once.
+func TestPahoSessionResume(t *testing.T) {
+	tg := startGateway(t, "", Options{}, nil)
+	addr := tg.gw.Addr()
+	var first inbox
+	sub := pahoClient(t, addr, "persist", false, func(o *paho.ClientOptions) { o.SetDefaultPublishHandler(first.handler) })
+	waitToken(t, sub.Subscribe("jobs/#", 1, nil), "subscribe")
+	sub.Disconnect(100)
+	testutil.WaitFor(t, 5*time.Second, "session offline", func() bool { return tg.gw.metrics.connections.Load() == 0 })
+	pub := pahoClient(t, addr, "pub", true)
+	var want []string
+	for i := 0; i < 50; i++ {
+		body := fmt.Sprintf("job-%d", i)
+		want = append(want, body)
+		waitToken(t, pub.Publish("jobs/a", 1, false, body), "publish")
+	}
+	var again inbox
+	pahoClient(t, addr, "persist", false, func(o *paho.ClientOptions) { o.SetDefaultPublishHandler(again.handler) })
+	if got := again.waitCount(t, 50); !slices.Equal(got[:50], want) {
+		t.Fatalf("resumed session got %v", got)
+	}
+	testutil.WaitFor(t, 2*time.Second, "no duplicates", func() bool { return len(again.payloads()) == 50 })
+}
