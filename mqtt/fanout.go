@@ -23,10 +23,10 @@ import (
 // Lock order: fanout.mu, then session.mu; the tree's lock is never held
 // while a session's is taken.
 type fanout struct {
-	gw      *Gateway
-	wakeCh  chan struct{}
-	done    chan struct{}
-	catchQ  chan *session
+	gw     *Gateway
+	wakeCh chan struct{}
+	done   chan struct{}
+	catchQ chan *session
 
 	mu         sync.Mutex
 	pos        int64        // next record (fan-out goroutine, under mu)

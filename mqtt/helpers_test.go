@@ -93,7 +93,7 @@ func pahoClient(t testing.TB, addr, id string, clean bool, opts ...func(*paho.Cl
 
 func waitToken(t testing.TB, tok paho.Token, what string) {
 	t.Helper()
-	if !tok.WaitTimeout(10*time.Second) {
+	if !tok.WaitTimeout(10 * time.Second) {
 		t.Fatalf("%s: timed out", what)
 	}
 	if err := tok.Error(); err != nil {
