@@ -188,6 +188,32 @@ func (r *rawClient) next(timeout time.Duration) packet {
 	}
 }
 
+// poll returns the next packet, or nil when none arrives within timeout
+// or the connection closed.
+func (r *rawClient) poll(timeout time.Duration) packet {
+	r.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		if n, err := splitPacket(r.buf, 1<<26, false); err != nil {
+			r.t.Fatalf("split: %v", err)
+		} else if n > 0 {
+			p, err := decodePacket(r.buf[:n], r.version)
+			if err != nil {
+				r.t.Fatalf("decode: %v", err)
+			}
+			r.buf = r.buf[n:]
+			return p
+		}
+		_ = r.conn.SetReadDeadline(deadline)
+		var chunk [4096]byte
+		n, err := r.conn.Read(chunk[:])
+		if err != nil {
+			return nil
+		}
+		r.buf = append(r.buf, chunk[:n]...)
+	}
+}
+
 // expectClosed reads until the server closes, returning the packets seen.
 func (r *rawClient) expectClosed(timeout time.Duration) []packet {
 	r.t.Helper()

@@ -42,8 +42,13 @@ func (c *conn) handlePublish(p *Publish) error {
 		if c.version == version5 && c.inboundPending >= int(c.gw.opts.ReceiveMaximum) {
 			return protocolReason(ReasonReceiveMaximumExceeded, "more than %d unacknowledged QoS 1/2 publishes", c.gw.opts.ReceiveMaximum)
 		}
-		if p.QoS == 2 && c.sess.qos2Seen(p.PacketID) {
-			return nil // stored already (PUBREC sent, or sent when stored)
+		if p.QoS == 2 {
+			if seen, stored := c.sess.qos2Seen(p.PacketID); seen {
+				if stored {
+					c.send(&Ack{Type: typePubrec, PacketID: p.PacketID})
+				}
+				return nil // stored once; a publish still being stored is answered when it is
+			}
 		}
 	}
 	c.gw.metrics.publishesIn.Add(1)

@@ -280,12 +280,13 @@ func (c *conn) windowFor() int {
 
 // Inbound QoS 2 state.
 
-// qos2Seen reports whether id is a QoS 2 publish stored or being stored.
-func (s *session) qos2Seen(id uint16) bool {
+// qos2Seen reports whether id is a QoS 2 publish being stored, or stored
+// and awaiting PUBREL.
+func (s *session) qos2Seen(id uint16) (seen, stored bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	_, ok := s.mu.qos2in[id]
-	return ok
+	stored, seen = s.mu.qos2in[id]
+	return seen, stored
 }
 
 func (s *session) qos2Storing(id uint16) {
