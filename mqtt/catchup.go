@@ -119,7 +119,7 @@ func (s *session) catchUpChunk(raw []byte, pos, limit int64) bool {
 			s.mu.readPos = limit
 			return true
 		}
-		if pos >= s.mu.takenEnd && binary.BigEndian.Uint32(raw[4:]) == persist.MagicMessage {
+		if pos >= s.mu.takenEnd && !s.mu.done[pos] && binary.BigEndian.Uint32(raw[4:]) == persist.MagicMessage {
 			rv, err := persist.ParseRecordHeader(raw[:size], pos)
 			if err == nil && s.gw.parseDelivery(&rv, &d) && s.matchOwnLocked(&d, &t) {
 				if !s.takeLocked(&d, t.qos, t.rap && d.retain, t.subIDs) {

@@ -61,6 +61,9 @@ func (s *session) takeLocked(d *delivery, qos byte, retain bool, subIDs []uint32
 	s.mu.takenEnd = d.end
 	c := s.mu.conn
 	if qos == 0 {
+		if len(s.mu.inflight) > 0 && s.persistentLocked() {
+			s.markDoneLocked(d.phys) // above the cursor: never again after a restart
+		}
 		c.sendPublish(d, 0, 0, false, retain, subIDs)
 		return true
 	}
@@ -105,6 +108,9 @@ func (s *session) completeLocked(om *outMsg) {
 	}
 	om.done = true
 	delete(s.mu.inflight, om.id)
+	if om.phys >= 0 && s.persistentLocked() {
+		s.markDoneLocked(om.phys)
+	}
 	s.gw.metrics.inflight.Add(-1)
 	i := 0
 	for i < len(s.mu.order) && s.mu.order[i].done {

@@ -8,6 +8,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/cometmq/comet/actors"
@@ -20,6 +21,11 @@ type Options struct {
 	Listen   string // MQTT over TCP, "127.0.0.1:1883"; "" disables
 	WSListen string // MQTT over WebSocket, "127.0.0.1:8083"; "" disables
 	WSPath   string // default "/mqtt"
+	// ListenOptional and WSListenOptional make a listener whose address
+	// is taken a warning instead of an error (comet's default addresses:
+	// a broker does not refuse to start because another MQTT server holds
+	// 1883).
+	ListenOptional, WSListenOptional bool
 
 	// FallbackTopic receives the messages whose first topic level is not
 	// a usable Comet topic (default "MQTT_FALLBACK").
@@ -47,7 +53,9 @@ type Options struct {
 	// (default 4 MiB).
 	MaxPendingBytes int
 	// DefaultQoS is the QoS of a message from a RocketMQ producer (no
-	// MQTT_QOS property) for subscribers that granted more (default 1).
+	// MQTT_QOS property) for subscribers that granted more. The zero value
+	// is QoS 0; comet's --mqtt-default-qos defaults to 1 (the log already
+	// makes such messages durable).
 	DefaultQoS byte
 	// SnapshotInterval is how often session state is compacted into the
 	// snapshot file (default 1 minute).
@@ -83,9 +91,6 @@ func (o *Options) setDefaults(b *actors.Broker) {
 	}
 	if o.MaxPendingBytes == 0 {
 		o.MaxPendingBytes = 4 << 20
-	}
-	if o.DefaultQoS == 0 {
-		o.DefaultQoS = 1
 	}
 	if o.SnapshotInterval == 0 {
 		o.SnapshotInterval = time.Minute
@@ -180,14 +185,19 @@ func (gw *Gateway) Start() error {
 	gw.goWorker(gw.sweepLoop)
 	gw.goWorker(gw.journal.run)
 	for _, a := range []struct {
-		addr string
-		ws   bool
-	}{{gw.opts.Listen, false}, {gw.opts.WSListen, true}} {
+		addr     string
+		ws       bool
+		optional bool
+	}{{gw.opts.Listen, false, gw.opts.ListenOptional}, {gw.opts.WSListen, true, gw.opts.WSListenOptional}} {
 		if a.addr == "" {
 			continue
 		}
 		l := newListener(gw, a.addr, a.ws)
 		if err := l.start(gw.opts.NumEventLoops); err != nil {
+			if a.optional && errors.Is(err, syscall.EADDRINUSE) {
+				gw.log.Warn("mqtt: default address taken; serving without this listener", "addr", a.addr, "websocket", a.ws)
+				continue
+			}
 			gw.Stop(context.Background())
 			return err
 		}
@@ -244,6 +254,12 @@ func (gw *Gateway) boundAddr(ws bool) string {
 // before the broker stops: the snapshot goes through the broker's file
 // system and the last journal records through its writer.
 func (gw *Gateway) Stop(ctx context.Context) error {
+	return gw.stop(ctx, true)
+}
+
+// stop stops the gateway; snapshot false leaves the session snapshot as
+// it was (tests use it to recover from the journal as after a crash).
+func (gw *Gateway) stop(ctx context.Context, snapshot bool) error {
 	var first error
 	gw.stopOnce.Do(func() {
 		gw.stopping.Store(true)
@@ -256,6 +272,9 @@ func (gw *Gateway) Stop(ctx context.Context) error {
 		close(gw.quit)
 		gw.fan.stop()
 		gw.workers.Wait()
+		if !snapshot {
+			return
+		}
 		if err := gw.journal.snapshot(); err != nil && first == nil {
 			first = err
 		}

@@ -3,6 +3,7 @@ package mqtt
 import (
 	"context"
 	"fmt"
+	"net"
 	"slices"
 	"strconv"
 	"testing"
@@ -15,6 +16,7 @@ import (
 	"github.com/apache/rocketmq-client-go/v2/rlog"
 	paho "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/cometmq/comet/internal/cluster"
 	"github.com/cometmq/comet/internal/testutil"
 )
 
@@ -181,4 +183,34 @@ func TestPahoSessionResume(t *testing.T) {
 		t.Fatalf("resumed session got %v", got)
 	}
 	testutil.WaitFor(t, 2*time.Second, "no duplicates", func() bool { return len(again.payloads()) == 50 })
+}
+
+// TestOptionalListenerTaken: a default address held by another server is
+// a warning (the gateway serves without it); an explicit one is an error.
+func TestOptionalListenerTaken(t *testing.T) {
+	held, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	c := cluster.StartTest(t, nil)
+	gw, err := New(c.Broker, Options{Listen: held.Addr().String(), ListenOptional: true, Logger: testLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := gw.Start(); err != nil {
+		t.Fatalf("optional listener: %v", err)
+	}
+	if gw.Addr() != "" {
+		t.Fatalf("serving on %s", gw.Addr())
+	}
+	gw.Stop(context.Background())
+	gw, err = New(c.Broker, Options{Listen: held.Addr().String(), Logger: testLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := gw.Start(); err == nil {
+		gw.Stop(context.Background())
+		t.Fatal("explicit listener on a taken address started")
+	}
 }

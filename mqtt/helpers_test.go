@@ -22,8 +22,9 @@ import (
 // loopback ports the system picks.
 type testGateway struct {
 	*cluster.Cluster
-	gw   *Gateway
-	opts Options
+	gw      *Gateway
+	opts    Options
+	stopped sync.Once
 }
 
 func testLogger() *slog.Logger {
@@ -51,6 +52,9 @@ func startGateway(t testing.TB, dir string, opts Options, broker func(*actors.Br
 	if opts.WSListen == "" {
 		opts.WSListen = "127.0.0.1:0"
 	}
+	if opts.DefaultQoS == 0 {
+		opts.DefaultQoS = 1
+	}
 	opts.Logger = testLogger()
 	opts.NumEventLoops = 2
 	gw, err := New(c.Broker, opts)
@@ -67,11 +71,17 @@ func startGateway(t testing.TB, dir string, opts Options, broker func(*actors.Br
 }
 
 // stop stops the gateway, then the broker (idempotent).
-func (tg *testGateway) stop() {
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	_ = tg.gw.Stop(ctx)
-	_ = tg.Cluster.Stop(ctx)
+func (tg *testGateway) stop() { tg.stopWith(true) }
+
+// stopWith stops the gateway (snapshot false: without writing the session
+// snapshot, as a crash would leave it), then the broker; once.
+func (tg *testGateway) stopWith(snapshot bool) {
+	tg.stopped.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		_ = tg.gw.stop(ctx, snapshot)
+		_ = tg.Cluster.Stop(ctx)
+	})
 }
 
 // pahoClient connects a paho (MQTT 3.1.1) client.

@@ -181,16 +181,5 @@ func (r *connRegistry) each(fn func(*conn)) {
 	}
 }
 
-func (r *connRegistry) count() int {
-	n := 0
-	for i := range r.shards {
-		s := &r.shards[i]
-		s.mu.Lock()
-		n += len(s.mu.byID)
-		s.mu.Unlock()
-	}
-	return n
-}
-
 // sweepInterval is how often keep-alive and connect deadlines are checked.
 const sweepInterval = 250 * time.Millisecond

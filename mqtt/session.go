@@ -43,8 +43,9 @@ type session struct {
 		qos2in    map[uint16]bool
 		retainedQ []pendingRetained // retained messages waiting for window room
 		will      *willMessage
-		willAt    time.Time // a delayed Will's due time
-		queued    int64     // records matched while not live (a hint for metrics)
+		willAt    time.Time      // a delayed Will's due time
+		queued    int64          // records matched while not live (a hint for metrics)
+		done      map[int64]bool // persistent: records at or above the cursor already done
 		shared    map[*shareGroup[*session, *subscription]]bool
 	}
 }
@@ -122,9 +123,7 @@ func (gw *Gateway) attach(c *conn, clean bool, expiry uint32) (present, _ bool) 
 	s.mu.conn, s.mu.version, s.mu.expiry = c, c.version, expiry
 	s.mu.window = c.windowFor()
 	s.mu.expiresAt = time.Time{}
-	if c.will != nil {
-		s.mu.will, s.mu.willAt = c.will, time.Time{}
-	}
+	s.mu.will, s.mu.willAt = c.will, time.Time{} // a reconnection cancels a delayed Will
 	s.mu.Unlock()
 	c.sess = s
 	gw.journal.sessionConnected(s)
@@ -244,7 +243,11 @@ func (gw *Gateway) sweepSessions(now time.Time) {
 			will, s.mu.will, s.mu.willAt = s.mu.will, nil, time.Time{}
 		}
 		expired := s.mu.conn == nil && !s.mu.expiresAt.IsZero() && now.After(s.mu.expiresAt)
+		stalled := s.mu.conn != nil && !s.mu.live && !s.mu.scheduled
 		s.mu.Unlock()
+		if stalled {
+			gw.fan.kick(s) // a catch-up the full queue refused, or a missed wake-up
+		}
 		if will != nil {
 			gw.publishWill(will)
 		}

@@ -77,6 +77,8 @@ type Config struct {
 	MinInSyncReplicas int
 	ReplicaLagMax     time.Duration
 
+	MQTT MQTTConfig // mqtt.go
+
 	values map[string]string // every key's final value, for GET_BROKER_CONFIG
 }
 
@@ -117,6 +119,7 @@ func defineFlags(fs *flag.FlagSet, c *Config) {
 	fs.StringVar(&c.Replication, "replication", "async", "async: acknowledge after the local write; sync: once every in-sync replica holds the batch")
 	fs.IntVar(&c.MinInSyncReplicas, "min-insync-replicas", 1, "sync replication refuses sends while the in-sync set (master included) is smaller")
 	fs.DurationVar(&c.ReplicaLagMax, "replica-lag-max", 10*time.Second, "a replica not caught up for this long leaves the in-sync set")
+	defineMQTTFlags(fs, &c.MQTT)
 	fs.StringVar(&c.File, "config", "", "TOML config file (keys are the flag names)")
 }
 
@@ -289,7 +292,8 @@ func tomlType(v any) string {
 
 // Validate reports the first invalid setting, naming its key.
 func (c *Config) Validate() error {
-	checks := []func() error{c.validateAddrs, c.validateStore, c.validateLogs, c.validateNetwork, c.validateReplication}
+	checks := []func() error{c.validateAddrs, c.validateStore, c.validateLogs, c.validateNetwork, c.validateReplication,
+		c.MQTT.validate}
 	for _, check := range checks {
 		if err := check(); err != nil {
 			return err

@@ -34,6 +34,7 @@ import (
 	"github.com/cometmq/comet/actors"
 	"github.com/cometmq/comet/internal/config"
 	"github.com/cometmq/comet/internal/ops"
+	"github.com/cometmq/comet/mqtt"
 	"github.com/cometmq/comet/namesrv"
 	"github.com/cometmq/comet/persist"
 )
@@ -56,6 +57,7 @@ type process struct {
 	notifier *ops.Notifier
 	namesrv  atomic.Pointer[namesrv.Server]
 	broker   atomic.Pointer[actors.Broker] // set once it serves; /status reads it
+	mqtt     atomic.Pointer[mqtt.Gateway]  // mqtt.go
 	dirLock  *persist.DirLock              // the data dir's lock until the broker takes it
 	registry *prometheus.Registry
 	http     *ops.HTTPServer
@@ -180,7 +182,7 @@ func (p *process) startBroker() error {
 	b.SetTransactionBacklog(func() int64 { return b.TxnStats().Pending.Load() })
 	p.registry.MustRegister(b.Collector(), b.ReplicationCollector())
 	p.broker.Store(b)
-	return nil
+	return p.startMQTT(b)
 }
 
 func (p *process) startHTTP() error {
@@ -254,6 +256,7 @@ func (p *process) announceReady() {
 		attrs = append(attrs, "broker", b.Addr(), "advertise", b.Advertise(), "dataDir", p.cfg.DataDir, "flush", p.cfg.Flush,
 			"master", role.Master, "brokerId", p.cfg.BrokerID, "ha", b.HAAddr(), "replication", p.cfg.Replication)
 		attrs = append(attrs, recoveryAttrs(b.Store().Recovery())...)
+		attrs = append(attrs, p.mqttAttrs()...)
 		status = "serving on " + b.Addr()
 	}
 	if p.http != nil {
@@ -308,6 +311,7 @@ func (p *process) shutdown() error {
 			}
 		}
 	}
+	keep("mqtt gateway", p.stopMQTT(ctx))
 	if b := p.broker.Load(); b != nil {
 		keep("broker", b.Stop(ctx))
 	}

@@ -56,9 +56,9 @@ var layers = map[string][]string{
 	"mqtt": {"actors", "netio", "netio/remoting", "persist"},
 
 	// Wiring above the core.
-	"internal/config":  {"actors", "controller", "netio", "netio/remoting"},
+	"internal/config":  {"actors", "controller", "mqtt", "netio", "netio/remoting"},
 	"internal/ctl":     {"internal/adminwire", "netio/remoting", "routing"},
-	"internal/daemon":  {"actors", "controller", "internal/config", "internal/ops", "namesrv", "persist"},
+	"internal/daemon":  {"actors", "controller", "internal/config", "internal/ops", "mqtt", "namesrv", "persist"},
 	"internal/cluster": {"actors", "namesrv"},
 	"perf":             {"actors", "client", "internal/cluster", "internal/config"},
 
