@@ -95,7 +95,7 @@ func (c *conn) readPass() gnet.Action {
 	}
 	buf, _ := c.gc.Peek(-1)
 	n, err := c.consume(buf)
-	_, _ = c.gc.Discard(n)
+	c.discard(n)
 	if err != nil {
 		c.refuse(err)
 		return gnet.Close
@@ -104,6 +104,14 @@ func (c *conn) readPass() gnet.Action {
 		return gnet.Close
 	}
 	return gnet.None
+}
+
+// discard drops n consumed bytes from gnet's buffer (gnet's Discard(0)
+// would drop them all).
+func (c *conn) discard(n int) {
+	if n > 0 {
+		_, _ = c.gc.Discard(n)
+	}
 }
 
 // resumePass runs fn on the loop after a pause (reading stopped while a
@@ -168,11 +176,11 @@ func (c *conn) wsTraffic() gnet.Action {
 		c.out.mu.Lock()
 		c.out.mu.ws = true
 		c.out.mu.Unlock()
-		_, _ = c.gc.Discard(n)
+		c.discard(n)
 		buf, _ = c.gc.Peek(-1)
 	}
 	n, err := c.unframe(buf)
-	_, _ = c.gc.Discard(n)
+	c.discard(n)
 	if err != nil {
 		_, _ = c.gc.Write(wsCloseFrame(wsCloseProtocolErr))
 		c.gw.logRefusal("mqtt: websocket connection closed", c, err)

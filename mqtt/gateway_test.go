@@ -6,6 +6,7 @@ import (
 	"net"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -212,5 +213,63 @@ func TestOptionalListenerTaken(t *testing.T) {
 	if err := gw.Start(); err == nil {
 		gw.Stop(context.Background())
 		t.Fatal("explicit listener on a taken address started")
+	}
+}
+
+// TestWebSocketPaho: paho over WebSocket (path /mqtt, subprotocol mqtt)
+// publishes to and receives from a TCP client.
+func TestWebSocketPaho(t *testing.T) {
+	tg := startGateway(t, "", Options{}, nil)
+	wsURL := "ws://" + tg.gw.WSAddr() + "/mqtt"
+	var got inbox
+	ws := pahoClient(t, "", "ws-sub", true, func(o *paho.ClientOptions) { o.Servers = nil; o.AddBroker(wsURL) })
+	waitToken(t, ws.Subscribe("web/#", 1, got.handler), "ws subscribe")
+	tcp := pahoClient(t, tg.gw.Addr(), "tcp-pub", true)
+	big := strings.Repeat("x", 200_000) // spans WebSocket frames and TCP reads
+	for _, body := range []string{"one", big, "three"} {
+		waitToken(t, tcp.Publish("web/a", 1, false, body), "publish")
+	}
+	if p := got.waitCount(t, 3); p[0] != "one" || p[1] != big || p[2] != "three" {
+		t.Fatalf("ws subscriber got %d messages", len(p))
+	}
+	var back inbox
+	waitToken(t, tcp.Subscribe("from/ws", 1, back.handler), "tcp subscribe")
+	waitToken(t, ws.Publish("from/ws", 1, false, "hello from ws"), "ws publish")
+	if p := back.waitCount(t, 1); p[0] != "hello from ws" {
+		t.Fatalf("got %v", p)
+	}
+}
+
+// TestWebSocketRefusals: a wrong path, a missing subprotocol and a text
+// frame are refused; neighbours are unaffected.
+func TestWebSocketRefusals(t *testing.T) {
+	tg := startGateway(t, "", Options{}, nil)
+	upgrade := func(path, proto string) string {
+		c, err := net.Dial("tcp", tg.gw.WSAddr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		req := "GET " + path + " HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+			"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+		if proto != "" {
+			req += "Sec-WebSocket-Protocol: " + proto + "\r\n"
+		}
+		c.Write([]byte(req + "\r\n"))
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		buf := make([]byte, 512)
+		n, _ := c.Read(buf)
+		return string(buf[:n])
+	}
+	if r := upgrade("/other", "mqtt"); !strings.HasPrefix(r, "HTTP/1.1 400") {
+		t.Fatalf("wrong path: %q", r)
+	}
+	if r := upgrade("/mqtt", "chat"); !strings.HasPrefix(r, "HTTP/1.1 400") {
+		t.Fatalf("no mqtt subprotocol: %q", r)
+	}
+	r := upgrade("/mqtt", "chat, mqtt")
+	if !strings.HasPrefix(r, "HTTP/1.1 101") || !strings.Contains(r, "Sec-WebSocket-Protocol: mqtt\r\n") ||
+		!strings.Contains(r, "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n") {
+		t.Fatalf("upgrade: %q", r)
 	}
 }

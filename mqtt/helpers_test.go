@@ -87,7 +87,11 @@ func (tg *testGateway) stopWith(snapshot bool) {
 // pahoClient connects a paho (MQTT 3.1.1) client.
 func pahoClient(t testing.TB, addr, id string, clean bool, opts ...func(*paho.ClientOptions)) paho.Client {
 	t.Helper()
-	o := paho.NewClientOptions().AddBroker("tcp://" + addr).SetClientID(id).SetCleanSession(clean).
+	o := paho.NewClientOptions().SetClientID(id)
+	if addr != "" {
+		o.AddBroker("tcp://" + addr)
+	}
+	o = o.SetCleanSession(clean).
 		SetAutoReconnect(false).SetConnectRetry(false).SetKeepAlive(30 * time.Second).SetProtocolVersion(4)
 	for _, f := range opts {
 		f(o)

@@ -414,3 +414,30 @@ func TestSharedSubscriptionSplit(t *testing.T) {
 		t.Fatalf("no split: %v", counts)
 	}
 }
+
+// TestPacketsSplitAcrossReads: packets arriving a byte at a time, and
+// several packets in one write, are decoded the same.
+func TestPacketsSplitAcrossReads(t *testing.T) {
+	tg := startGateway(t, "", Options{}, nil)
+	sub, _ := connectRaw(t, tg, version311, &Connect{ClientID: "sub", CleanStart: true})
+	subscribeRaw(t, sub, 1, Subscription{Filter: "s", QoS: 0})
+	pub, _ := connectRaw(t, tg, version311, &Connect{ClientID: "pub", CleanStart: true})
+	one := encodePacket(nil, &Publish{Topic: "s", Payload: bytes.Repeat([]byte("a"), 300)}, version311)
+	for _, b := range one {
+		pub.write([]byte{b})
+		time.Sleep(time.Millisecond)
+	}
+	var many []byte
+	for i := 0; i < 5; i++ {
+		many = encodePacket(many, &Publish{Topic: "s", Payload: []byte{byte('0' + i)}}, version311)
+	}
+	pub.write(many)
+	if m := nextPublish(t, sub); len(m.Payload) != 300 {
+		t.Fatalf("byte-by-byte packet arrived as %d bytes", len(m.Payload))
+	}
+	for i := 0; i < 5; i++ {
+		if m := nextPublish(t, sub); string(m.Payload) != string(rune('0'+i)) {
+			t.Fatalf("packet %d: %q", i, m.Payload)
+		}
+	}
+}
