@@ -213,7 +213,7 @@ func (r *rawClient) poll(timeout time.Duration) packet {
 		} else if n > 0 {
 			p, err := decodePacket(r.buf[:n], r.version)
 			if err != nil {
-				r.t.Fatalf("decode: %v", err)
+				r.t.Fatalf("decode % x: %v", r.buf[:n], err)
 			}
 			r.buf = r.buf[n:]
 			return p
