@@ -6,7 +6,21 @@ import (
 )
 
 // The packet codec: the fixed header, the variable-length integers and
-// strings of §1.5, and each packet of both protocol levels. Decoders take
+// strings of §1.5, and each packet of both protocol levels. Every packet
+// (part of the format: do not change — it is the MQTT wire format that
+// unmodified clients speak):
+//
+//	+---------+-----------+------------------------------------------------+
+//	| bytes   | field     | notes                                          |
+//	+---------+-----------+------------------------------------------------+
+//	| 1       | type<<4 | | flags: PUBLISH DUP(8) QoS(6) RETAIN(1); PUBREL, |
+//	|         | flags     | SUBSCRIBE, UNSUBSCRIBE 0010; all others 0000   |
+//	| 1-4     | remaining | Variable Byte Integer: 7 bits a byte, low      |
+//	|         | length    | first, bit 7 "more" (MQTT 5: shortest form)    |
+//	| n       | variable  | packet id (2, big endian), MQTT 5 properties   |
+//	|         | header    | (Variable Byte Integer length, then id+value)  |
+//	| rest    | payload   | strings and binary: 2-byte length + bytes      |
+//	+---------+-----------+------------------------------------------------+ Decoders take
 // one whole packet (splitPacket finds its end), check every rule of the
 // specification that the bytes alone decide, and return the reason code
 // the connection is closed with when one is broken (reasonOf). Strings
