@@ -3,6 +3,7 @@ package actors
 import (
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -38,6 +39,33 @@ var (
 // gatewayHooks are what gateways registered with the broker.
 type gatewayHooks struct {
 	published atomic.Pointer[[]func()]
+	admin     sync.Map // request code -> GatewayAdminFunc
+}
+
+// GatewayAdminFunc answers a gateway's admin request (cometctl) off the
+// event loops.
+type GatewayAdminFunc func(req *remoting.Command) *remoting.Command
+
+// gatewayAdminCodes are the requests routed to a gateway.
+var gatewayAdminCodes = []int16{remoting.RequestCometMQTTClients, remoting.RequestCometMQTTKick}
+
+// SetGatewayAdmin routes one of the gateway admin request codes to fn; a
+// code without a gateway is answered REQUEST_CODE_NOT_SUPPORTED. Any time.
+func (b *Broker) SetGatewayAdmin(code int16, fn GatewayAdminFunc) { b.gateways.admin.Store(code, fn) }
+
+// registerGatewayHandlers installs the routes of the gateway admin codes
+// (before Start: a gateway starts after the broker).
+func (b *Broker) registerGatewayHandlers() {
+	gate := &adminGate{}
+	for _, code := range gatewayAdminCodes {
+		b.server.Handle(code, b.offLoop(gate, func(req *remoting.Command) *remoting.Command {
+			fn, ok := b.gateways.admin.Load(code)
+			if !ok {
+				return failure(req, remoting.ResponseRequestCodeNotSupported, "no gateway serves %s", remoting.RequestName(code))
+			}
+			return fn.(GatewayAdminFunc)(req)
+		}))
+	}
 }
 
 // OnPublished registers fn to run after every batch of records becomes

@@ -182,6 +182,7 @@ func (gw *Gateway) Start() error {
 	}
 	gw.fan.start()
 	gw.broker.OnPublished(gw.fan.wake)
+	gw.registerAdmin()
 	gw.goWorker(gw.sweepLoop)
 	gw.goWorker(gw.journal.run)
 	for _, a := range []struct {

@@ -22,6 +22,8 @@
 //	| 222  | INVOKE_BROKER_TO_RESET_OFFSET | ResetOffsetBody {"offsetTable":{{MQ}:offset}}               |
 //	| 220  | RESET_CONSUMER_CLIENT_OFFSET  | (broker to client, oneway) the same ResetOffsetBody         |
 //	| 20001| COMET_VERIFY_STORE            | VerifyReport, standard JSON (verify.go)                     |
+//	| 20010| COMET_MQTT_CLIENTS            | [MQTTClient], standard JSON (mqtt.go)                       |
+//	| 20011| COMET_MQTT_KICK               | none (ext clientId, end)                                    |
 //	+------+-------------------------------+-------------------------------------------------------------+
 //
 // {MQ} is a message queue written as an object key, fields in fastjson's

@@ -53,7 +53,7 @@ var layers = map[string][]string{
 		"internal/adminwire", "internal/atomicfile"},
 
 	// Gateways: more front doors onto the broker core (its writer and store).
-	"mqtt": {"actors", "netio", "netio/remoting", "persist"},
+	"mqtt": {"actors", "internal/adminwire", "netio/remoting", "persist"},
 
 	// Wiring above the core.
 	"internal/config":  {"actors", "controller", "mqtt", "netio", "netio/remoting"},
