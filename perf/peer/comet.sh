@@ -14,6 +14,7 @@
 #                        (default ${XDG_CACHE_HOME:-$HOME/.cache}/comet-perf)
 #   COMET_PORT           broker port (default 19911)
 #   COMET_NAMESRV_PORT   embedded name server port (default 19876)
+#   COMET_MQTT_PORT      MQTT gateway port (default 11883)
 #   COMET_STATE          where the PID file, log and data live
 #                        (default a fresh temp dir, remembered in $COMET_CACHE/comet-state)
 set -eu
@@ -22,6 +23,7 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 COMET_CACHE=${COMET_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/comet-perf}
 COMET_PORT=${COMET_PORT:-19911}
 COMET_NAMESRV_PORT=${COMET_NAMESRV_PORT:-19876}
+COMET_MQTT_PORT=${COMET_MQTT_PORT:-11883}
 BIN="$COMET_CACHE/comet"
 STATE_FILE="$COMET_CACHE/comet-state"
 
@@ -70,6 +72,7 @@ start() {
 	echo "$dir" >"$STATE_FILE"
 	"$BIN" --data-dir "$dir/data" --listen "127.0.0.1:$COMET_PORT" \
 		--namesrv-listen "127.0.0.1:$COMET_NAMESRV_PORT" --http-listen "" \
+		--mqtt-listen "127.0.0.1:$COMET_MQTT_PORT" --mqtt-ws-listen "" --ha-listen "" \
 		--flush "$flush" 2>"$dir/comet.log" &
 	pid=$!
 	echo "$pid" >"$dir/comet.pid"
