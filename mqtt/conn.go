@@ -47,7 +47,16 @@ type conn struct {
 	cleanClose  bool // DISCONNECT received (normal, without will)
 	paused      bool // reading stops while a topic is being created
 	closeReason atomic.Value
+	// disconnectedAt is set (unix nanos) when a WebSocket client sent
+	// DISCONNECT: the gateway ignores further MQTT bytes and lets the
+	// client close the WebSocket (its close frame is answered), closing
+	// it itself after wsDisconnectGrace.
+	disconnectedAt atomic.Int64
 }
+
+// wsDisconnectGrace is how long a WebSocket client that sent DISCONNECT
+// has to close the WebSocket before the gateway closes it.
+const wsDisconnectGrace = 5 * time.Second
 
 // wsConn is the WebSocket state of a connection.
 type wsConn struct {
@@ -116,15 +125,16 @@ func (c *conn) discard(n int) {
 
 // resumePass runs fn on the loop after a pause (reading stopped while a
 // topic was being created), then reads on: packets that arrived meanwhile
-// wait in gnet's buffer and no new read event would bring them.
+// wait in gnet's buffer and no new read event would bring them. fn runs
+// even when the peer closed meanwhile: it sent the paused publish.
 func (c *conn) resumePass(fn func() error) error {
 	c.paused = false
 	c.out.beginPass()
 	action := gnet.None
-	if c.closing.Load() {
-		action = gnet.Close
-	} else if err := fn(); err != nil {
+	if err := fn(); err != nil {
 		c.refuse(err)
+		action = gnet.Close
+	} else if c.closing.Load() {
 		action = gnet.Close
 	} else {
 		action = c.readPass()
@@ -140,7 +150,10 @@ func (c *conn) resumePass(fn func() error) error {
 // bytes it took. It stops early while the connection is paused.
 func (c *conn) consume(buf []byte) (int, error) {
 	taken := 0
-	for !c.paused && !c.closing.Load() {
+	if c.disconnectedAt.Load() != 0 {
+		return len(buf), nil // after DISCONNECT: nothing more is read
+	}
+	for !c.paused && !c.closing.Load() && c.disconnectedAt.Load() == 0 {
 		n, err := splitPacket(buf[taken:], c.maxIn(), c.version == version5)
 		if err != nil {
 			return taken, err
@@ -365,6 +378,10 @@ func (c *conn) handleDisconnect(d *Disconnect) error {
 		}
 	}
 	c.cleanClose = d.Reason != ReasonDisconnectWithWill
+	if c.ws != nil {
+		c.disconnectedAt.Store(time.Now().UnixNano())
+		return nil
+	}
 	c.closing.Store(true)
 	return nil
 }

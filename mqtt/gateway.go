@@ -304,6 +304,12 @@ func (gw *Gateway) sweepConns(now time.Time) {
 		if c.closing.Load() {
 			return
 		}
+		if at := c.disconnectedAt.Load(); at != 0 {
+			if now.Sub(time.Unix(0, at)) > wsDisconnectGrace {
+				c.closeNow("WebSocket not closed after DISCONNECT")
+			}
+			return
+		}
 		if !c.connected.Load() {
 			if now.Sub(c.opened) > gw.opts.ConnectTimeout {
 				gw.metrics.connectTimeouts.Add(1)
