@@ -45,7 +45,9 @@ type conn struct {
 	lastPacket  atomic.Int64 // unix nanos of the last whole packet
 	closing     atomic.Bool
 	cleanClose  bool // DISCONNECT received (normal, without will)
-	paused      bool // reading stops while a topic is being created
+	paused      bool // reading stops while held work waits (hold)
+	held        []func() (bool, error)
+	batch       *pubBatch // this pass's publishes
 	closeReason atomic.Value
 	// disconnectedAt is set (unix nanos) when a WebSocket client sent
 	// DISCONNECT: the gateway ignores further MQTT bytes and lets the
@@ -87,6 +89,7 @@ func (c *conn) maxIn() int { return c.gw.opts.MaxPacketSize }
 func (c *conn) onTraffic() gnet.Action {
 	c.out.beginPass()
 	action := c.readPass()
+	c.flushBatch()
 	c.out.endPass(c)
 	return action
 }
@@ -123,22 +126,48 @@ func (c *conn) discard(n int) {
 	}
 }
 
-// resumePass runs fn on the loop after a pause (reading stopped while a
-// topic was being created), then reads on: packets that arrived meanwhile
-// wait in gnet's buffer and no new read event would bring them. fn runs
-// even when the peer closed meanwhile: it sent the paused publish.
-func (c *conn) resumePass(fn func() error) error {
-	c.paused = false
+// hold pauses reading until fn, and any work held before it, is done:
+// fn returns false while it waits (whoever it waits for calls wakeHeld),
+// and runs on the loop. Publishes that need a new topic or met a busy
+// writer wait so, and the connection's order holds.
+func (c *conn) hold(fn func() (bool, error)) {
+	c.paused = true
+	c.held = append(c.held, fn)
+}
+
+// wakeHeld runs the held work on the connection's loop (any goroutine).
+func (c *conn) wakeHeld() {
+	_ = c.gc.Wake(func(gnet.Conn, error) error { return c.runHeld() })
+}
+
+// runHeld runs held work in order, then reads on: packets that arrived
+// meanwhile wait in gnet's buffer and no new read event would bring them.
+// Held work runs even when the peer closed meanwhile: it sent the
+// publishes it holds.
+func (c *conn) runHeld() error {
 	c.out.beginPass()
 	action := gnet.None
-	if err := fn(); err != nil {
-		c.refuse(err)
-		action = gnet.Close
-	} else if c.closing.Load() {
-		action = gnet.Close
-	} else {
-		action = c.readPass()
+	for len(c.held) > 0 {
+		done, err := c.held[0]()
+		if err != nil {
+			c.refuse(err)
+			action = gnet.Close
+			break
+		}
+		if !done {
+			break
+		}
+		c.held = c.held[1:]
 	}
+	if len(c.held) == 0 && action == gnet.None {
+		c.paused = false
+		if c.closing.Load() {
+			action = gnet.Close
+		} else {
+			action = c.readPass()
+		}
+	}
+	c.flushBatch()
 	c.out.endPass(c)
 	if action == gnet.Close {
 		return c.gc.Close()

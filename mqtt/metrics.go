@@ -17,6 +17,7 @@ type gatewayMetrics struct {
 	messagesMatched, droppedQoS0, droppedTooLarge         atomic.Int64
 	sharedDropped, lostToRetention, willsPublished        atomic.Int64
 	journalRecords, journalFailures, snapshots            atomic.Int64
+	droppedBusy, publishesDeferred                        atomic.Int64
 }
 
 // maxSessionSeries bounds the per-session series of one scrape: the
@@ -138,6 +139,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		{"publish_in", &m.publishesIn}, {"publish_refused", &m.publishesRefused}, {"message_out", &m.messagesOut},
 		{"message_matched", &m.messagesMatched}, {"dropped_qos0", &m.droppedQoS0}, {"dropped_too_large", &m.droppedTooLarge},
 		{"shared_dropped", &m.sharedDropped}, {"lost_to_retention", &m.lostToRetention}, {"will_published", &m.willsPublished},
+		{"dropped_qos0_busy", &m.droppedBusy}, {"publish_deferred_busy", &m.publishesDeferred},
 		{"journal_record", &m.journalRecords}, {"journal_failure", &m.journalFailures}, {"snapshot", &m.snapshots}} {
 		ch <- prometheus.MustNewConstMetric(descCounters, prometheus.CounterValue, float64(e.v.Load()), e.name)
 	}

@@ -2,7 +2,7 @@ package mqtt
 
 import (
 	"errors"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
@@ -19,20 +19,34 @@ import (
 // id waits for PUBREL in the session, so a repeated PUBLISH is answered
 // PUBREC without being stored again.
 
-// pubCompletion answers one stored publish. Pooled.
-type pubCompletion struct {
+// pubBatch is the publishes one connection made in one read pass,
+// stored as one writer request (one ring slot, one completion) and
+// answered together in their order.
+type pubBatch struct {
 	conn    *conn
 	sess    *session
 	req     actors.AppendRequest
+	entries []pubEntry
+	bytes   int
+	qos1    int // QoS 1/2 entries
+}
+
+// pubEntry is what the completion needs of one publish.
+type pubEntry struct {
 	id      uint16
 	qos     byte
 	retain  bool
 	topic   string
 	expires int64
-	props   Properties
+	props   *Properties // retained publishes only
 }
 
-var pubPool = sync.Pool{New: func() any { return &pubCompletion{} }}
+// maxBatchBytes and maxBatchEntries bound one pass's batch; a fuller
+// pass submits several.
+const (
+	maxBatchBytes   = 1 << 20
+	maxBatchEntries = 512
+)
 
 func (c *conn) handlePublish(p *Publish) error {
 	if err := c.resolveAlias(p); err != nil {
@@ -104,29 +118,50 @@ func (gw *Gateway) resolveCometTopic(mqttTopic string) (string, int32, bool) {
 // createTopicThenPublish creates the publish's topic off the loop, with
 // reading paused so the connection's order holds, then stores it.
 func (c *conn) createTopicThenPublish(p *Publish, topic string) error {
-	c.paused = true
-	cp := *p
-	cp.Payload = append([]byte(nil), p.Payload...)
-	cp.Props.CorrelationData = append([]byte(nil), p.Props.CorrelationData...)
-	submitted := c.gw.broker.EnsureGatewayTopic(topic, false, func(wq int32, err error) {
-		_ = c.gc.Wake(func(gnet.Conn, error) error {
-			return c.resumePass(func() error {
-				if err != nil {
-					topic = c.gw.opts.FallbackTopic
-					wq, _ = c.gw.broker.GatewayTopic(topic)
-				}
-				return c.storePublish(&cp, topic, wq)
-			})
-		})
+	c.flushBatch()
+	cp := ownedPublish(p)
+	var ready atomic.Bool
+	var wq int32
+	var createErr error
+	c.hold(func() (bool, error) {
+		if !ready.Load() {
+			return false, nil // the topic table's answer wakes the connection
+		}
+		if createErr != nil {
+			topic = c.gw.opts.FallbackTopic
+			wq, _ = c.gw.broker.GatewayTopic(topic)
+		}
+		return true, c.storePublish(cp, topic, wq)
+	})
+	submitted := c.gw.broker.EnsureGatewayTopic(topic, false, func(queues int32, err error) {
+		wq, createErr = queues, err
+		ready.Store(true)
+		c.wakeHeld()
 	})
 	if !submitted {
-		c.paused = false
-		return protocolReason(ReasonServerBusy, "topic table busy")
+		createErr = errors.New("topic table busy")
+		ready.Store(true)
+		c.wakeHeld()
 	}
 	return nil
 }
 
-// storePublish appends the publish to the log through the writer.
+// ownedPublish copies what p aliases of gnet's buffer.
+func ownedPublish(p *Publish) *Publish {
+	cp := *p
+	cp.Payload = append([]byte(nil), p.Payload...)
+	cp.Props.CorrelationData = append([]byte(nil), p.Props.CorrelationData...)
+	return &cp
+}
+
+// busyRetry is how soon a batch the writer refused as busy is tried
+// again. A batch holding QoS 1/2 publishes waits (the connection reads
+// nothing meanwhile, so a publisher is held back by its own in-flight
+// window, and in MQTT 5 by the gateway's Receive Maximum, rather than cut
+// off); one of QoS 0 publishes only is dropped and counted (at most once).
+const busyRetry = 2 * time.Millisecond
+
+// storePublish adds the publish to the pass's batch.
 func (c *conn) storePublish(p *Publish, topic string, writeQueues int32) error {
 	gw := c.gw
 	if a := gw.opts.Auth; a != nil {
@@ -139,47 +174,100 @@ func (c *conn) storePublish(p *Publish, topic string, writeQueues int32) error {
 	if !ok {
 		return c.refusePublish(p, ReasonPayloadFormatInvalid, "topic or property holds U+0001 or U+0002")
 	}
-	pc := pubPool.Get().(*pubCompletion)
-	*pc = pubCompletion{conn: c, sess: c.sess, id: p.PacketID, qos: p.QoS, retain: p.Retain, topic: p.Topic,
-		req: actors.AppendRequest{Messages: pc.req.Messages[:0], Results: pc.req.Results[:0]}}
+	b := c.batch
+	if b == nil {
+		b = &pubBatch{conn: c, sess: c.sess}
+		b.req.Done = b
+		c.batch = b
+	}
+	e := pubEntry{id: p.PacketID, qos: p.QoS, retain: p.Retain, topic: p.Topic}
 	if p.Retain {
-		pc.props = p.Props
-		pc.props.CorrelationData = append([]byte(nil), p.Props.CorrelationData...)
+		rp := p.Props
+		rp.CorrelationData = append([]byte(nil), p.Props.CorrelationData...)
+		e.props = &rp
 		if p.Props.Has(propMessageExpiry) {
-			pc.expires = now.UnixMilli() + int64(p.Props.MessageExpiry)*1000
+			e.expires = now.UnixMilli() + int64(p.Props.MessageExpiry)*1000
 		}
 	}
-	pc.req.Done = pc
-	pc.req.Messages = append(pc.req.Messages, persist.Message{
+	b.entries = append(b.entries, e)
+	b.req.Messages = append(b.req.Messages, persist.Message{
 		Topic: topic, QueueID: queueFor(p.Topic, writeQueues), BornTimestamp: now.UnixMilli(), BornHost: c.born,
 		Body: append([]byte(nil), p.Payload...), Properties: props,
 	})
+	b.bytes += len(p.Payload) + len(props)
 	if p.QoS > 0 {
+		b.qos1++
 		c.inboundPending++
 	}
 	if p.QoS == 2 {
 		c.sess.qos2Storing(p.PacketID)
 	}
-	if err := gw.broker.GatewayAppend(&pc.req, true); err != nil {
-		c.unstore(pc)
-		return c.refuseStore(p, err)
+	if b.bytes >= maxBatchBytes || len(b.entries) >= maxBatchEntries {
+		c.flushBatch()
 	}
 	return nil
 }
 
-// unstore undoes storePublish's bookkeeping for a refused append.
-func (c *conn) unstore(pc *pubCompletion) {
-	if pc.qos > 0 {
-		c.inboundPending--
+// flushBatch submits the pass's batch (on the loop).
+func (c *conn) flushBatch() {
+	b := c.batch
+	if b == nil {
+		return
 	}
-	if pc.qos == 2 {
-		c.sess.qos2Forget(pc.id)
+	c.batch = nil
+	if err := c.submitBatch(b); err != nil {
+		c.hold(func() (bool, error) { return c.retryBatch(b) })
+		time.AfterFunc(busyRetry, c.wakeHeld)
 	}
-	pc.recycle()
+}
+
+// submitBatch appends b; a busy writer returns ErrBusy for a batch that
+// waits, other failures are answered here.
+func (c *conn) submitBatch(b *pubBatch) error {
+	err := c.gw.broker.GatewayAppend(&b.req, true)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, actors.ErrBusy) && b.qos1 > 0 && !c.closing.Load():
+		c.gw.metrics.publishesDeferred.Add(1)
+		return err
+	case errors.Is(err, actors.ErrBusy) && b.qos1 == 0:
+		c.gw.metrics.droppedBusy.Add(int64(len(b.entries)))
+	default:
+		b.refuse(err)
+	}
+	return nil
+}
+
+// retryBatch is the held work of a batch the writer refused as busy.
+func (c *conn) retryBatch(b *pubBatch) (bool, error) {
+	if err := c.submitBatch(b); err != nil {
+		time.AfterFunc(busyRetry, c.wakeHeld)
+		return false, nil
+	}
+	return true, nil
+}
+
+// refuse answers every publish of a batch the broker did not take.
+func (b *pubBatch) refuse(err error) {
+	c := b.conn
+	for i := range b.entries {
+		e := &b.entries[i]
+		if e.qos > 0 {
+			c.inboundPending--
+		}
+		if e.qos == 2 {
+			c.sess.qos2Forget(e.id)
+		}
+		if rerr := c.refuseStore(e, err); rerr != nil {
+			c.refuse(rerr)
+			return
+		}
+	}
 }
 
 // refuseStore answers a publish the broker did not take.
-func (c *conn) refuseStore(p *Publish, err error) error {
+func (c *conn) refuseStore(e *pubEntry, err error) error {
 	reason := ReasonUnspecified
 	switch {
 	case errors.Is(err, actors.ErrBusy):
@@ -190,7 +278,7 @@ func (c *conn) refuseStore(p *Publish, err error) error {
 		reason = ReasonServerUnavailable
 	}
 	c.gw.metrics.publishesRefused.Add(1)
-	return c.refusePublish(p, reason, err.Error())
+	return c.refusePublish(&Publish{QoS: e.qos, PacketID: e.id}, reason, err.Error())
 }
 
 // refusePublish answers a refused QoS 1/2 publish with a negative
@@ -214,56 +302,49 @@ func (c *conn) refusePublish(p *Publish, reason byte, why string) error {
 }
 
 // Complete runs on the writer goroutine (or inline on the loop) once the
-// publish is stored, or failed.
-func (pc *pubCompletion) Complete(req *actors.AppendRequest) {
-	c, gw := pc.conn, pc.conn.gw
-	if req.Err == nil && pc.retain {
-		gw.retained.set(pc.topic, req.Messages[0].Body, pc.qos, &pc.props, pc.expires, req.Results[0].PhysicalOffset)
-	}
-	switch {
-	case pc.qos == 0:
-	case req.Err != nil:
-		gw.metrics.publishesRefused.Add(1)
-		if pc.qos == 2 {
-			pc.sess.qos2Forget(pc.id)
+// batch is stored, or failed: each publish is answered in order.
+func (b *pubBatch) Complete(req *actors.AppendRequest) {
+	c, gw := b.conn, b.conn.gw
+	released := 0
+	for i := range b.entries {
+		e := &b.entries[i]
+		if req.Err == nil && e.retain {
+			gw.retained.set(e.topic, req.Messages[i].Body, e.qos, e.props, e.expires, req.Results[i].PhysicalOffset)
 		}
-		if c.version == version5 {
-			typ := map[byte]byte{1: typePuback, 2: typePubrec}[pc.qos]
-			c.send(&Ack{Type: typ, PacketID: pc.id, Reason: ReasonUnspecified})
-		} else {
-			c.closeNow("store failed: " + req.Err.Error())
+		switch {
+		case e.qos == 0:
+		case req.Err != nil:
+			gw.metrics.publishesRefused.Add(1)
+			if e.qos == 2 {
+				b.sess.qos2Forget(e.id)
+			}
+			if c.version != version5 {
+				c.closeNow("store failed: " + req.Err.Error())
+				continue
+			}
+			c.send(&Ack{Type: map[byte]byte{1: typePuback, 2: typePubrec}[e.qos], PacketID: e.id, Reason: ReasonUnspecified})
+			released++
+		case e.qos == 1:
+			c.send(&Ack{Type: typePuback, PacketID: e.id})
+			released++
+		default:
+			b.sess.qos2Stored(e.id)
+			c.send(&Ack{Type: typePubrec, PacketID: e.id})
 		}
-		c.ackedInbound()
-	case pc.qos == 1:
-		c.send(&Ack{Type: typePuback, PacketID: pc.id})
-		c.ackedInbound()
-	default:
-		pc.sess.qos2Stored(pc.id)
-		c.send(&Ack{Type: typePubrec, PacketID: pc.id})
 	}
-	pc.recycle()
+	c.ackedInbound(released)
 }
 
-// ackedInbound releases one unit of the client's receive window; the
-// count is the loop's, so other goroutines hand the decrement to it.
-func (c *conn) ackedInbound() {
-	if c.closing.Load() {
+// ackedInbound releases units of the client's receive window; the count
+// is the loop's, so other goroutines hand the decrement to it.
+func (c *conn) ackedInbound(n int) {
+	if n == 0 || c.closing.Load() {
 		return
 	}
 	_ = c.gc.Wake(func(gnet.Conn, error) error {
-		c.inboundPending--
+		c.inboundPending -= n
 		return nil
 	})
-}
-
-func (pc *pubCompletion) recycle() {
-	for i := range pc.req.Messages {
-		pc.req.Messages[i] = persist.Message{}
-	}
-	msgs, res := pc.req.Messages[:0], pc.req.Results[:0]
-	*pc = pubCompletion{}
-	pc.req.Messages, pc.req.Results = msgs, res
-	pubPool.Put(pc)
 }
 
 // handleAck handles the acknowledgements a client sends: PUBACK, PUBREC
@@ -294,7 +375,7 @@ func (c *conn) handleAck(a *Ack) error {
 func (c *conn) handlePubrel(a *Ack) {
 	known := c.sess.qos2Release(a.PacketID, func() {
 		c.send(&Ack{Type: typePubcomp, PacketID: a.PacketID})
-		c.ackedInbound()
+		c.ackedInbound(1)
 	})
 	if !known {
 		reason := byte(0)

@@ -43,6 +43,7 @@ start() {
 	cat >"$dir/mosquitto.conf" <<CONF
 listener $MOSQUITTO_PORT 127.0.0.1
 allow_anonymous true
+user $(id -un)
 persistence false
 log_dest file $dir/mosquitto.log
 CONF
