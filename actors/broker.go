@@ -241,6 +241,7 @@ type Broker struct {
 	queuedEndTxn atomic.Int64
 	dirLock      *persist.DirLock // held from NewBroker until Stop
 	repl         *replication
+	gateways     gatewayHooks // gateway.go
 }
 
 // NewBroker opens the store and prepares the broker; Start serves.
@@ -480,6 +481,7 @@ func (b *Broker) ensureSystemTopics() error {
 func (b *Broker) onPublish(batch []persist.Dispatched) {
 	b.metrics.countPublished(batch)
 	b.hold.notify(batch)
+	b.notifyGateways()
 }
 
 func (b *Broker) connClosed(c *netio.Conn) {

@@ -36,6 +36,7 @@ func (b *Broker) registerHandlers() {
 	handle(remoting.RequestCheckClientConfig, b.guardClientConfigNames(b.handleCheckClientConfig))
 	handle(remoting.RequestUnregisterClient, b.handleUnregisterClient)
 	b.registerAdminHandlers()
+	b.registerGatewayHandlers()
 }
 
 // handleHeartbeat registers the client in its groups and answers once the

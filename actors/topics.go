@@ -24,6 +24,7 @@ const permAll = remoting.PermInherit | remoting.PermWrite | remoting.PermRead
 var reservedTopics = map[string]bool{
 	remoting.ScheduleTopic: true, remoting.TransactionHalfTopic: true, remoting.TransactionOpHalfTopic: true,
 	remoting.TransactionCheckMaxTopic: true, remoting.SelfTestTopic: true, remoting.OffsetMovedEventTopic: true,
+	TopicMQTTSessions: true,
 }
 
 // topicChangesCapacity bounds the change requests waiting for the table's

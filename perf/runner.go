@@ -126,6 +126,18 @@ func newRun(t Target, w Workload, o Options) *run {
 	return r
 }
 
+// fanOutTarget is a target whose every consumer receives every message
+// (MQTT subscribers), rather than sharing them as a consumer group.
+type fanOutTarget interface{ FanOut() bool }
+
+// deliveriesPerMessage is how many deliveries each message makes.
+func (r *run) deliveriesPerMessage() int64 {
+	if f, ok := r.t.(fanOutTarget); ok && f.FanOut() && r.w.Consumers > 0 {
+		return int64(r.w.Consumers)
+	}
+	return 1
+}
+
 // topicNames are fresh names, so a run never sees an earlier run's data.
 func topicNames(n int) []string {
 	run := rand.Uint32() & 0xffffff
@@ -216,8 +228,9 @@ func (r *run) outcome() error {
 	switch {
 	case r.failed.Load() > 0:
 		return fmt.Errorf("%w: %s: %d sends failed, first: %v", ErrIncomplete, r.t.Name(), r.failed.Load(), r.firstErr)
-	case r.w.Consumers > 0 && r.received.Load() < r.acked.Load():
-		return fmt.Errorf("%w: %s: consumers saw %d of %d messages", ErrIncomplete, r.t.Name(), r.received.Load(), r.acked.Load())
+	case r.w.Consumers > 0 && r.received.Load() < r.acked.Load()*r.deliveriesPerMessage():
+		return fmt.Errorf("%w: %s: consumers saw %d of %d messages", ErrIncomplete, r.t.Name(), r.received.Load(),
+			r.acked.Load()*r.deliveriesPerMessage())
 	}
 	return nil
 }
@@ -240,7 +253,7 @@ func (r *run) warmUp(ctx context.Context, pubs []Publisher, live bool) error {
 	if !live {
 		return nil
 	}
-	want := int64(len(pubs) * len(r.topics))
+	want := int64(len(pubs)*len(r.topics)) * r.deliveriesPerMessage()
 	if err := pollUntil(ctx, 30*time.Second, func() bool { return r.warm.Load() >= want }); err != nil {
 		return fmt.Errorf("%w: %s: consumers saw %d of %d warm-up messages: %w", ErrTarget, r.t.Name(), r.warm.Load(), want, err)
 	}
@@ -300,7 +313,7 @@ func (r *run) drain(ctx context.Context) {
 	last, lastChange := r.received.Load(), time.Now()
 	_ = pollUntil(ctx, 24*time.Hour, func() bool {
 		got := r.received.Load()
-		if got >= r.acked.Load() {
+		if got >= r.acked.Load()*r.deliveriesPerMessage() {
 			return true
 		}
 		if got != last {

@@ -43,6 +43,7 @@ type settings struct {
 	verbose    bool
 	cpuProfile string
 	subcommand string
+	mqtt       mqttSettings // mqtt.go
 }
 
 // errNoCommand: comet-bench was run without a subcommand.
@@ -115,15 +116,19 @@ func (s *settings) defineFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&s.quiet, "quiet", false, "no progress line")
 	fs.BoolVar(&s.verbose, "v", false, "log the SDKs' and the embedded broker's warnings to stderr")
 	fs.StringVar(&s.cpuProfile, "cpuprofile", "", "write this process's CPU profile (the clients, and an -embedded broker) to this file")
+	s.mqtt.defineFlags(fs)
 }
 
 func (s *settings) validate() error {
 	if err := s.workload.Validate(); err != nil {
 		return err
 	}
+	if s.target == "mqtt" {
+		return s.mqtt.validate(s)
+	}
 	switch {
 	case s.target != "comet" && s.target != "nats":
-		return fmt.Errorf("-target %q is not comet or nats", s.target)
+		return fmt.Errorf("-target %q is not comet, nats or mqtt", s.target)
 	case s.peer != "" && s.peer != "nats":
 		return fmt.Errorf("-peer %q is not nats", s.peer)
 	case s.peer != "" && s.target != "comet":

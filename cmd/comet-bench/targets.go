@@ -22,6 +22,9 @@ func (s *settings) runAll(ctx context.Context, logger *slog.Logger, stderr io.Wr
 	if s.peer != "" {
 		targets = append(targets, s.peer)
 	}
+	if s.target == "mqtt" {
+		targets = s.mqtt.targetNames()
+	}
 	var results []*perf.Result
 	var errs []error
 	for _, name := range targets {
@@ -59,6 +62,9 @@ func (s *settings) runOne(ctx context.Context, name string, logger *slog.Logger,
 // open connects to the named target and fills in its labels; stop undoes
 // what open started.
 func (s *settings) open(name string, logger *slog.Logger, opts *perf.Options) (perf.Target, func(), error) {
+	if s.target == "mqtt" {
+		return s.mqtt.open(name, opts)
+	}
 	if name == "nats" {
 		label := s.peerLabel
 		if s.target == "nats" {

@@ -34,6 +34,8 @@
 //	|      |                               |   "queueData":[{"eval":false,"physicOffset":o,              |
 //	|      |                               |   "physicSize":s,"tagsCode":c}],"subscriptionData":{..}}    |
 //	| 20001| COMET_VERIFY_STORE            | VerifyReport, standard JSON (verify.go)                     |
+//	| 20010| COMET_MQTT_CLIENTS            | [MQTTClient], standard JSON (mqtt.go)                       |
+//	| 20011| COMET_MQTT_KICK               | none (ext clientId, end)                                    |
 //	+------+-------------------------------+-------------------------------------------------------------+
 //
 // {MQ} is a message queue written as an object key, fields in fastjson's

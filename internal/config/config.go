@@ -90,6 +90,8 @@ type Config struct {
 
 	Security
 
+	MQTT MQTTConfig // mqtt.go
+
 	values  map[string]string // every key's final value, for GET_BROKER_CONFIG
 	typed   map[string]any    // the same, typed, for /status
 	origins origins
@@ -138,6 +140,7 @@ func defineFlags(fs *flag.FlagSet, c *Config) {
 	fs.IntVar(&c.MinInSyncReplicas, "min-insync-replicas", 1, "sync replication refuses sends while the in-sync set (master included) is smaller")
 	fs.DurationVar(&c.ReplicaLagMax, "replica-lag-max", 10*time.Second, "a replica not caught up for this long leaves the in-sync set")
 	fs.StringVar(&c.VIPListen, "vip-listen", VIPAuto, "VIP channel address, served like listen (RocketMQ clients with the VIP channel on use the broker port − 2): auto, an address, or empty to disable")
+	defineMQTTFlags(fs, &c.MQTT)
 	fs.StringVar(&c.File, "config", "", "TOML config file (keys are the flag names)")
 	defineSecurityFlags(fs, &c.Security)
 }
@@ -345,7 +348,7 @@ func tomlType(v any) string {
 // Validate reports the first invalid setting, naming its key.
 func (c *Config) Validate() error {
 	checks := []func() error{c.validateAddrs, c.validateStore, c.validateLogs, c.validateNetwork, c.validateReplication,
-		c.Security.Validate}
+		c.Security.Validate, c.MQTT.validate}
 	for _, check := range checks {
 		if err := check(); err != nil {
 			return err

@@ -46,6 +46,7 @@ import (
 	"github.com/cometmq/comet/internal/config"
 	"github.com/cometmq/comet/internal/ops"
 	"github.com/cometmq/comet/internal/version"
+	"github.com/cometmq/comet/mqtt"
 	"github.com/cometmq/comet/namesrv"
 	"github.com/cometmq/comet/persist"
 )
@@ -68,6 +69,7 @@ type process struct {
 	notifier *ops.Notifier
 	namesrv  atomic.Pointer[namesrv.Server]
 	broker   atomic.Pointer[actors.Broker] // set once it serves; /status reads it
+	mqtt     atomic.Pointer[mqtt.Gateway]  // mqtt.go
 	dirLock  *persist.DirLock              // the data dir's lock until the broker takes it
 	registry *prometheus.Registry
 	http     *ops.HTTPServer
@@ -214,7 +216,7 @@ func (p *process) startBroker() error {
 	b.SetTransactionBacklog(func() int64 { return b.TxnStats().Pending.Load() })
 	p.registry.MustRegister(b.Collector(), b.ReplicationCollector(), b.RegistrationCollector())
 	p.broker.Store(b)
-	return nil
+	return p.startMQTT(b)
 }
 
 func (p *process) startHTTP() error {
@@ -310,6 +312,7 @@ func (p *process) announceReady() {
 		attrs = append(attrs, recoveryAttrs(b.Store().Recovery())...)
 		sizes := p.cfg.StoreSizes()
 		attrs = append(attrs, "segmentBytes", sizes.SegmentBytes, "indexEntries", sizes.IndexEntries)
+		attrs = append(attrs, p.mqttAttrs()...)
 		status = "serving on " + b.Addr()
 	}
 	if p.http != nil {
@@ -377,6 +380,7 @@ func (p *process) shutdown() error {
 	if api := p.api.Load(); api != nil {
 		keep("http api", api.Close())
 	}
+	keep("mqtt gateway", p.stopMQTT(ctx))
 	if b := p.broker.Load(); b != nil {
 		keep("broker", b.Stop(ctx))
 	}

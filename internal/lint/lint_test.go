@@ -58,12 +58,15 @@ var layers = map[string][]string{
 	"actors": {"ha", "namesrv", "netio", "netio/remoting", "persist", "ringbuf", "routing", "sqlfilter",
 		"internal/adminwire", "internal/atomicfile", "internal/version"},
 
+	// Gateways: more front doors onto the broker core (its writer and store).
+	"mqtt": {"actors", "internal/adminwire", "netio/remoting", "persist"},
+
 	// Wiring above the core.
-	"internal/config":  {"acl", "actors", "controller", "netio", "netio/remoting"},
+	"internal/config":  {"acl", "actors", "controller", "mqtt", "netio", "netio/remoting"},
 	"internal/admin":   {"internal/adminwire", "netio/remoting", "routing"},
 	"internal/ctl":     {"internal/admin", "internal/adminwire", "netio/remoting", "routing"},
 	"httpapi":          {"client", "internal/admin", "internal/adminwire", "netio/remoting", "routing"},
-	"internal/daemon":  {"acl", "actors", "console", "controller", "httpapi", "internal/config", "internal/ops", "internal/version", "namesrv", "netio", "netio/remoting", "persist"},
+	"internal/daemon":  {"acl", "actors", "console", "controller", "httpapi", "internal/config", "internal/ops", "internal/version", "mqtt", "namesrv", "netio", "netio/remoting", "persist"},
 	"internal/cluster": {"actors", "namesrv"},
 	"perf":             {"actors", "client", "internal/adminwire", "internal/cluster", "internal/config", "netio/remoting", "routing"},
 

@@ -112,6 +112,12 @@ const (
 	// RequestCometVerifyStore checks a range of the commit log and reports
 	// damaged records (body: internal/adminwire.VerifyReport).
 	RequestCometVerifyStore int16 = 20001
+
+	// RequestCometMQTTClients lists the MQTT gateway's sessions (body:
+	// internal/adminwire.MQTTClient list); RequestCometMQTTKick disconnects
+	// one (ext clientId; end=true also ends its session).
+	RequestCometMQTTClients int16 = 20010
+	RequestCometMQTTKick    int16 = 20011
 )
 
 // Response codes: the one table of response codes the project sends.
@@ -267,6 +273,8 @@ var requestNames = map[int16]string{
 	RequestControllerGetSyncStateData:       "CONTROLLER_GET_SYNC_STATE_DATA",
 	RequestNotifyBrokerRoleChanged:          "NOTIFY_BROKER_ROLE_CHANGED",
 	RequestCometVerifyStore:                 "COMET_VERIFY_STORE",
+	RequestCometMQTTClients:                 "COMET_MQTT_CLIENTS",
+	RequestCometMQTTKick:                    "COMET_MQTT_KICK",
 }
 
 var responseNames = map[int16]string{

@@ -20,6 +20,7 @@
 #                        (default ${XDG_CACHE_HOME:-$HOME/.cache}/comet-perf)
 #   COMET_PORT           broker port (default 19911)
 #   COMET_NAMESRV_PORT   embedded name server port (default 19876)
+#   COMET_MQTT_PORT      MQTT gateway port (default 11883)
 #   COMET_STATE          where the PID file, log and data live
 #                        (default a fresh temp dir, remembered in $COMET_CACHE/comet-state)
 set -eu
@@ -28,6 +29,7 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 COMET_CACHE=${COMET_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/comet-perf}
 COMET_PORT=${COMET_PORT:-19911}
 COMET_NAMESRV_PORT=${COMET_NAMESRV_PORT:-19876}
+COMET_MQTT_PORT=${COMET_MQTT_PORT:-11883}
 BIN="$COMET_CACHE/comet"
 STATE_FILE="$COMET_CACHE/comet-state"
 
@@ -87,6 +89,7 @@ start() {
 	echo "$dir" >"$STATE_FILE"
 	"$BIN" --data-dir "$dir/data" --listen "127.0.0.1:$COMET_PORT" \
 		--namesrv-listen "127.0.0.1:$COMET_NAMESRV_PORT" --http-listen "" \
+		--mqtt-listen "127.0.0.1:$COMET_MQTT_PORT" --mqtt-ws-listen "" --ha-listen "" \
 		--flush "$flush" --segment-size 1073741824 --index-entries 16777216 \
 		</dev/null >>"$dir/comet.log" 2>&1 &
 	pid=$!

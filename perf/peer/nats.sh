@@ -13,6 +13,8 @@
 #   NATS_CACHE      where the binary is installed
 #                   (default ${XDG_CACHE_HOME:-$HOME/.cache}/comet-perf)
 #   NATS_PORT       client port (default 4222)
+#   NATS_MQTT_PORT  when set, also serve MQTT 3.1.1 on this port (MQTT needs
+#                   a server name and JetStream, both configured here)
 #   NATS_STATE      where the PID file, config, log and store live
 #                   (default a fresh temp dir, remembered in $NATS_CACHE/state)
 #
@@ -78,7 +80,13 @@ start() {
 	if [ "${1:-}" = "always" ]; then
 		sync_interval="sync_interval: always"
 	fi
+	mqtt_block=""
+	if [ -n "${NATS_MQTT_PORT:-}" ]; then
+		mqtt_block="server_name: comet_perf_nats
+mqtt { listen: 127.0.0.1:$NATS_MQTT_PORT }"
+	fi
 	cat >"$dir/nats.conf" <<CONF
+$mqtt_block
 jetstream {
   max_file_store: 20GB
   max_memory_store: 1GB
