@@ -149,11 +149,16 @@ type replication struct {
 
 	roleChanges, refused atomic.Int64
 	meta                 metaCache
+	epochs               *epochState
 }
 
 func newReplication(b *Broker) (*replication, error) {
 	r := &replication{b: b, mode: b.opts.Replication}
 	r.role.Store(&Role{Master: false})
+	var err error
+	if r.epochs, err = openEpochs(b); err != nil {
+		return nil, err
+	}
 	if b.opts.HAListen == "" {
 		return r, nil
 	}
@@ -161,7 +166,7 @@ func newReplication(b *Broker) (*replication, error) {
 		Listen: b.opts.HAListen, BrokerName: b.opts.BrokerName, Source: b.store,
 		SegmentSize: b.segmentSize(), SyncFlush: b.opts.Flush == FlushSync,
 		MinInSync: b.opts.MinInSyncReplicas, LagMax: b.opts.ReplicaLagMax,
-		Metadata: r.metadata, Logger: b.log, ProposeInSync: b.opts.ReplicationHooks.ProposeInSync,
+		Metadata: r.metadata, Logger: b.log, ProposeInSync: b.opts.ReplicationHooks.ProposeInSync, Epochs: r.epochs.haEntries,
 		OnFenced: func(epoch int64) {
 			b.log.Warn("actors: a replica knows a newer epoch; this master is stale", "epoch", epoch)
 			if fn := b.opts.ReplicationHooks.OnFenced; fn != nil {
@@ -238,8 +243,13 @@ func (b *Broker) BecomeMaster(epoch int64) error {
 		c.Stop()
 		r.client = nil
 	}
-	if err := b.writer.HoldTail(b.store.Sync); err != nil {
-		return fmt.Errorf("actors: sync before becoming master: %w", err)
+	if err := b.writer.HoldTail(func() error {
+		if err := b.store.Sync(); err != nil {
+			return err
+		}
+		return r.epochs.file.Begin(epoch, b.store.WrittenOffset())
+	}); err != nil {
+		return fmt.Errorf("actors: becoming master at epoch %d: %w", epoch, err)
 	}
 	if r.server != nil {
 		r.server.SetMaster(epoch)
@@ -282,6 +292,7 @@ func (b *Broker) BecomeReplica(masterHA string, epoch int64) error {
 		BrokerName: b.opts.BrokerName, BrokerID: max(b.opts.BrokerID, 1), Epoch: epoch,
 		SegmentSize: b.segmentSize(), Master: r.masterHA, Sink: replicaSink{b: b},
 		SyncFlush: b.opts.Flush == FlushSync, ApplyMeta: b.applyMeta, Logger: b.log,
+		Epochs: r.epochs.haEntries, MasterEpochs: r.epochs.learnMaster,
 	})
 	if err != nil {
 		return fmt.Errorf("actors: %w", err)
@@ -430,10 +441,20 @@ func (s replicaSink) WrittenOffset() int64 { return s.b.store.WrittenOffset() }
 func (s replicaSink) DurableOffset() int64 { return s.b.store.DurableOffset() }
 func (s replicaSink) Sync() error          { return s.b.writer.HoldTail(s.b.store.Sync) }
 func (s replicaSink) Truncate(offset int64) error {
-	return s.b.writer.HoldTail(func() error { return s.b.store.TruncateTo(offset) })
+	return s.b.writer.HoldTail(func() error {
+		if err := s.b.store.TruncateTo(offset); err != nil {
+			return err
+		}
+		return s.b.repl.epochs.file.TruncateFrom(offset)
+	})
 }
 
 func (s replicaSink) Append(offset int64, data []byte, sync bool) error {
+	if len(data) > 0 {
+		if err := s.b.repl.epochs.beforeAppend(offset + int64(len(data))); err != nil {
+			return err
+		}
+	}
 	return s.b.writer.HoldTail(func() error {
 		d, err := s.b.store.AppendReplicated(offset, data, sync)
 		if len(d) > 0 {
