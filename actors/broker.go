@@ -82,6 +82,9 @@ type BrokerOptions struct {
 	// ReplicationHooks hand the in-sync decisions and fencing news to a
 	// controller; zero: the master decides alone (static roles).
 	ReplicationHooks ReplicationHooks
+	// Controller, when it names controller addresses, gives the broker its
+	// role from the controller quorum (controlled.go).
+	Controller ControllerOptions
 
 	Logger *slog.Logger
 	// DataDirLock is a lock on DataDir the caller already holds (a process
@@ -334,6 +337,7 @@ func (b *Broker) start() error {
 		b.Stop(context.Background())
 		return err
 	}
+	b.repl.startAgent()
 	return nil
 }
 

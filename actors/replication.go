@@ -150,6 +150,7 @@ type replication struct {
 	roleChanges, refused atomic.Int64
 	meta                 metaCache
 	epochs               *epochState
+	agent                *controlAgent // controller mode only
 }
 
 func newReplication(b *Broker) (*replication, error) {
@@ -159,6 +160,11 @@ func newReplication(b *Broker) (*replication, error) {
 	if r.epochs, err = openEpochs(b); err != nil {
 		return nil, err
 	}
+	if b.opts.Controller.Enabled() {
+		if r.agent, err = newControlAgent(b); err != nil {
+			return nil, err
+		}
+	}
 	if b.opts.HAListen == "" {
 		return r, nil
 	}
@@ -166,15 +172,21 @@ func newReplication(b *Broker) (*replication, error) {
 		Listen: b.opts.HAListen, BrokerName: b.opts.BrokerName, Source: b.store,
 		SegmentSize: b.segmentSize(), SyncFlush: b.opts.Flush == FlushSync,
 		MinInSync: b.opts.MinInSyncReplicas, LagMax: b.opts.ReplicaLagMax,
-		Metadata: r.metadata, Logger: b.log, ProposeInSync: b.opts.ReplicationHooks.ProposeInSync, Epochs: r.epochs.haEntries,
+		Metadata: r.metadata, Logger: b.log, ProposeInSync: r.proposeHook(), Epochs: r.epochs.haEntries,
 		OnFenced: func(epoch int64) {
 			b.log.Warn("actors: a replica knows a newer epoch; this master is stale", "epoch", epoch)
+			if r.agent != nil {
+				r.agent.fencedByReplica(epoch)
+			}
 			if fn := b.opts.ReplicationHooks.OnFenced; fn != nil {
 				fn(epoch)
 			}
 		},
 	})
 	if err != nil {
+		if r.agent != nil {
+			r.agent.close()
+		}
 		return nil, fmt.Errorf("actors: %w", err)
 	}
 	r.server = srv
@@ -205,8 +217,22 @@ func (b *Broker) segmentSize() int64 {
 	return 1 << 30
 }
 
-// startRole takes the static role of --broker-id.
+// proposeHook is where the HA server sends in-sync proposals: the
+// controller agent, or the caller's hook.
+func (r *replication) proposeHook() func([]int64) {
+	if r.agent != nil {
+		return r.agent.offer
+	}
+	return r.b.opts.ReplicationHooks.ProposeInSync
+}
+
+// startRole takes the static role of --broker-id or, in controller mode,
+// starts fenced and registers with the controllers (controlled.go).
 func (r *replication) startRole() error {
+	if r.agent != nil {
+		r.roleChanges.Add(1) // the fenced start is the role taken at start
+		return r.agent.start(context.Background())
+	}
 	if r.b.opts.BrokerID == routing.MasterID {
 		return r.b.BecomeMaster(0)
 	}
@@ -222,10 +248,21 @@ func (b *Broker) HAAddr() string { return b.repl.haAddr }
 func (r *replication) master() bool { return r.role.Load().Master }
 
 // routeID is the broker id this broker registers with: 0 as master, its
-// configured id (at least 1) as replica.
+// replica id as replica.
 func (r *replication) routeID() int64 {
 	if r.master() {
 		return routing.MasterID
+	}
+	return r.replicaID()
+}
+
+// replicaID is the configured id (at least 1), or in controller mode the
+// member id the controller assigned.
+func (r *replication) replicaID() int64 {
+	if r.agent != nil {
+		if id := r.agent.id.Load(); id > 0 {
+			return id
+		}
 	}
 	return max(r.b.opts.BrokerID, 1)
 }
@@ -289,7 +326,7 @@ func (b *Broker) BecomeReplica(masterHA string, epoch int64) error {
 		return ErrStopped
 	}
 	c, err := ha.NewClient(ha.ClientOptions{
-		BrokerName: b.opts.BrokerName, BrokerID: max(b.opts.BrokerID, 1), Epoch: epoch,
+		BrokerName: b.opts.BrokerName, BrokerID: r.replicaID(), Epoch: epoch,
 		SegmentSize: b.segmentSize(), Master: r.masterHA, Sink: replicaSink{b: b},
 		SyncFlush: b.opts.Flush == FlushSync, ApplyMeta: b.applyMeta, Logger: b.log,
 		Epochs: r.epochs.haEntries, MasterEpochs: r.epochs.learnMaster,
@@ -308,8 +345,8 @@ func (b *Broker) BecomeReplica(masterHA string, epoch int64) error {
 // masterHA is the address the replica dials: the one it was given, or the
 // name server's answer to its registration (asking again while unknown).
 func (r *replication) masterHA() string {
-	if addr := r.role.Load().MasterHA; addr != "" {
-		return addr
+	if addr := r.role.Load().MasterHA; addr != "" || r.agent != nil {
+		return addr // the controller names the master; nobody while it names none
 	}
 	reg := r.b.registrar.Load()
 	if reg == nil {
@@ -352,6 +389,11 @@ func (b *Broker) writeRefusal() (int16, string) {
 		return remoting.ResponseServiceNotAvailable, fmt.Sprintf("broker %s id %d is a replica (epoch %d); send to its master",
 			b.opts.BrokerName, r.routeID(), role.Epoch)
 	}
+	if r.agent != nil && !r.agent.leaseValid() {
+		r.refused.Add(1)
+		return remoting.ResponseServiceNotAvailable, fmt.Sprintf("%smaster %s (epoch %d) holds no valid lease from the controllers; nothing was stored",
+			remarkLeaseExpired, b.opts.BrokerName, role.Epoch)
+	}
 	if r.mode != ReplicationSync || r.server == nil {
 		return remoting.ResponseSuccess, ""
 	}
@@ -368,6 +410,8 @@ func appendErrorCode(err error) (int16, string) {
 	switch {
 	case errors.Is(err, ha.ErrNotEnoughReplicas):
 		return remoting.ResponseServiceNotAvailable, remarkNotEnoughReplicas + err.Error()
+	case errors.Is(err, ErrLeaseExpired):
+		return remoting.ResponseServiceNotAvailable, remarkLeaseExpired + err.Error()
 	case errors.Is(err, ha.ErrNotMaster), errors.Is(err, ha.ErrClosed), errors.Is(err, ErrReplica), errors.Is(err, persist.ErrDiskFull):
 		return remoting.ResponseServiceNotAvailable, "store: " + err.Error()
 	case errors.Is(err, persist.ErrMessageTooLarge), errors.Is(err, persist.ErrUnsafeName):
@@ -394,10 +438,15 @@ func (r *replication) Wait(end int64) error {
 	if !r.master() {
 		return fmt.Errorf("%w: append refused", ErrReplica)
 	}
-	if !r.Synchronous() {
-		return nil
+	if r.Synchronous() {
+		if err := r.server.Wait(end); err != nil {
+			return err
+		}
 	}
-	return r.server.Wait(end)
+	if r.agent != nil && !r.agent.leaseValid() {
+		return fmt.Errorf("%w: the batch is not acknowledged", ErrLeaseExpired)
+	}
+	return nil
 }
 
 // RolledBack tells the replicas that got a rolled-back batch to resync.
@@ -412,11 +461,27 @@ func (r *replication) Writable() error {
 	if !r.master() {
 		return ErrReplica
 	}
+	if r.agent != nil && !r.agent.leaseValid() {
+		return ErrLeaseExpired
+	}
 	return nil
 }
 
-// stopClient ends the replica fetch loop for good.
+// startAgent runs the controller agent's loop (controller mode), once the
+// broker serves and is registered with the name servers.
+func (r *replication) startAgent() {
+	if r.agent != nil {
+		r.agent.running.Store(true)
+		go r.agent.run()
+	}
+}
+
+// stopClient ends the controller agent and the replica fetch loop for
+// good.
 func (r *replication) stopClient() {
+	if r.agent != nil {
+		r.agent.close() // outside r.mu: the agent may be changing the role
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.client != nil {
@@ -465,6 +530,7 @@ func (s replicaSink) Append(offset int64, data []byte, sync bool) error {
 }
 
 func (o *BrokerOptions) setReplicationDefaults() {
+	o.Controller.setDefaults()
 	if o.MinInSyncReplicas == 0 {
 		o.MinInSyncReplicas = 1
 	}
@@ -488,6 +554,9 @@ func (o *BrokerOptions) validateReplication() error {
 		return fmt.Errorf("actors: min in-sync replicas %d only applies to sync replication", o.MinInSyncReplicas)
 	case o.ReplicaLagMax < 100*time.Millisecond:
 		return fmt.Errorf("actors: replica lag max %s: want at least 100ms", o.ReplicaLagMax)
+	}
+	if err := o.Controller.validate(o); err != nil {
+		return err
 	}
 	if o.HAListen != "" {
 		if _, _, err := net.SplitHostPort(o.HAListen); err != nil {

@@ -49,7 +49,7 @@ var layers = map[string][]string{
 	"client": {"netio/remoting", "routing", "internal/atomicfile"},
 
 	// The broker core.
-	"actors": {"ha", "namesrv", "netio", "netio/remoting", "persist", "ringbuf", "routing", "sqlfilter",
+	"actors": {"controller", "ha", "namesrv", "netio", "netio/remoting", "persist", "ringbuf", "routing", "sqlfilter",
 		"internal/adminwire", "internal/atomicfile"},
 
 	// Wiring above the core.
