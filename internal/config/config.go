@@ -77,6 +77,9 @@ type Config struct {
 	MinInSyncReplicas int
 	ReplicaLagMax     time.Duration
 
+	Controller          string // controller quorum addresses (controller mode)
+	ControllerHeartbeat time.Duration
+
 	values map[string]string // every key's final value, for GET_BROKER_CONFIG
 }
 
@@ -118,6 +121,8 @@ func defineFlags(fs *flag.FlagSet, c *Config) {
 	fs.StringVar(&c.Replication, "replication", "async", "async: acknowledge after the local write; sync: once every in-sync replica holds the batch")
 	fs.IntVar(&c.MinInSyncReplicas, "min-insync-replicas", 1, "sync replication refuses sends while the in-sync set (master included) is smaller")
 	fs.DurationVar(&c.ReplicaLagMax, "replica-lag-max", 10*time.Second, "a replica not caught up for this long leaves the in-sync set")
+	fs.StringVar(&c.Controller, "controller", "", "controller quorum addresses, ',' separated: the broker's role comes from the controllers (--broker-id stays 0)")
+	fs.DurationVar(&c.ControllerHeartbeat, "controller-heartbeat", time.Second, "how often a broker in controller mode heartbeats (and renews a master's lease)")
 	fs.StringVar(&c.File, "config", "", "TOML config file (keys are the flag names)")
 }
 
@@ -290,7 +295,8 @@ func tomlType(v any) string {
 
 // Validate reports the first invalid setting, naming its key.
 func (c *Config) Validate() error {
-	checks := []func() error{c.validateAddrs, c.validateStore, c.validateLogs, c.validateNetwork, c.validateReplication}
+	checks := []func() error{c.validateAddrs, c.validateStore, c.validateLogs, c.validateNetwork, c.validateReplication,
+		c.validateController}
 	for _, check := range checks {
 		if err := check(); err != nil {
 			return err
@@ -478,7 +484,40 @@ func (c *Config) BrokerOptions(log *slog.Logger) actors.BrokerOptions {
 		FrameReadTimeout: c.FrameReadTimeout, MaxBufferedInput: c.MaxBufferedInput,
 		BrokerID: int64(c.BrokerID), HAListen: c.HAListen, Replication: replication,
 		MinInSyncReplicas: c.MinInSyncReplicas, ReplicaLagMax: c.ReplicaLagMax,
+		Controller: actors.ControllerOptions{Addrs: c.ControllerAddrs(), HeartbeatInterval: c.ControllerHeartbeat},
 	}
+}
+
+// ControllerAddrs splits the controller setting.
+func (c *Config) ControllerAddrs() []string {
+	var out []string
+	for _, a := range strings.Split(c.Controller, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+func (c *Config) validateController() error {
+	addrs := c.ControllerAddrs()
+	if len(addrs) == 0 {
+		return nil
+	}
+	for _, a := range addrs {
+		if err := hostPort("controller", a, false); err != nil {
+			return err
+		}
+	}
+	switch {
+	case c.BrokerID != 0:
+		return invalid("broker-id", "%d: with --controller the controllers assign ids; leave it 0", c.BrokerID)
+	case c.HAListen == "":
+		return invalid("ha-listen", "is empty, but --controller needs it: any member may become master")
+	case c.ControllerHeartbeat < 10*time.Millisecond || c.ControllerHeartbeat > 10*time.Second:
+		return invalid("controller-heartbeat", "%s: want 10ms..10s", c.ControllerHeartbeat)
+	}
+	return nil
 }
 
 func (c *Config) validateReplication() error {
