@@ -75,6 +75,7 @@ type BrokerOptions struct {
 	// for the master to suggest a replica (0: 40% of RAM, as RocketMQ).
 	BrokerID            int64
 	HAListen            string
+	HAAdvertise         string // "ip:port" replicas dial; default: the bound HA address
 	Replication         ReplicationMode
 	MinInSyncReplicas   int
 	ReplicaLagMax       time.Duration

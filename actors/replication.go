@@ -191,6 +191,9 @@ func newReplication(b *Broker) (*replication, error) {
 	}
 	r.server = srv
 	r.haAddr = advertisedHA(srv.Addr(), b.advertise)
+	if b.opts.HAAdvertise != "" {
+		r.haAddr = b.opts.HAAdvertise
+	}
 	srv.Start()
 	return r, nil
 }
@@ -561,6 +564,11 @@ func (o *BrokerOptions) validateReplication() error {
 	if o.HAListen != "" {
 		if _, _, err := net.SplitHostPort(o.HAListen); err != nil {
 			return fmt.Errorf("actors: HA listen address %q: %w", o.HAListen, err)
+		}
+	}
+	if o.HAAdvertise != "" {
+		if _, err := parseIPv4HostPort(o.HAAdvertise); err != nil {
+			return fmt.Errorf("actors: HA advertise address: %w", err)
 		}
 	}
 	return nil

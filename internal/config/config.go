@@ -73,6 +73,7 @@ type Config struct {
 
 	BrokerID          int
 	HAListen          string
+	HAAdvertise       string
 	Replication       string
 	MinInSyncReplicas int
 	ReplicaLagMax     time.Duration
@@ -118,6 +119,7 @@ func defineFlags(fs *flag.FlagSet, c *Config) {
 	fs.IntVar(&c.MaxBufferedInput, "max-buffered-input", netio.DefaultMaxBufferedInput, "bytes of incomplete or unserved requests buffered over all connections")
 	fs.IntVar(&c.BrokerID, "broker-id", 0, "0: master of its broker name; 1 or more: a replica that finds its master through the name server")
 	fs.StringVar(&c.HAListen, "ha-listen", "127.0.0.1:10912", "replication listen address of a master (empty disables it)")
+	fs.StringVar(&c.HAAdvertise, "ha-advertise", "", "IPv4 ip:port replicas dial to reach this broker's HA listener (default: the bound HA address)")
 	fs.StringVar(&c.Replication, "replication", "async", "async: acknowledge after the local write; sync: once every in-sync replica holds the batch")
 	fs.IntVar(&c.MinInSyncReplicas, "min-insync-replicas", 1, "sync replication refuses sends while the in-sync set (master included) is smaller")
 	fs.DurationVar(&c.ReplicaLagMax, "replica-lag-max", 10*time.Second, "a replica not caught up for this long leaves the in-sync set")
@@ -482,7 +484,7 @@ func (c *Config) BrokerOptions(log *slog.Logger) actors.BrokerOptions {
 		DelayLevels: c.DelayLevels, MaxTimerDelay: c.MaxTimerDelay, TransactionCheckInterval: c.TransactionCheckInterval,
 		TransactionTimeout: c.TransactionTimeout, TransactionCheckMax: c.TransactionCheckMax,
 		FrameReadTimeout: c.FrameReadTimeout, MaxBufferedInput: c.MaxBufferedInput,
-		BrokerID: int64(c.BrokerID), HAListen: c.HAListen, Replication: replication,
+		BrokerID: int64(c.BrokerID), HAListen: c.HAListen, HAAdvertise: c.HAAdvertise, Replication: replication,
 		MinInSyncReplicas: c.MinInSyncReplicas, ReplicaLagMax: c.ReplicaLagMax,
 		Controller: actors.ControllerOptions{Addrs: c.ControllerAddrs(), HeartbeatInterval: c.ControllerHeartbeat},
 	}
@@ -535,6 +537,12 @@ func (c *Config) validateReplication() error {
 		return invalid("ha-listen", "is empty, but --replication sync needs it")
 	case c.ReplicaLagMax < 100*time.Millisecond:
 		return invalid("replica-lag-max", "%s: want at least 100ms", c.ReplicaLagMax)
+	}
+	if c.HAAdvertise != "" {
+		host, _, err := net.SplitHostPort(c.HAAdvertise)
+		if err != nil || net.ParseIP(host).To4() == nil {
+			return invalid("ha-advertise", "%q: want an IPv4 ip:port", c.HAAdvertise)
+		}
 	}
 	return hostPort("ha-listen", c.HAListen, true)
 }

@@ -101,6 +101,7 @@ func TestValidationNamesTheKey(t *testing.T) {
 		{args: []string{"-namesrv", "a;b:1"}, key: "namesrv"},
 		{args: []string{"-frame-read-timeout", "1ms"}, key: "frame-read-timeout"},
 		{args: []string{"-max-buffered-input", "1024"}, key: "max-buffered-input"},
+		{args: []string{"-ha-advertise", "example.com:1"}, key: "ha-advertise"},
 		{args: []string{"-controller", "nope"}, key: "controller"},
 		{args: []string{"-controller", "127.0.0.1:9880", "-broker-id", "1"}, key: "broker-id"},
 		{args: []string{"-controller", "127.0.0.1:9880", "-ha-listen", ""}, key: "ha-listen"},
