@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/cometmq/comet/controller"
+	"github.com/cometmq/comet/ha"
 	"github.com/cometmq/comet/netio/remoting"
 	"github.com/cometmq/comet/persist"
 )
@@ -408,6 +409,25 @@ func (a *controlAgent) extendLease(sent time.Time, leaseMillis int64) {
 // leaseLeft is how long the master may still write (0 when it may not).
 func (a *controlAgent) leaseLeft() time.Duration {
 	return time.Duration(max(0, a.lease.Load()-a.now()))
+}
+
+// waitLeased is replication.Wait for a master in controller mode: the
+// in-sync set must hold end before the lease lapses (a renewal meanwhile
+// extends the wait), or the batch is refused.
+func (a *controlAgent) waitLeased(r *replication, end int64) error {
+	for {
+		left := a.leaseLeft()
+		if left <= 0 {
+			return fmt.Errorf("%w: the batch is not acknowledged", ErrLeaseExpired)
+		}
+		if !r.Synchronous() {
+			return nil
+		}
+		err := r.server.WaitUntil(end, time.Now().Add(left))
+		if !errors.Is(err, ha.ErrWaitTimeout) {
+			return err
+		}
+	}
 }
 
 // leaseValid reports whether the master may take writes now.

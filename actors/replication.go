@@ -441,13 +441,11 @@ func (r *replication) Wait(end int64) error {
 	if !r.master() {
 		return fmt.Errorf("%w: append refused", ErrReplica)
 	}
-	if r.Synchronous() {
-		if err := r.server.Wait(end); err != nil {
-			return err
-		}
+	if r.agent != nil {
+		return r.agent.waitLeased(r, end)
 	}
-	if r.agent != nil && !r.agent.leaseValid() {
-		return fmt.Errorf("%w: the batch is not acknowledged", ErrLeaseExpired)
+	if r.Synchronous() {
+		return r.server.Wait(end)
 	}
 	return nil
 }

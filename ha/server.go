@@ -30,6 +30,8 @@ var (
 	ErrNotMaster = errors.New("ha: not master")
 	// ErrClosed: the server stopped.
 	ErrClosed = errors.New("ha: closed")
+	// ErrWaitTimeout: WaitUntil's deadline passed first.
+	ErrWaitTimeout = errors.New("ha: wait deadline passed")
 )
 
 // ServerOptions configure a master's HA server. Zero values take the
