@@ -598,6 +598,9 @@ type ReplicationStatus struct {
 	// Replica only: whether it is connected and how far behind it is.
 	Connected bool  `json:"connected,omitempty"`
 	LagBytes  int64 `json:"lagBytes,omitempty"`
+	// Controller mode only: the member id, the in-sync set the controller
+	// committed, and how long a master may still take writes.
+	Controller *ControlledStatus `json:"controller,omitempty"`
 }
 
 // ReplicationStatus reports the role, the in-sync set and the lag.
@@ -614,6 +617,10 @@ func (b *Broker) ReplicationStatus() ReplicationStatus {
 	if c != nil {
 		st.Connected = c.Stats().Connected.Load()
 		st.LagBytes = max(0, c.Stats().MasterEnd.Load()-b.store.WrittenOffset())
+	}
+	if r.agent != nil {
+		cs := r.agent.status()
+		st.Controller = &cs
 	}
 	return st
 }
