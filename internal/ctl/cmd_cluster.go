@@ -9,8 +9,9 @@ import (
 )
 
 func init() {
-	register(&command{name: "cluster list", args: "", help: "brokers registered with the name server, with their traffic",
-		run: runClusterList})
+	register(&command{name: "cluster list", args: "",
+		help: "brokers registered with the name server: role, epoch, in-sync state, replication lag, traffic",
+		run:  runClusterList})
 	register(&command{name: "broker status", args: "", help: "runtime information of each broker (GET_BROKER_RUNTIME_INFO)",
 		run: runBrokerStatus})
 	register(&command{name: "broker config", args: "", help: "configuration of each broker (GET_BROKER_CONFIG)",
@@ -38,6 +39,7 @@ type clusterRow struct {
 	GetMessages string `json:"getMessages,omitempty"`
 	Runtime     string `json:"runtime,omitempty"`
 	Error       string `json:"error,omitempty"`
+	replicationRow
 }
 
 func runClusterList(e *env, _ *cmdOpts, _ []string) error {
@@ -45,23 +47,30 @@ func runClusterList(e *env, _ *cmdOpts, _ []string) error {
 	if err != nil {
 		return err
 	}
-	t := newTable("CLUSTER", "BROKER", "ID", "ADDRESS", "VERSION", "PUT", "GET", "UPTIME")
+	t := newTable("CLUSTER", "BROKER", "ID", "ADDRESS", "ROLE", "EPOCH", "IN-SYNC", "LAG-BYTES", "LAG-SEC", "VERSION", "PUT", "GET", "UPTIME")
 	rows := []clusterRow{}
+	infos := map[string]map[string]string{}
 	var errs []error
 	for _, b := range brokers {
-		row := clusterRow{brokerRef: b}
 		info, err := e.runtimeInfo(b.Addr)
 		if err != nil {
 			errs = append(errs, err)
-			row.Error = err.Error()
-			t.add(b.Cluster, b.Name, b.ID, b.Addr, "unreachable", "-", "-", "-")
-		} else {
-			row.Reachable = true
-			row.Version, row.PutMessages, row.GetMessages, row.Runtime = info["brokerVersionDesc"],
-				info["msgPutTotalTodayNow"], info["msgGetTotalTodayNow"], info["runtime"]
-			t.add(b.Cluster, b.Name, b.ID, b.Addr, row.Version, row.PutMessages, row.GetMessages, row.Runtime)
+			rows = append(rows, clusterRow{brokerRef: b, Error: err.Error()})
+			continue
 		}
-		rows = append(rows, row)
+		infos[b.Addr] = info
+		rows = append(rows, clusterRow{brokerRef: b, Reachable: true, Version: info["brokerVersionDesc"],
+			PutMessages: info["msgPutTotalTodayNow"], GetMessages: info["msgGetTotalTodayNow"], Runtime: info["runtime"]})
+	}
+	for i := range rows {
+		r := &rows[i]
+		if !r.Reachable {
+			t.add(r.Cluster, r.Name, r.ID, r.Addr, "unreachable", "-", "-", "-", "-", "-", "-", "-", "-")
+			continue
+		}
+		r.replicationRow = replicationOf(r.brokerRef, infos[r.Addr], masterInfo(rows, infos, r.brokerRef))
+		t.add(r.Cluster, r.Name, r.ID, r.Addr, orDash(r.Role), orDash(r.Epoch), orDash(r.InSync), orDash(r.LagBytes),
+			orDash(r.LagSeconds), r.Version, r.PutMessages, r.GetMessages, r.Runtime)
 	}
 	if err := e.emit(rows, t); err != nil {
 		return err

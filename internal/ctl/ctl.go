@@ -87,6 +87,8 @@ type cmdOpts struct {
 	offset, count                     int64
 	begin, end                        string
 	rateMiB                           int64 // broker verify
+	controller, cluster               string
+	brokerID                          int64
 }
 
 var commands []*command

@@ -54,7 +54,7 @@ var layers = map[string][]string{
 
 	// Wiring above the core.
 	"internal/config":  {"actors", "controller", "netio", "netio/remoting"},
-	"internal/ctl":     {"internal/adminwire", "netio/remoting", "routing"},
+	"internal/ctl":     {"controller", "internal/adminwire", "netio/remoting", "routing"},
 	"internal/daemon":  {"actors", "controller", "internal/config", "internal/ops", "namesrv", "persist"},
 	"internal/cluster": {"actors", "namesrv"},
 	"perf":             {"actors", "client", "internal/cluster", "internal/config"},
