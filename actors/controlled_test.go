@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/cometmq/comet/controller"
 	"github.com/cometmq/comet/netio/remoting"
 )
@@ -124,6 +126,12 @@ func TestControlledFailover(t *testing.T) {
 		return rawSend(t, c, next.Advertise(), "failover", 0, "b-probe").Code == remoting.ResponseSuccess
 	})
 	sendAll(t, c, next.Advertise(), "failover", "b", 50)
+	if got := counterValue(t, next, "comet_replication_controller_events_total", "event", "became_master"); got != 1 {
+		t.Fatalf("became_master counter %v on the new master, want 1", got)
+	}
+	if got := gaugeValue(t, next, "comet_replication_in_sync_replicas"); got != 2 {
+		t.Fatalf("in-sync gauge %v on the new master, want 2 (the old master left the set)", got)
+	}
 
 	old := startGroupMember(t, ns, 0, dirs[0], controlled(ctl.Addr(), 2))
 	waitUntil(t, 10*time.Second, "the old master to catch up as a replica", func() bool {
@@ -174,6 +182,9 @@ func TestControlledLeaseWithoutQuorum(t *testing.T) {
 	if refusal.Code != remoting.ResponseServiceNotAvailable || !strings.HasPrefix(refusal.Remark, remarkLeaseExpired) {
 		t.Fatalf("refusal %d %q", refusal.Code, refusal.Remark)
 	}
+	waitUntil(t, 5*time.Second, "the lapse counted", func() bool {
+		return counterValue(t, b, "comet_replication_controller_events_total", "event", "lease_lapses") == 1
+	})
 	startTestController(t, addr, dir)
 	waitUntil(t, 10*time.Second, "sends again", func() bool {
 		return rawSend(t, c, b.Advertise(), "lease", 0, "again").Code == remoting.ResponseSuccess
@@ -181,4 +192,28 @@ func TestControlledLeaseWithoutQuorum(t *testing.T) {
 	if r := b.Role(); !r.Master || r.Epoch != 1 {
 		t.Fatalf("role after the quorum returned %+v, want master at epoch 1", r)
 	}
+}
+
+// counterValue scrapes b's replication collector for one counter with
+// one label pair.
+func counterValue(t *testing.T, b *Broker, name, label, value string) float64 {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(b.ReplicationCollector())
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			if m.GetLabel()[0].GetName() == label && m.GetLabel()[0].GetValue() == value {
+				return m.GetCounter().GetValue()
+			}
+		}
+	}
+	t.Fatalf("no metric %s{%s=%q}", name, label, value)
+	return 0
 }
