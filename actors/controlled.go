@@ -136,6 +136,8 @@ type controlAgent struct {
 		setEpoch   int32
 		set        []int64 // the committed in-sync set
 		leaseOK    bool    // for the lapse log line
+		proposed   []int64 // the last proposal sent, and when
+		proposedAt time.Time
 	}
 }
 
@@ -351,6 +353,11 @@ func (a *controlAgent) apply(info *controller.ReplicaInfo, leaseMillis int64, se
 		}
 		a.stats.becameMaster.Add(1)
 		setChanged = true
+		if leaseMillis == 0 {
+			// The answer came before this broker knew its epoch (a notice,
+			// a registration): the next heartbeat, now, brings the lease.
+			a.kickNow()
+		}
 	}
 	if setChanged {
 		a.b.SetInSync(slices.DeleteFunc(slices.Clone(info.SyncStateSet), func(m int64) bool { return m == id }))
@@ -492,17 +499,25 @@ func (a *controlAgent) offer(ids []int64) {
 	}
 }
 
+// proposeRepeatGap spaces proposals of the same set: the HA server offers
+// a join on every acknowledgement of a caught-up replica.
+const proposeRepeatGap = 500 * time.Millisecond
+
 // proposeInSync asks the controller to make the in-sync set the master
 // and ids; a committed answer applies at once.
 func (a *controlAgent) proposeInSync(ids []int64) {
 	id := a.id.Load()
-	a.mu.Lock()
-	epoch, setEpoch, current := a.mu.epoch, a.mu.setEpoch, a.mu.set
-	a.mu.Unlock()
 	set := append(slices.Clone(ids), id)
 	slices.Sort(set)
 	set = slices.Compact(set)
-	if slices.Equal(set, current) || !a.b.Role().Master {
+	a.mu.Lock()
+	epoch, setEpoch, current := a.mu.epoch, a.mu.setEpoch, a.mu.set
+	repeat := slices.Equal(set, a.mu.proposed) && time.Since(a.mu.proposedAt) < proposeRepeatGap
+	if !repeat {
+		a.mu.proposed, a.mu.proposedAt = set, time.Now()
+	}
+	a.mu.Unlock()
+	if slices.Equal(set, current) || repeat || !a.b.Role().Master {
 		return
 	}
 	a.stats.proposals.Add(1)

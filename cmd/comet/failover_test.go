@@ -367,6 +367,9 @@ func failoverPartition(t *testing.T, bin string, async bool) {
 		t.Fatal("async replication lost nothing the partitioned master acknowledged: the history check cannot fail, or the scenario did not partition")
 	case async:
 		t.Logf("the history check finds what async replication lost: %d problems, e.g. %s", len(problems), problems[0])
+		if !strings.Contains(old.proc.Stderr.String(), "replica holds bytes the master does not; truncating") {
+			t.Fatalf("the old master did not truncate what it wrote after the divergence point:\n%s", old.proc.Stderr.String())
+		}
 	default:
 		t.Logf("%d acknowledged messages, all in the final log", len(acks))
 	}
