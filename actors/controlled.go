@@ -157,7 +157,7 @@ func newControlAgent(b *Broker) (*controlAgent, error) {
 		offers: make(chan []int64, 1), stop: make(chan struct{}), done: make(chan struct{})}
 	var err error
 	a.client, err = controller.NewClient(controller.ClientOptions{Addrs: a.opts.Addrs,
-		CallTimeout: 2 * a.opts.HeartbeatInterval, Logger: b.log, OnRoleChange: a.roleNotice})
+		CallTimeout: a.callTimeout(), Logger: b.log, OnRoleChange: a.roleNotice})
 	if err != nil {
 		return nil, fmt.Errorf("actors: %w", err)
 	}
@@ -291,9 +291,16 @@ func (a *controlAgent) run() {
 	}
 }
 
+// callTimeout bounds one call to the controllers: a slow answer to a
+// heartbeat still extends the lease from when it was sent, so it is worth
+// waiting for longer than one interval.
+func (a *controlAgent) callTimeout() time.Duration {
+	return max(2*a.opts.HeartbeatInterval, time.Second)
+}
+
 // beat registers if needed, then heartbeats and applies the answer.
 func (a *controlAgent) beat() {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*a.opts.HeartbeatInterval)
+	ctx, cancel := context.WithTimeout(context.Background(), a.callTimeout())
 	defer cancel()
 	a.mu.Lock()
 	registered, epoch := a.mu.registered, a.mu.epoch
@@ -521,7 +528,7 @@ func (a *controlAgent) proposeInSync(ids []int64) {
 		return
 	}
 	a.stats.proposals.Add(1)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*a.opts.HeartbeatInterval)
+	ctx, cancel := context.WithTimeout(context.Background(), a.callTimeout())
 	defer cancel()
 	info, err := a.client.AlterSyncStateSet(ctx, controller.AlterSyncStateSetRequest{Cluster: a.b.opts.ClusterName,
 		Group: a.b.opts.BrokerName, MasterID: id, MasterEpoch: epoch, SyncStateSetEpoch: setEpoch, SyncStateSet: set})

@@ -56,13 +56,20 @@ func masterOf(members ...*Broker) *Broker {
 	return nil
 }
 
-// sendAll sends n messages to the master and returns their bodies by
-// queue offset of queue 0; every send must succeed.
+// sendAll sends n messages, in order, to queue 0 on the master; a send
+// refused for now (SERVICE_NOT_AVAILABLE: a lease that lapsed on a loaded
+// machine) is sent again, as a client would, for up to 10 s.
 func sendAll(t *testing.T, c *remoting.Client, addr, topic, prefix string, n int) {
 	t.Helper()
 	for i := range n {
-		if resp := rawSend(t, c, addr, topic, 0, fmt.Sprintf("%s-%03d", prefix, i)); resp.Code != remoting.ResponseSuccess {
-			t.Fatalf("send %s-%d: %d %s", prefix, i, resp.Code, resp.Remark)
+		body := fmt.Sprintf("%s-%03d", prefix, i)
+		var resp *remoting.Command
+		waitUntil(t, 10*time.Second, "send "+body, func() bool {
+			resp = rawSend(t, c, addr, topic, 0, body)
+			return resp.Code != remoting.ResponseServiceNotAvailable
+		})
+		if resp.Code != remoting.ResponseSuccess {
+			t.Fatalf("send %s: %d %s", body, resp.Code, resp.Remark)
 		}
 	}
 }

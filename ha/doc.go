@@ -30,8 +30,11 @@
 // only when every member holds it. The commit point is the lowest
 // acknowledgement over the set (synced offsets when the master flushes
 // synchronously, appended offsets otherwise) and never passes the
-// master's own written end. A controller will later make the join and
-// leave decisions instead (InSyncHook).
+// master's own written end. Under a controller (ProposeInSync set) the
+// server only proposes joins and leaves; the set changes when the broker
+// applies what the controller committed (SetInSync), and until then the
+// master keeps waiting for the old set. WaitUntil bounds a wait by the
+// master's lease.
 //
 // # Wire format
 //
