@@ -80,6 +80,7 @@ type BrokerOptions struct {
 	// for the master to suggest a replica (0: 40% of RAM, as RocketMQ).
 	BrokerID            int64
 	HAListen            string
+	HAAdvertise         string // "ip:port" replicas dial; default: the bound HA address
 	Replication         ReplicationMode
 	MinInSyncReplicas   int
 	ReplicaLagMax       time.Duration
@@ -87,6 +88,9 @@ type BrokerOptions struct {
 	// ReplicationHooks hand the in-sync decisions and fencing news to a
 	// controller; zero: the master decides alone (static roles).
 	ReplicationHooks ReplicationHooks
+	// Controller, when it names controller addresses, gives the broker its
+	// role from the controller quorum (controlled.go).
+	Controller ControllerOptions
 
 	Logger *slog.Logger
 	// DataDirLock is a lock on DataDir the caller already holds (a process
@@ -385,6 +389,7 @@ func (b *Broker) start() error {
 		b.Stop(context.Background())
 		return err
 	}
+	b.repl.startAgent()
 	return nil
 }
 

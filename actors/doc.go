@@ -51,6 +51,8 @@
 //	<data>/config/topics.json          topic table snapshot (RocketMQ's layout)
 //	<data>/config/topics.log           topic changes since the snapshot
 //	<data>/config/consumerOffset.json  committed consumer offsets
+//	<data>/config/controller.json      controller mode: member id and registration code
+//	<data>/store/epochs                which master epoch wrote each log range (persist's format)
 //
 // The topic table is changed by one goroutine only, which makes each batch
 // of changes durable with one append and one sync to topics.log before it
@@ -64,7 +66,20 @@
 // What this package must never do: make an event loop wait for a sync;
 // build a path from a name the rule refuses; acknowledge a send before its
 // record is stored (and, with sync flush, synced) or a topic change before
-// it is durable.
+// it is durable; take or acknowledge a write, in controller mode, outside
+// a master lease the controllers granted.
+//
+// # Replication and failover
+//
+// Brokers sharing a broker name form a group (replication.go): the master
+// ships its commit log byte for byte over package ha, replicas append it at
+// the same offsets. Roles are static (--broker-id) or, in controller mode
+// (controlled.go), given by the controller quorum: a broker registers,
+// heartbeats, takes writes as master only while its lease runs, proposes
+// in-sync set changes and applies them once committed, and steps down at
+// once on a newer epoch. Every member keeps an epoch file (epochs.go), so a
+// member rejoining after a failover truncates to its divergence point with
+// the new master before it replicates.
 //
 // # Filtering
 //

@@ -149,11 +149,22 @@ type replication struct {
 
 	roleChanges, refused atomic.Int64
 	meta                 metaCache
+	epochs               *epochState
+	agent                *controlAgent // controller mode only
 }
 
 func newReplication(b *Broker) (*replication, error) {
 	r := &replication{b: b, mode: b.opts.Replication}
 	r.role.Store(&Role{Master: false})
+	var err error
+	if r.epochs, err = openEpochs(b); err != nil {
+		return nil, err
+	}
+	if b.opts.Controller.Enabled() {
+		if r.agent, err = newControlAgent(b); err != nil {
+			return nil, err
+		}
+	}
 	if b.opts.HAListen == "" {
 		return r, nil
 	}
@@ -161,19 +172,28 @@ func newReplication(b *Broker) (*replication, error) {
 		Listen: b.opts.HAListen, BrokerName: b.opts.BrokerName, Source: b.store,
 		SegmentSize: b.segmentSize(), SyncFlush: b.opts.Flush == FlushSync,
 		MinInSync: b.opts.MinInSyncReplicas, LagMax: b.opts.ReplicaLagMax,
-		Metadata: r.metadata, Logger: b.log, ProposeInSync: b.opts.ReplicationHooks.ProposeInSync,
+		Metadata: r.metadata, Logger: b.log, ProposeInSync: r.proposeHook(), Epochs: r.epochs.haEntries,
 		OnFenced: func(epoch int64) {
 			b.log.Warn("actors: a replica knows a newer epoch; this master is stale", "epoch", epoch)
+			if r.agent != nil {
+				r.agent.fencedByReplica(epoch)
+			}
 			if fn := b.opts.ReplicationHooks.OnFenced; fn != nil {
 				fn(epoch)
 			}
 		},
 	})
 	if err != nil {
+		if r.agent != nil {
+			r.agent.close()
+		}
 		return nil, &ListenError{Option: "HAListen", Addr: b.opts.HAListen, Err: err}
 	}
 	r.server = srv
 	r.haAddr = advertisedHA(srv.Addr(), b.advertise)
+	if b.opts.HAAdvertise != "" {
+		r.haAddr = b.opts.HAAdvertise
+	}
 	srv.Start()
 	return r, nil
 }
@@ -200,8 +220,22 @@ func (b *Broker) segmentSize() int64 {
 	return 1 << 30
 }
 
-// startRole takes the static role of --broker-id.
+// proposeHook is where the HA server sends in-sync proposals: the
+// controller agent, or the caller's hook.
+func (r *replication) proposeHook() func([]int64) {
+	if r.agent != nil {
+		return r.agent.offer
+	}
+	return r.b.opts.ReplicationHooks.ProposeInSync
+}
+
+// startRole takes the static role of --broker-id or, in controller mode,
+// starts fenced and registers with the controllers (controlled.go).
 func (r *replication) startRole() error {
+	if r.agent != nil {
+		r.roleChanges.Add(1) // the fenced start is the role taken at start
+		return r.agent.start(context.Background())
+	}
 	if r.b.opts.BrokerID == routing.MasterID {
 		return r.b.BecomeMaster(0)
 	}
@@ -217,10 +251,21 @@ func (b *Broker) HAAddr() string { return b.repl.haAddr }
 func (r *replication) master() bool { return r.role.Load().Master }
 
 // routeID is the broker id this broker registers with: 0 as master, its
-// configured id (at least 1) as replica.
+// replica id as replica.
 func (r *replication) routeID() int64 {
 	if r.master() {
 		return routing.MasterID
+	}
+	return r.replicaID()
+}
+
+// replicaID is the configured id (at least 1), or in controller mode the
+// member id the controller assigned.
+func (r *replication) replicaID() int64 {
+	if r.agent != nil {
+		if id := r.agent.id.Load(); id > 0 {
+			return id
+		}
 	}
 	return max(r.b.opts.BrokerID, 1)
 }
@@ -238,8 +283,13 @@ func (b *Broker) BecomeMaster(epoch int64) error {
 		c.Stop()
 		r.client = nil
 	}
-	if err := b.writer.HoldTail(b.store.Sync); err != nil {
-		return fmt.Errorf("actors: sync before becoming master: %w", err)
+	if err := b.writer.HoldTail(func() error {
+		if err := b.store.Sync(); err != nil {
+			return err
+		}
+		return r.epochs.file.Begin(epoch, b.store.WrittenOffset())
+	}); err != nil {
+		return fmt.Errorf("actors: becoming master at epoch %d: %w", epoch, err)
 	}
 	if r.server != nil {
 		r.server.SetMaster(epoch)
@@ -279,9 +329,10 @@ func (b *Broker) BecomeReplica(masterHA string, epoch int64) error {
 		return ErrStopped
 	}
 	c, err := ha.NewClient(ha.ClientOptions{
-		BrokerName: b.opts.BrokerName, BrokerID: max(b.opts.BrokerID, 1), Epoch: epoch,
+		BrokerName: b.opts.BrokerName, BrokerID: r.replicaID(), Epoch: epoch,
 		SegmentSize: b.segmentSize(), Master: r.masterHA, Sink: replicaSink{b: b},
 		SyncFlush: b.opts.Flush == FlushSync, ApplyMeta: b.applyMeta, Logger: b.log,
+		Epochs: r.epochs.haEntries, MasterEpochs: r.epochs.learnMaster,
 	})
 	if err != nil {
 		return fmt.Errorf("actors: %w", err)
@@ -297,8 +348,8 @@ func (b *Broker) BecomeReplica(masterHA string, epoch int64) error {
 // masterHA is the address the replica dials: the one it was given, or the
 // name server's answer to its registration (asking again while unknown).
 func (r *replication) masterHA() string {
-	if addr := r.role.Load().MasterHA; addr != "" {
-		return addr
+	if addr := r.role.Load().MasterHA; addr != "" || r.agent != nil {
+		return addr // the controller names the master; nobody while it names none
 	}
 	reg := r.b.registrar.Load()
 	if reg == nil {
@@ -341,6 +392,11 @@ func (b *Broker) writeRefusal() (int16, string) {
 		return remoting.ResponseServiceNotAvailable, fmt.Sprintf("broker %s id %d is a replica (epoch %d); send to its master",
 			b.opts.BrokerName, r.routeID(), role.Epoch)
 	}
+	if r.agent != nil && !r.agent.leaseValid() {
+		r.refused.Add(1)
+		return remoting.ResponseServiceNotAvailable, fmt.Sprintf("%smaster %s (epoch %d) holds no valid lease from the controllers; nothing was stored",
+			remarkLeaseExpired, b.opts.BrokerName, role.Epoch)
+	}
 	if r.mode != ReplicationSync || r.server == nil {
 		return remoting.ResponseSuccess, ""
 	}
@@ -357,6 +413,8 @@ func appendErrorCode(err error) (int16, string) {
 	switch {
 	case errors.Is(err, ha.ErrNotEnoughReplicas):
 		return remoting.ResponseServiceNotAvailable, remarkNotEnoughReplicas + err.Error()
+	case errors.Is(err, ErrLeaseExpired):
+		return remoting.ResponseServiceNotAvailable, remarkLeaseExpired + err.Error()
 	case errors.Is(err, ha.ErrNotMaster), errors.Is(err, ha.ErrClosed), errors.Is(err, ErrReplica), errors.Is(err, persist.ErrDiskFull):
 		return remoting.ResponseServiceNotAvailable, "store: " + err.Error()
 	case errors.Is(err, persist.ErrMessageTooLarge), errors.Is(err, persist.ErrUnsafeName):
@@ -383,10 +441,13 @@ func (r *replication) Wait(end int64) error {
 	if !r.master() {
 		return fmt.Errorf("%w: append refused", ErrReplica)
 	}
-	if !r.Synchronous() {
-		return nil
+	if r.agent != nil {
+		return r.agent.waitLeased(r, end)
 	}
-	return r.server.Wait(end)
+	if r.Synchronous() {
+		return r.server.Wait(end)
+	}
+	return nil
 }
 
 // RolledBack tells the replicas that got a rolled-back batch to resync.
@@ -401,11 +462,27 @@ func (r *replication) Writable() error {
 	if !r.master() {
 		return ErrReplica
 	}
+	if r.agent != nil && !r.agent.leaseValid() {
+		return ErrLeaseExpired
+	}
 	return nil
 }
 
-// stopClient ends the replica fetch loop for good.
+// startAgent runs the controller agent's loop (controller mode), once the
+// broker serves and is registered with the name servers.
+func (r *replication) startAgent() {
+	if r.agent != nil {
+		r.agent.running.Store(true)
+		go r.agent.run()
+	}
+}
+
+// stopClient ends the controller agent and the replica fetch loop for
+// good.
 func (r *replication) stopClient() {
+	if r.agent != nil {
+		r.agent.close() // outside r.mu: the agent may be changing the role
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.client != nil {
@@ -430,10 +507,20 @@ func (s replicaSink) WrittenOffset() int64 { return s.b.store.WrittenOffset() }
 func (s replicaSink) DurableOffset() int64 { return s.b.store.DurableOffset() }
 func (s replicaSink) Sync() error          { return s.b.writer.HoldTail(s.b.store.Sync) }
 func (s replicaSink) Truncate(offset int64) error {
-	return s.b.writer.HoldTail(func() error { return s.b.store.TruncateTo(offset) })
+	return s.b.writer.HoldTail(func() error {
+		if err := s.b.store.TruncateTo(offset); err != nil {
+			return err
+		}
+		return s.b.repl.epochs.file.TruncateFrom(offset)
+	})
 }
 
 func (s replicaSink) Append(offset int64, data []byte, sync bool) error {
+	if len(data) > 0 {
+		if err := s.b.repl.epochs.beforeAppend(offset + int64(len(data))); err != nil {
+			return err
+		}
+	}
 	return s.b.writer.HoldTail(func() error {
 		d, err := s.b.store.AppendReplicated(offset, data, sync)
 		if len(d) > 0 {
@@ -444,6 +531,7 @@ func (s replicaSink) Append(offset int64, data []byte, sync bool) error {
 }
 
 func (o *BrokerOptions) setReplicationDefaults() {
+	o.Controller.setDefaults()
 	if o.MinInSyncReplicas == 0 {
 		o.MinInSyncReplicas = 1
 	}
@@ -468,9 +556,17 @@ func (o *BrokerOptions) validateReplication() error {
 	case o.ReplicaLagMax < 100*time.Millisecond:
 		return fmt.Errorf("actors: replica lag max %s: want at least 100ms", o.ReplicaLagMax)
 	}
+	if err := o.Controller.validate(o); err != nil {
+		return err
+	}
 	if o.HAListen != "" {
 		if _, _, err := net.SplitHostPort(o.HAListen); err != nil {
 			return fmt.Errorf("actors: HA listen address %q: %w", o.HAListen, err)
+		}
+	}
+	if o.HAAdvertise != "" {
+		if _, err := parseIPv4HostPort(o.HAAdvertise); err != nil {
+			return fmt.Errorf("actors: HA advertise address: %w", err)
 		}
 	}
 	return nil
@@ -502,6 +598,9 @@ type ReplicationStatus struct {
 	// Replica only: whether it is connected and how far behind it is.
 	Connected bool  `json:"connected,omitempty"`
 	LagBytes  int64 `json:"lagBytes,omitempty"`
+	// Controller mode only: the member id, the in-sync set the controller
+	// committed, and how long a master may still take writes.
+	Controller *ControlledStatus `json:"controller,omitempty"`
 }
 
 // ReplicationStatus reports the role, the in-sync set and the lag.
@@ -518,6 +617,10 @@ func (b *Broker) ReplicationStatus() ReplicationStatus {
 	if c != nil {
 		st.Connected = c.Stats().Connected.Load()
 		st.LagBytes = max(0, c.Stats().MasterEnd.Load()-b.store.WrittenOffset())
+	}
+	if r.agent != nil {
+		cs := r.agent.status()
+		st.Controller = &cs
 	}
 	return st
 }

@@ -25,11 +25,15 @@ var (
 	descReplMemberState = desc("replication_replica_in_sync", "1 when the replica is in the in-sync set.", "replica")
 	descReplRefused     = desc("replication_refused_sends_total", "Sends refused because the broker is a replica or the in-sync set is too small.")
 	descReplEvents      = desc("replication_events_total", "Replication transport events by kind.", "event")
+	descCtlEvents       = desc("replication_controller_events_total",
+		"Controller mode: heartbeats and their failures, times this broker became master (elections it won), fencings "+
+			"(a newer epoch ended its mastership or lease), unrenewed lease lapses, in-sync set proposals by outcome.", "event")
+	descCtlLease = desc("replication_lease_remaining_seconds", "Controller mode: how long this master may still take writes (0: none).")
 )
 
 func (c *replicationCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descReplRole, descReplEpoch, descReplRoleChanges, descReplInSync, descReplCommit,
-		descReplLagBytes, descReplLagSeconds, descReplMemberState, descReplRefused, descReplEvents} {
+		descReplLagBytes, descReplLagSeconds, descReplMemberState, descReplRefused, descReplEvents, descCtlEvents, descCtlLease} {
 		ch <- d
 	}
 }
@@ -70,6 +74,9 @@ func (c *replicationCollector) Collect(ch chan<- prometheus.Metric) {
 			counter(descReplEvents, e.v, e.name)
 		}
 	}
+	if a := r.agent; a != nil {
+		collectControlled(ch, a)
+	}
 	r.mu.Lock()
 	client := r.client
 	r.mu.Unlock()
@@ -95,4 +102,18 @@ func boolFloat(v bool) float64 {
 		return 1
 	}
 	return 0
+}
+
+func collectControlled(ch chan<- prometheus.Metric, a *controlAgent) {
+	st := &a.stats
+	for _, e := range []struct {
+		name string
+		v    int64
+	}{{"heartbeats", st.heartbeats.Load()}, {"heartbeat_failures", st.heartbeatFailures.Load()},
+		{"became_master", st.becameMaster.Load()}, {"fenced", st.fenced.Load()}, {"lease_lapses", st.leaseLapses.Load()},
+		{"in_sync_proposals", st.proposals.Load()}, {"in_sync_committed", st.proposalsCommitted.Load()},
+		{"in_sync_refused", st.proposalsRefused.Load()}} {
+		ch <- prometheus.MustNewConstMetric(descCtlEvents, prometheus.CounterValue, float64(e.v), e.name)
+	}
+	ch <- prometheus.MustNewConstMetric(descCtlLease, prometheus.GaugeValue, a.leaseLeft().Seconds())
 }

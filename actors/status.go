@@ -127,6 +127,9 @@ func (s *Status) runtimeTable() map[string]string {
 		"sendThreadPoolQueueCapacity": fmt.Sprint(s.Writer.RingCapacity),
 		"writerRejected":              fmt.Sprint(s.Writer.Rejected),
 	}
+	if s.Replication != nil {
+		s.Replication.addRuntime(t)
+	}
 	return t
 }
 

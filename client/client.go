@@ -30,7 +30,8 @@ type Client struct {
 	cancel        context.CancelFunc
 	loops         sync.WaitGroup
 	heartbeatNow  chan struct{}
-	heartbeatLock sync.Mutex // one heartbeat round at a time
+	heartbeatLock sync.Mutex    // one heartbeat round at a time
+	routesNow     chan struct{} // a broker failed in a way that may mean its role moved
 
 	mu struct {
 		sync.Mutex
@@ -74,7 +75,9 @@ func New(opts ...ClientOption) (*Client, error) {
 		id:           localIPv4().String() + remoting.ClientIDSeparator + o.instanceName,
 		tr:           newTransport(rc, o.serializeType, o.window),
 		heartbeatNow: make(chan struct{}, 1),
+		routesNow:    make(chan struct{}, 1),
 	}
+	c.tr.connLost = func(string) { c.refreshRoutesSoon() }
 	c.routes = newRouteTable(c)
 	c.mu.producers = make(map[*Producer]struct{})
 	c.mu.txProducers = make(map[string]*TransactionProducer)
@@ -146,18 +149,44 @@ func (c *Client) unregister(remove func()) {
 	c.mu.Unlock()
 }
 
-// routeLoop refreshes the cached routes periodically.
+// minRouteRefreshGap spaces refreshes that failures ask for, so a burst
+// of failed sends costs the name servers one round of route reads.
+const minRouteRefreshGap = 100 * time.Millisecond
+
+// routeLoop refreshes the cached routes periodically, and at once (at
+// most every minRouteRefreshGap) when refreshRoutesSoon asks: a broker
+// connection was lost, or a broker answered that it takes no sends (it
+// became a replica, or lost its master's lease), so a failover may have
+// named a new master.
 func (c *Client) routeLoop() {
 	defer c.loops.Done()
 	ticker := time.NewTicker(c.opts.routeRefresh)
 	defer ticker.Stop()
+	var last time.Time
 	for {
 		select {
 		case <-c.ctx.Done():
 			return
 		case <-ticker.C:
-			c.routes.refreshAll(c.ctx)
+		case <-c.routesNow:
+			if wait := minRouteRefreshGap - time.Since(last); wait > 0 {
+				select {
+				case <-c.ctx.Done():
+					return
+				case <-time.After(wait):
+				}
+			}
 		}
+		last = time.Now()
+		c.routes.refreshAll(c.ctx)
+	}
+}
+
+// refreshRoutesSoon asks the route loop for a refresh now; it never blocks.
+func (c *Client) refreshRoutesSoon() {
+	select {
+	case c.routesNow <- struct{}{}:
+	default:
 	}
 }
 

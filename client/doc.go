@@ -15,7 +15,10 @@
 //
 // A Client holds the name server addresses, one TCP connection per broker
 // address (shared by every producer and consumer made from it), the route
-// cache (refreshed every 30 s) and the heartbeats (every 30 s). Each
+// cache (refreshed every 30 s, and at once, at most every 100 ms, when a
+// broker connection fails or a broker answers SERVICE_NOT_AVAILABLE to a
+// send: after a failover the new master is learnt in milliseconds) and the
+// heartbeats (every 30 s). Each
 // connection has one read loop and one write loop that coalesces queued
 // frames; requests are pipelined and matched by opaque. Send requests in
 // flight are bounded per connection (WithMaxInflight); an async send waits

@@ -439,7 +439,14 @@ func (p *Producer) outcome(a *sendAttempt, o *outgoing, resp *remoting.Command, 
 		}
 		return nil, err
 	}
-	return parseSendResponse(resp, a.addr, a.mq, o.uniqIDs)
+	res, err := parseSendResponse(resp, a.addr, a.mq, o.uniqIDs)
+	var be *BrokerError
+	if errors.As(err, &be) && be.Code == remoting.ResponseServiceNotAvailable {
+		// A replica, a master without its lease, or one short of in-sync
+		// replicas: the group may have a new master already.
+		p.c.refreshRoutesSoon()
+	}
+	return res, err
 }
 
 // retryable: another attempt may succeed and the caller still waits.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -362,14 +363,26 @@ func TestRetryOnAnotherBrokerWhenOneIsDown(t *testing.T) {
 		}
 	}
 
+	// The failed connection made the client re-read the route at once:
+	// broker-b, unregistered, is no longer in it, so even a producer
+	// without retries that picks the last queue sends to broker-a.
+	testutil.WaitFor(t, 5*time.Second, "the route without broker-b", func() bool {
+		route := c.routes.cached(topic)
+		return route != nil && !slices.ContainsFunc(route.publish, func(q MessageQueue) bool { return q.BrokerName == "broker-b" })
+	})
 	noRetry, err := c.NewProducer("pg-noretry", WithRetries(0), WithFaultBackoff(0),
 		WithQueueSelector(QueueSelectorFunc(func(_ *Message, qs []MessageQueue) MessageQueue { return qs[len(qs)-1] })))
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = noRetry.SendSync(ctx, NewMessage(topic, []byte("x")))
-	if !errors.Is(err, ErrConnection) {
-		t.Fatalf("send to the stopped broker without retries: %v", err)
+	if res, err := noRetry.SendSync(ctx, NewMessage(topic, []byte("x"))); err != nil || res.Queue.BrokerName != "broker-a" {
+		t.Fatalf("send without retries after broker-b stopped: %+v %v", res, err)
+	}
+	// A send to an address nobody listens on still fails as a connection
+	// error.
+	dead := c.tr.request(remoting.RequestSendMessageV2)
+	if _, err := c.tr.invoke(ctx, "127.0.0.1:1", dead); !errors.Is(err, ErrConnection) {
+		t.Fatalf("send to a closed port: %v", err)
 	}
 }
 

@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
@@ -21,6 +22,10 @@ type transport struct {
 	serializeType byte
 	window        int
 	workerIdle    time.Duration
+	// connLost, when set, hears of every call that failed for the
+	// connection (dial refused, connection closed): the client refreshes
+	// its routes then.
+	connLost func(addr string)
 
 	handoff chan func() // unbuffered: taken only by an idle worker
 	closing chan struct{}
@@ -67,12 +72,21 @@ func (t *transport) request(code int16) *remoting.Command {
 // invoke sends cmd and waits for its response, outside any window.
 func (t *transport) invoke(ctx context.Context, addr string, cmd *remoting.Command) (*remoting.Command, error) {
 	resp, err := t.rc.Invoke(ctx, addr, cmd)
-	return resp, transportError(err, addr, cmd.Code)
+	return resp, t.classify(err, addr, cmd.Code)
+}
+
+// classify is transportError, telling connLost of connection failures.
+func (t *transport) classify(err error, addr string, code int16) error {
+	err = transportError(err, addr, code)
+	if t.connLost != nil && errors.Is(err, ErrConnection) {
+		t.connLost(addr)
+	}
+	return err
 }
 
 // oneway queues cmd without awaiting a response.
 func (t *transport) oneway(ctx context.Context, addr string, cmd *remoting.Command) error {
-	return transportError(t.rc.InvokeOneway(ctx, addr, cmd), addr, cmd.Code)
+	return t.classify(t.rc.InvokeOneway(ctx, addr, cmd), addr, cmd.Code)
 }
 
 // acquire takes a window slot for addr, waiting until ctx ends.
@@ -137,7 +151,7 @@ func (t *transport) invokeAsync(ctx context.Context, timeout time.Duration, addr
 	code := cmd.Code
 	complete := func(resp *remoting.Command, err error) {
 		release(slot)
-		err = transportError(err, addr, code)
+		err = t.classify(err, addr, code)
 		t.runAsync(func() { done(resp, err) })
 	}
 	if err := t.rc.InvokeAsync(ctx, addr, cmd, timeout, complete); err != nil {

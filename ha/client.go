@@ -41,12 +41,18 @@ type ClientOptions struct {
 	// FlushInterval is how often an async-flush replica syncs; default 200 ms.
 	FlushInterval time.Duration
 	// ApplyMeta applies a metadata blob from the master.
-	ApplyMeta  func(Meta)
-	Heartbeat  time.Duration // default 1 s
-	Timeout    time.Duration // default 5 s
-	BackoffMin time.Duration // default 100 ms
-	BackoffMax time.Duration // default 5 s
-	Logger     *slog.Logger
+	ApplyMeta func(Meta)
+	// Epochs, when set, returns the replica's epoch entries for HELLO;
+	// MasterEpochs hears the master's entries from WELCOME, after the
+	// local log was aligned and before the first DATA, so the replica can
+	// record the epoch of every range it appends.
+	Epochs       func() []EpochEntry
+	MasterEpochs func([]EpochEntry) error
+	Heartbeat    time.Duration // default 1 s
+	Timeout      time.Duration // default 5 s
+	BackoffMin   time.Duration // default 100 ms
+	BackoffMax   time.Duration // default 5 s
+	Logger       *slog.Logger
 }
 
 func (o *ClientOptions) setDefaults() {
@@ -202,6 +208,9 @@ func (c *Client) handshake(conn net.Conn, dec *Decoder) (*Welcome, error) {
 	conn.SetDeadline(time.Now().Add(c.opts.Timeout))
 	hello := Hello{BrokerID: c.opts.BrokerID, Epoch: c.opts.Epoch, Offset: c.opts.Sink.WrittenOffset(),
 		SyncFlush: c.opts.SyncFlush, BrokerName: c.opts.BrokerName}
+	if c.opts.Epochs != nil {
+		hello.Epochs = c.opts.Epochs()
+	}
 	if _, err := conn.Write(AppendHello(nil, hello)); err != nil {
 		return nil, fmt.Errorf("ha: send hello: %w", err)
 	}
@@ -248,6 +257,11 @@ func (c *Client) align(conn net.Conn, w *Welcome) error {
 	case w.Start > local:
 		if err := c.opts.Sink.Append(w.Start, nil, false); err != nil {
 			return refuse(CodeReplicaFailed, "start at %d: %v", w.Start, err)
+		}
+	}
+	if c.opts.MasterEpochs != nil {
+		if err := c.opts.MasterEpochs(w.Epochs); err != nil {
+			return refuse(CodeReplicaFailed, "master's epochs: %v", err)
 		}
 	}
 	return nil

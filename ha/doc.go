@@ -30,8 +30,11 @@
 // only when every member holds it. The commit point is the lowest
 // acknowledgement over the set (synced offsets when the master flushes
 // synchronously, appended offsets otherwise) and never passes the
-// master's own written end. A controller will later make the join and
-// leave decisions instead (InSyncHook).
+// master's own written end. Under a controller (ProposeInSync set) the
+// server only proposes joins and leaves; the set changes when the broker
+// applies what the controller committed (SetInSync), and until then the
+// master keeps waiting for the old set. WaitUntil bounds a wait by the
+// master's lease.
 //
 // # Wire format
 //
@@ -45,16 +48,24 @@
 //	+------+---------+---------------------------------------------+
 //
 //	HELLO (1), replica -> master, first frame of a connection:
-//	| 2 version (1) | 2 flags (bit 0: replica flushes synchronously) |
-//	| 8 broker id | 8 epoch | 8 offset held (its log end) |
-//	| 1 n | n broker name |
+//	| 2 version (2; 1 has no epoch list) | 2 flags (bit 0: replica
+//	flushes synchronously) | 8 broker id | 8 epoch | 8 offset held
+//	(its log end) | 1 n | n broker name | epoch list (version 2) |
+//
+//	epoch list: | 2 k <= 4096 | k × (8 epoch, 8 start offset) |, oldest
+//	first: which epoch wrote which range of the sender's log.
 //
 //	WELCOME (2), master -> replica, answer to HELLO:
 //	| 8 epoch | 8 start | 8 master written end | 8 segment size |
-//	start is where the stream begins: the replica's offset, or the
-//	master's end when the replica holds more (it truncates to start
-//	first: bytes the master rolled back), or the master's first offset
-//	for an empty replica of a master whose oldest segments are gone.
+//	[epoch list, the master's: present when it keeps epochs] |
+//	start is where the stream begins: the replica's divergence point
+//	with the master (the end of the newest epoch range both logs hold
+//	from the same start, see epochs.go; without epochs, the shorter of
+//	the two logs); the replica truncates to it first (bytes an old master
+//	wrote after the last commit, or a batch the master rolled back). For
+//	an empty replica of a master whose oldest segments are gone it is
+//	the master's first offset. A replica holding epoch ranges of which
+//	the master has none is refused (ERROR 8): truncation cannot mend it.
 //
 //	DATA (3), master -> replica:
 //	| 8 offset | 8 commit point | 4 CRC32-C of data | data |

@@ -29,10 +29,13 @@ const (
 	CodeBadFrame      uint16 = 5 // a frame that does not decode or does not fit
 	CodeVersion       uint16 = 6 // protocol version not spoken
 	CodeReplicaFailed uint16 = 7 // the replica could not store what it received
+	CodeDiverged      uint16 = 8 // the replica's log shares no epoch range with the master's
 )
 
 const (
-	protocolVersion = 1
+	// protocolVersion 2 added the epoch entries of HELLO and WELCOME; a
+	// version 1 HELLO (no entries) is still accepted.
+	protocolVersion = 2
 	// MaxFrameBytes bounds a frame's length field: the largest DATA chunk
 	// (4 MiB of records plus the biggest record's headroom) and its header.
 	MaxFrameBytes = 4<<20 + 64<<10
@@ -41,12 +44,19 @@ const (
 	maxChunkBytes = 4 << 20
 	maxNameLen    = 127
 	flagSyncFlush = 1
+	// MaxEpochEntries bounds the epoch entries of a HELLO or WELCOME; a
+	// longer list is sent as its newest entries.
+	MaxEpochEntries = 4096
 )
 
 // ErrFrame is the class of every malformed or unexpected frame.
 var ErrFrame = errors.New("ha: bad frame")
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// EpochEntry says that epoch Epoch wrote a member's log from Start up to
+// the next entry's start (the last: up to the log end).
+type EpochEntry struct{ Epoch, Start int64 }
 
 // Hello opens a replica's connection.
 type Hello struct {
@@ -55,11 +65,15 @@ type Hello struct {
 	Offset     int64
 	SyncFlush  bool
 	BrokerName string
+	// Epochs are the replica's epoch entries, oldest first (nil: none).
+	Epochs []EpochEntry
 }
 
 // Welcome answers a Hello.
 type Welcome struct {
 	Epoch, Start, MasterEnd, SegmentSize int64
+	// Epochs are the master's epoch entries, oldest first (nil: none).
+	Epochs []EpochEntry
 }
 
 // Data is a chunk of the master's log.
@@ -109,7 +123,8 @@ func appendInt64s(dst []byte, typ byte, vals ...int64) []byte {
 // AppendHello encodes h.
 func AppendHello(dst []byte, h Hello) []byte {
 	name := h.BrokerName[:min(len(h.BrokerName), maxNameLen)]
-	dst = appendHeader(dst, FrameHello, 2+2+8+8+8+1+len(name))
+	epochs := newestEpochs(h.Epochs)
+	dst = appendHeader(dst, FrameHello, 2+2+8+8+8+1+len(name)+2+16*len(epochs))
 	var flags uint16
 	if h.SyncFlush {
 		flags |= flagSyncFlush
@@ -120,12 +135,58 @@ func AppendHello(dst []byte, h Hello) []byte {
 	dst = binary.BigEndian.AppendUint64(dst, uint64(h.Epoch))
 	dst = binary.BigEndian.AppendUint64(dst, uint64(h.Offset))
 	dst = append(dst, byte(len(name)))
-	return append(dst, name...)
+	dst = append(dst, name...)
+	return appendEpochs(dst, epochs)
 }
 
 // AppendWelcome encodes w.
 func AppendWelcome(dst []byte, w Welcome) []byte {
-	return appendInt64s(dst, FrameWelcome, w.Epoch, w.Start, w.MasterEnd, w.SegmentSize)
+	epochs := newestEpochs(w.Epochs)
+	if len(epochs) == 0 {
+		return appendInt64s(dst, FrameWelcome, w.Epoch, w.Start, w.MasterEnd, w.SegmentSize)
+	}
+	dst = appendHeader(dst, FrameWelcome, 32+2+16*len(epochs))
+	for _, v := range []int64{w.Epoch, w.Start, w.MasterEnd, w.SegmentSize} {
+		dst = binary.BigEndian.AppendUint64(dst, uint64(v))
+	}
+	return appendEpochs(dst, epochs)
+}
+
+// newestEpochs is entries cut to the newest MaxEpochEntries.
+func newestEpochs(entries []EpochEntry) []EpochEntry {
+	return entries[max(0, len(entries)-MaxEpochEntries):]
+}
+
+func appendEpochs(dst []byte, entries []EpochEntry) []byte {
+	dst = binary.BigEndian.AppendUint16(dst, uint16(len(entries)))
+	for _, e := range entries {
+		dst = binary.BigEndian.AppendUint64(dst, uint64(e.Epoch))
+		dst = binary.BigEndian.AppendUint64(dst, uint64(e.Start))
+	}
+	return dst
+}
+
+// decodeEpochs reads a count and its entries, which must fill p exactly.
+func decodeEpochs(p []byte) ([]EpochEntry, error) {
+	if len(p) < 2 {
+		return nil, fmt.Errorf("%w: epoch list of %d bytes", ErrFrame, len(p))
+	}
+	n := int(binary.BigEndian.Uint16(p))
+	if n > MaxEpochEntries || len(p) != 2+16*n {
+		return nil, fmt.Errorf("%w: %d epoch entries in %d bytes", ErrFrame, n, len(p))
+	}
+	if n == 0 {
+		return nil, nil
+	}
+	out := make([]EpochEntry, n)
+	for i := range out {
+		e := EpochEntry{Epoch: int64(binary.BigEndian.Uint64(p[2+16*i:])), Start: int64(binary.BigEndian.Uint64(p[10+16*i:]))}
+		if e.Epoch < 0 || e.Start < 0 {
+			return nil, fmt.Errorf("%w: negative epoch entry", ErrFrame)
+		}
+		out[i] = e
+	}
+	return out, nil
 }
 
 // AppendDataHeader encodes the header of a DATA frame carrying data; the
@@ -209,8 +270,15 @@ func DecodePayload(typ byte, p []byte) (any, error) {
 		if err := need(32); err != nil {
 			return nil, err
 		}
-		return &Welcome{Epoch: int64(be.Uint64(p)), Start: int64(be.Uint64(p[8:])),
-			MasterEnd: int64(be.Uint64(p[16:])), SegmentSize: int64(be.Uint64(p[24:]))}, nil
+		w := &Welcome{Epoch: int64(be.Uint64(p)), Start: int64(be.Uint64(p[8:])),
+			MasterEnd: int64(be.Uint64(p[16:])), SegmentSize: int64(be.Uint64(p[24:]))}
+		if len(p) > 32 {
+			var err error
+			if w.Epochs, err = decodeEpochs(p[32:]); err != nil {
+				return nil, err
+			}
+		}
+		return w, nil
 	case FrameData:
 		if err := need(20); err != nil {
 			return nil, err
@@ -249,15 +317,22 @@ func decodeHello(p []byte) (*Hello, error) {
 	if len(p) < 29 {
 		return nil, fmt.Errorf("%w: hello of %d bytes", ErrFrame, len(p))
 	}
-	if v := be.Uint16(p); v != protocolVersion {
-		return nil, fmt.Errorf("%w: protocol version %d, want %d", ErrFrame, v, protocolVersion)
+	v := be.Uint16(p)
+	if v != 1 && v != protocolVersion {
+		return nil, fmt.Errorf("%w: protocol version %d, want 1 or %d", ErrFrame, v, protocolVersion)
 	}
 	n := int(p[28])
-	if n > maxNameLen || len(p) != 29+n {
+	if n > maxNameLen || len(p) < 29+n || v == 1 && len(p) != 29+n {
 		return nil, fmt.Errorf("%w: hello broker name of %d bytes in %d", ErrFrame, n, len(p))
 	}
 	h := &Hello{SyncFlush: be.Uint16(p[2:])&flagSyncFlush != 0, BrokerID: int64(be.Uint64(p[4:])),
-		Epoch: int64(be.Uint64(p[12:])), Offset: int64(be.Uint64(p[20:])), BrokerName: string(p[29:])}
+		Epoch: int64(be.Uint64(p[12:])), Offset: int64(be.Uint64(p[20:])), BrokerName: string(p[29 : 29+n])}
+	if v == protocolVersion {
+		var err error
+		if h.Epochs, err = decodeEpochs(p[29+n:]); err != nil {
+			return nil, err
+		}
+	}
 	if h.BrokerID < 0 || h.Offset < 0 || h.Epoch < 0 {
 		return nil, fmt.Errorf("%w: hello with negative id, epoch or offset", ErrFrame)
 	}

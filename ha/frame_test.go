@@ -64,6 +64,8 @@ func TestDecoderRefusesBadFrames(t *testing.T) {
 // encode back to a frame that decodes the same.
 func FuzzDecoder(f *testing.F) {
 	f.Add(AppendHello(nil, Hello{BrokerID: 1, Offset: 42, BrokerName: "b"}))
+	f.Add(AppendHello(nil, Hello{BrokerID: 1, Offset: 42, BrokerName: "b", Epochs: []EpochEntry{{1, 0}, {2, 7}}}))
+	f.Add(AppendWelcome(nil, Welcome{Epoch: 2, Start: 7, Epochs: []EpochEntry{{1, 0}, {2, 7}}}))
 	f.Add(AppendAck(nil, Ack{Appended: 1, Synced: 1}))
 	f.Add(append(AppendDataHeader(nil, 0, 0, []byte("x")), 'x'))
 	f.Add(AppendMeta(nil, Meta{Kind: 2, Body: []byte("{}")}))

@@ -92,7 +92,17 @@ func (s *Server) SetInSync(ids []int64) {
 // end (synced, with SyncFlush). It then returns nil when the set has at
 // least MinInSync members, ErrNotEnoughReplicas otherwise. A member that
 // stops acknowledging is waited for until it leaves the set (LagMax).
-func (s *Server) Wait(end int64) error {
+func (s *Server) Wait(end int64) error { return s.WaitUntil(end, time.Time{}) }
+
+// WaitUntil is Wait giving up at deadline (zero: never) with
+// ErrWaitTimeout: the caller may no longer acknowledge by then.
+func (s *Server) WaitUntil(end int64, deadline time.Time) error {
+	var timeout <-chan time.Time
+	if !deadline.IsZero() {
+		t := time.NewTimer(time.Until(deadline))
+		defer t.Stop()
+		timeout = t.C
+	}
 	for {
 		s.mu.Lock()
 		switch {
@@ -115,7 +125,11 @@ func (s *Server) Wait(end int64) error {
 		}
 		ch := s.mu.changed
 		s.mu.Unlock()
-		<-ch
+		select {
+		case <-ch:
+		case <-timeout:
+			return fmt.Errorf("%w: the in-sync set does not hold %d yet", ErrWaitTimeout, end)
+		}
 	}
 }
 

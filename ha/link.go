@@ -44,7 +44,7 @@ func (s *Server) serve(conn net.Conn) {
 		s.refuse(l, CodeBadFrame, fmt.Sprintf("want HELLO first: %v", err))
 		return
 	}
-	start, code, why := s.admit(l, hello)
+	start, epochs, code, why := s.admit(l, hello)
 	if code != 0 {
 		s.refuse(l, code, why)
 		return
@@ -56,7 +56,7 @@ func (s *Server) serve(conn net.Conn) {
 	epoch := s.mu.epoch
 	s.mu.Unlock()
 	welcome := AppendWelcome(nil, Welcome{Epoch: epoch, Start: start,
-		MasterEnd: s.opts.Source.WrittenOffset(), SegmentSize: s.opts.SegmentSize})
+		MasterEnd: s.opts.Source.WrittenOffset(), SegmentSize: s.opts.SegmentSize, Epochs: epochs})
 	if _, err := conn.Write(welcome); err != nil {
 		return
 	}
@@ -76,30 +76,27 @@ func (s *Server) serve(conn net.Conn) {
 }
 
 // admit checks a HELLO and registers the link as its member's; it
-// returns where the stream starts, or an error code and reason.
-func (s *Server) admit(l *link, h *Hello) (start int64, code uint16, why string) {
+// returns where the stream starts and the master's epoch entries, or an
+// error code and reason.
+func (s *Server) admit(l *link, h *Hello) (start int64, epochs []EpochEntry, code uint16, why string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch {
 	case !s.mu.master:
-		return 0, CodeNotMaster, "this broker is not master"
+		return 0, nil, CodeNotMaster, "this broker is not master"
 	case h.BrokerName != s.opts.BrokerName:
-		return 0, CodeWrongGroup, fmt.Sprintf("replica of %q, master of %q", h.BrokerName, s.opts.BrokerName)
+		return 0, nil, CodeWrongGroup, fmt.Sprintf("replica of %q, master of %q", h.BrokerName, s.opts.BrokerName)
 	case h.BrokerID == 0:
-		return 0, CodeBadFrame, "a replica's broker id is at least 1"
+		return 0, nil, CodeBadFrame, "a replica's broker id is at least 1"
 	case h.Epoch > s.mu.epoch:
 		if s.opts.OnFenced != nil {
 			go s.opts.OnFenced(h.Epoch)
 		}
-		return 0, CodeStaleEpoch, fmt.Sprintf("master epoch %d, replica knows %d", s.mu.epoch, h.Epoch)
+		return 0, nil, CodeStaleEpoch, fmt.Sprintf("master epoch %d, replica knows %d", s.mu.epoch, h.Epoch)
 	}
-	end, first := s.opts.Source.WrittenOffset(), s.opts.Source.MinPhysicalOffset()
-	start = min(h.Offset, end)
-	if start < first {
-		if h.Offset != 0 {
-			return 0, CodeBehindLog, fmt.Sprintf("replica ends at %d, master's log starts at %d", h.Offset, first)
-		}
-		start = first // an empty replica starts with the oldest segment kept
+	start, epochs, code, why = s.streamStart(h)
+	if code != 0 {
+		return 0, nil, code, why
 	}
 	m := s.mu.members[h.BrokerID]
 	if m == nil {
@@ -115,7 +112,31 @@ func (s *Server) admit(l *link, h *Hello) (start int64, code uint16, why string)
 	m.appended, m.synced = start, min(start, h.Offset)
 	s.mu.links[l] = struct{}{}
 	s.broadcastLocked()
-	return start, 0, ""
+	return start, epochs, 0, ""
+}
+
+// streamStart is where a replica's stream begins: its divergence point
+// with this master's log (the shorter log without epochs), or the oldest
+// offset kept for an empty replica.
+func (s *Server) streamStart(h *Hello) (start int64, epochs []EpochEntry, code uint16, why string) {
+	end, first := s.opts.Source.WrittenOffset(), s.opts.Source.MinPhysicalOffset()
+	start = min(h.Offset, end)
+	if s.opts.Epochs != nil {
+		epochs = s.opts.Epochs()
+		point, ok := DivergencePoint(epochs, end, h.Epochs, h.Offset)
+		if !ok {
+			return 0, nil, CodeDiverged, fmt.Sprintf("replica's log (end %d, newest epochs %v) shares no epoch range with the master's (newest %v)",
+				h.Offset, lastEpochs(h.Epochs), lastEpochs(epochs))
+		}
+		start = point
+	}
+	if start < first {
+		if h.Offset != 0 {
+			return 0, nil, CodeBehindLog, fmt.Sprintf("replica ends at %d, master's log starts at %d", h.Offset, first)
+		}
+		start = first // an empty replica starts with the oldest segment kept
+	}
+	return start, epochs, 0, ""
 }
 
 func (s *Server) dropLink(l *link) {
@@ -260,3 +281,6 @@ func chunkAdvance(data []byte) int64 {
 
 // blankMagic is the stored blank record's magic (persist.MagicBlank).
 const blankMagic uint32 = 0xCBD43194
+
+// lastEpochs is the newest few entries, for a log line.
+func lastEpochs(e []EpochEntry) []EpochEntry { return e[max(0, len(e)-4):] }

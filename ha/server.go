@@ -30,6 +30,8 @@ var (
 	ErrNotMaster = errors.New("ha: not master")
 	// ErrClosed: the server stopped.
 	ErrClosed = errors.New("ha: closed")
+	// ErrWaitTimeout: WaitUntil's deadline passed first.
+	ErrWaitTimeout = errors.New("ha: wait deadline passed")
 )
 
 // ServerOptions configure a master's HA server. Zero values take the
@@ -57,6 +59,10 @@ type ServerOptions struct {
 	Metadata func() []Meta
 	// OnFenced is told of a replica that knows a newer epoch than ours.
 	OnFenced func(epoch int64)
+	// Epochs, when set, returns the master's epoch entries: a replica's
+	// stream then starts at its divergence point with them, and the
+	// replica learns them in WELCOME.
+	Epochs func() []EpochEntry
 	// ProposeInSync, when set, moves the in-sync decisions to its owner (a
 	// controller): the server proposes a new set through it instead of
 	// changing the set, and applies only what SetInSync gives it.

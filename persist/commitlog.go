@@ -121,7 +121,9 @@ func (c *commitLog) load() error {
 func (c *commitLog) minOffset() int64 {
 	l := c.segs.Load()
 	if len(l.segs) == 0 {
-		return c.writePos
+		// An empty log starts where it ends. published, not writePos: any
+		// goroutine may ask, and writePos belongs to the writer.
+		return c.published.Load()
 	}
 	return l.segs[0].base
 }

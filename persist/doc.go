@@ -36,5 +36,8 @@
 // returns whole records up to the end of what the writer handed to the
 // file, AppendReplicated appends a master's records at the same offsets
 // on a replica and dispatches them with recovery's code, and TruncateTo
-// cuts the log, queues and key index at a record boundary.
+// cuts the log, queues and key index at a record boundary. The epoch file
+// (epochs.go, format drawn there) records which master epoch wrote each
+// range of the log, so a member rejoining after a failover truncates to
+// the divergence point with its new master.
 package persist

@@ -76,6 +76,7 @@ type Config struct {
 
 	BrokerID          int
 	HAListen          string
+	HAAdvertise       string
 	Replication       string
 	MinInSyncReplicas int
 	ReplicaLagMax     time.Duration
@@ -91,6 +92,9 @@ type Config struct {
 	Security
 
 	MQTT MQTTConfig // mqtt.go
+
+	Controller          string // controller quorum addresses (controller mode)
+	ControllerHeartbeat time.Duration
 
 	values  map[string]string // every key's final value, for GET_BROKER_CONFIG
 	typed   map[string]any    // the same, typed, for /status
@@ -136,11 +140,14 @@ func defineFlags(fs *flag.FlagSet, c *Config) {
 	fs.IntVar(&c.MaxBufferedInput, "max-buffered-input", netio.DefaultMaxBufferedInput, "bytes of incomplete or unserved requests buffered over all connections")
 	fs.IntVar(&c.BrokerID, "broker-id", 0, "0: master of its broker name; 1 or more: a replica that finds its master through the name server")
 	fs.StringVar(&c.HAListen, "ha-listen", "127.0.0.1:10912", "replication listen address of a master (empty disables it)")
+	fs.StringVar(&c.HAAdvertise, "ha-advertise", "", "IPv4 ip:port replicas dial to reach this broker's HA listener (default: the bound HA address)")
 	fs.StringVar(&c.Replication, "replication", "async", "async: acknowledge after the local write; sync: once every in-sync replica holds the batch")
 	fs.IntVar(&c.MinInSyncReplicas, "min-insync-replicas", 1, "sync replication refuses sends while the in-sync set (master included) is smaller")
 	fs.DurationVar(&c.ReplicaLagMax, "replica-lag-max", 10*time.Second, "a replica not caught up for this long leaves the in-sync set")
 	fs.StringVar(&c.VIPListen, "vip-listen", VIPAuto, "VIP channel address, served like listen (RocketMQ clients with the VIP channel on use the broker port − 2): auto, an address, or empty to disable")
 	defineMQTTFlags(fs, &c.MQTT)
+	fs.StringVar(&c.Controller, "controller", "", "controller quorum addresses, ',' separated: the broker's role comes from the controllers (--broker-id stays 0)")
+	fs.DurationVar(&c.ControllerHeartbeat, "controller-heartbeat", time.Second, "how often a broker in controller mode heartbeats (and renews a master's lease)")
 	fs.StringVar(&c.File, "config", "", "TOML config file (keys are the flag names)")
 	defineSecurityFlags(fs, &c.Security)
 }
@@ -348,7 +355,7 @@ func tomlType(v any) string {
 // Validate reports the first invalid setting, naming its key.
 func (c *Config) Validate() error {
 	checks := []func() error{c.validateAddrs, c.validateStore, c.validateLogs, c.validateNetwork, c.validateReplication,
-		c.Security.Validate, c.MQTT.validate}
+		c.Security.Validate, c.MQTT.validate, c.validateController}
 	for _, check := range checks {
 		if err := check(); err != nil {
 			return err
@@ -542,9 +549,10 @@ func (c *Config) BrokerOptions(log *slog.Logger) actors.BrokerOptions {
 		DelayLevels:         c.DelayLevels, MaxTimerDelay: c.MaxTimerDelay, TransactionCheckInterval: c.TransactionCheckInterval,
 		TransactionTimeout: c.TransactionTimeout, TransactionCheckMax: c.TransactionCheckMax,
 		FrameReadTimeout: c.FrameReadTimeout, MaxBufferedInput: c.MaxBufferedInput,
-		BrokerID: int64(c.BrokerID), HAListen: c.HAListen, Replication: replication,
+		BrokerID: int64(c.BrokerID), HAListen: c.HAListen, HAAdvertise: c.HAAdvertise, Replication: replication,
 		MinInSyncReplicas: c.MinInSyncReplicas, ReplicaLagMax: c.ReplicaLagMax,
-		VIPListen: c.VIPAddr(),
+		VIPListen:  c.VIPAddr(),
+		Controller: actors.ControllerOptions{Addrs: c.ControllerAddrs(), HeartbeatInterval: c.ControllerHeartbeat},
 	}
 }
 
@@ -566,6 +574,39 @@ func (c *Config) VIPAddr() string {
 		return ""
 	}
 	return net.JoinHostPort(host, strconv.Itoa(port-2))
+
+}
+
+// ControllerAddrs splits the controller setting.
+func (c *Config) ControllerAddrs() []string {
+	var out []string
+	for _, a := range strings.Split(c.Controller, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+func (c *Config) validateController() error {
+	addrs := c.ControllerAddrs()
+	if len(addrs) == 0 {
+		return nil
+	}
+	for _, a := range addrs {
+		if err := hostPort("controller", a, false); err != nil {
+			return err
+		}
+	}
+	switch {
+	case c.BrokerID != 0:
+		return invalid("broker-id", "%d: with --controller the controllers assign ids; leave it 0", c.BrokerID)
+	case c.HAListen == "":
+		return invalid("ha-listen", "is empty, but --controller needs it: any member may become master")
+	case c.ControllerHeartbeat < 10*time.Millisecond || c.ControllerHeartbeat > 10*time.Second:
+		return invalid("controller-heartbeat", "%s: want 10ms..10s", c.ControllerHeartbeat)
+	}
+	return nil
 }
 
 func (c *Config) validateReplication() error {
@@ -583,6 +624,12 @@ func (c *Config) validateReplication() error {
 		return invalid("ha-listen", "is empty, but --replication sync needs it")
 	case c.ReplicaLagMax < 100*time.Millisecond:
 		return invalid("replica-lag-max", "%s: want at least 100ms", c.ReplicaLagMax)
+	}
+	if c.HAAdvertise != "" {
+		host, _, err := net.SplitHostPort(c.HAAdvertise)
+		if err != nil || net.ParseIP(host).To4() == nil {
+			return invalid("ha-advertise", "%q: want an IPv4 ip:port", c.HAAdvertise)
+		}
 	}
 	return hostPort("ha-listen", c.HAListen, true)
 }

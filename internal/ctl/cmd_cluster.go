@@ -5,11 +5,14 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/cometmq/comet/internal/admin"
 )
 
 func init() {
-	register(&command{name: "cluster list", args: "", help: "brokers registered with the name server, with their traffic",
-		run: runClusterList})
+	register(&command{name: "cluster list", args: "",
+		help: "brokers registered with the name server: role, epoch, in-sync state, replication lag, traffic",
+		run:  runClusterList})
 	register(&command{name: "broker status", args: "", help: "runtime information of each broker (GET_BROKER_RUNTIME_INFO)",
 		run: runBrokerStatus})
 	register(&command{name: "broker config", args: "", help: "configuration of each broker (GET_BROKER_CONFIG)",
@@ -21,19 +24,31 @@ func runClusterList(e *env, _ *cmdOpts, _ []string) error {
 	if rows == nil {
 		return err
 	}
-	t := newTable("CLUSTER", "BROKER", "ID", "ADDRESS", "VERSION", "PUT", "GET", "UPTIME")
-	for _, r := range rows {
+	t := newTable("CLUSTER", "BROKER", "ID", "ADDRESS", "ROLE", "EPOCH", "IN-SYNC", "LAG-BYTES", "LAG-SEC", "VERSION", "PUT", "GET", "UPTIME")
+	out := make([]clusterListRow, len(rows))
+	for i, r := range rows {
+		out[i].ClusterRow = r
 		if !r.Reachable {
-			t.add(r.Cluster, r.Name, r.ID, r.Addr, "unreachable", "-", "-", "-")
+			t.add(r.Cluster, r.Name, r.ID, r.Addr, "unreachable", "-", "-", "-", "-", "-", "-", "-", "-")
 			continue
 		}
-		t.add(r.Cluster, r.Name, r.ID, r.Addr, r.Version, r.PutMessages, r.GetMessages,
+		rep := replicationOf(r.BrokerRef, r.Info, masterInfo(rows, r.BrokerRef))
+		out[i].replicationRow = rep
+		t.add(r.Cluster, r.Name, r.ID, r.Addr, orDash(rep.Role), orDash(rep.Epoch), orDash(rep.InSync), orDash(rep.LagBytes),
+			orDash(rep.LagSeconds), r.Version, r.PutMessages, r.GetMessages,
 			time.Duration(r.UptimeSeconds*float64(time.Second)).String())
 	}
-	if emitErr := e.emit(rows, t); emitErr != nil {
+	if emitErr := e.emit(out, t); emitErr != nil {
 		return emitErr
 	}
 	return err
+}
+
+// clusterListRow is one broker in cluster list: what admin reports and its
+// replication state.
+type clusterListRow struct {
+	admin.ClusterRow
+	replicationRow
 }
 
 func runBrokerStatus(e *env, _ *cmdOpts, _ []string) error {

@@ -92,6 +92,8 @@ type cmdOpts struct {
 	offset, count                     int64
 	begin, end                        string
 	rateMiB                           int64 // broker verify
+	controller, cluster               string
+	brokerID                          int64
 }
 
 var commands []*command

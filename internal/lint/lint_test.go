@@ -55,7 +55,7 @@ var layers = map[string][]string{
 	"client": {"netio/remoting", "routing", "internal/atomicfile"},
 
 	// The broker core.
-	"actors": {"ha", "namesrv", "netio", "netio/remoting", "persist", "ringbuf", "routing", "sqlfilter",
+	"actors": {"controller", "ha", "namesrv", "netio", "netio/remoting", "persist", "ringbuf", "routing", "sqlfilter",
 		"internal/adminwire", "internal/atomicfile", "internal/version"},
 
 	// Gateways: more front doors onto the broker core (its writer and store).
@@ -64,7 +64,7 @@ var layers = map[string][]string{
 	// Wiring above the core.
 	"internal/config":  {"acl", "actors", "controller", "mqtt", "netio", "netio/remoting"},
 	"internal/admin":   {"internal/adminwire", "netio/remoting", "routing"},
-	"internal/ctl":     {"internal/admin", "internal/adminwire", "netio/remoting", "routing"},
+	"internal/ctl":     {"controller", "internal/admin", "internal/adminwire", "netio/remoting", "routing"},
 	"httpapi":          {"client", "internal/admin", "internal/adminwire", "netio/remoting", "routing"},
 	"internal/daemon":  {"acl", "actors", "console", "controller", "httpapi", "internal/config", "internal/ops", "internal/version", "mqtt", "namesrv", "netio", "netio/remoting", "persist"},
 	"internal/cluster": {"actors", "namesrv"},
