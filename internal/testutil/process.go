@@ -1,9 +1,12 @@
 package testutil
 
 import (
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -47,6 +50,7 @@ func StartComet(t ProcessTB, cmd *exec.Cmd, timeout time.Duration) *Process {
 	t.Helper()
 	p := &Process{Cmd: cmd, Stderr: &LockedBuffer{}, done: make(chan struct{})}
 	cmd.Stderr = p.Stderr
+	cmd.Env = withoutFixedPorts(cmd.Env)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -68,6 +72,25 @@ func StartComet(t ProcessTB, cmd *exec.Cmd, timeout time.Duration) *Process {
 		return false
 	})
 	return p
+}
+
+// fixedPortDefaults are listeners whose defaults are fixed ports (MQTT
+// 1883 and 8083, the VIP channel at the broker's port − 2): a test process
+// leaves them off unless its flags or environment turn them on, so
+// processes running side by side never collide on them.
+var fixedPortDefaults = []string{"COMET_MQTT_LISTEN=", "COMET_MQTT_WS_LISTEN=", "COMET_VIP_LISTEN="}
+
+func withoutFixedPorts(env []string) []string {
+	if env == nil {
+		env = os.Environ()
+	}
+	for _, kv := range fixedPortDefaults {
+		key := kv[:len(kv)-1]
+		if !slices.ContainsFunc(env, func(e string) bool { return strings.HasPrefix(e, key) }) {
+			env = append(env, kv)
+		}
+	}
+	return env
 }
 
 // Done is closed when the process has exited.
