@@ -300,12 +300,7 @@ func buildComet(t *testing.T) string {
 
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
+	return testutil.FreeLoopbackAddr(t)
 }
 
 func startComet(t *testing.T, bin string, args []string) *cometProc {

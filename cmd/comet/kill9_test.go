@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand"
-	"net"
 	"os"
 	"os/exec"
 	"strconv"
@@ -78,12 +77,7 @@ func kill9WithClientAcks(t *testing.T, bin, flush string, cycles int) {
 // ago; the child binds it on every restart.
 func freeLoopbackAddr(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
+	return testutil.FreeLoopbackAddr(t)
 }
 
 // cometProcess is a running comet child.
