@@ -37,8 +37,9 @@ type Options struct {
 	Namesrv []string
 	// Timeout bounds each request to a name server or broker (default 5 s).
 	Timeout time.Duration
-	// MaxBodyBytes bounds a request body (default 8 MiB); a larger one is
-	// answered 413 and nothing is stored.
+	// MaxBodyBytes bounds a request body (default 8 MiB, or three times
+	// MaxMessageBytes when that is more: room for one base64 message); a
+	// larger one is answered 413 and nothing is stored.
 	MaxBodyBytes int64
 	// MaxMessageBytes bounds one message body (default 4 MiB, the
 	// broker's default).
@@ -61,11 +62,11 @@ func (o *Options) defaults() {
 	if o.Timeout <= 0 {
 		o.Timeout = 5 * time.Second
 	}
-	if o.MaxBodyBytes <= 0 {
-		o.MaxBodyBytes = 8 << 20
-	}
 	if o.MaxMessageBytes <= 0 {
 		o.MaxMessageBytes = client.MaxBodySize
+	}
+	if o.MaxBodyBytes <= 0 {
+		o.MaxBodyBytes = max(8<<20, 3*int64(o.MaxMessageBytes))
 	}
 	if o.MaxFetches <= 0 {
 		o.MaxFetches = 64
