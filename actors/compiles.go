@@ -66,7 +66,7 @@ func (b *Broker) compileOffLoop(req *netio.Request, finish func()) {
 	} else {
 		q.busy.Add(1)
 	}
-	b.finish(req, code, remark)
+	b.replyDone(req, code, remark)
 }
 
 // run serves the queue until stop; it finishes every job queued before.

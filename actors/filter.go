@@ -212,7 +212,7 @@ func (b *Broker) refuseBadFilter(req *netio.Request, q *pullQuery) {
 		b.log.Warn("actors: subscription expression refused; pulls are refused",
 			"group", q.group, "topic", q.topic, "type", q.sub.Type, "expression", d, "err", q.sub.ParseErr)
 	}
-	b.finish(req, remoting.ResponseSubscriptionParseFailed,
+	b.replyDone(req, remoting.ResponseSubscriptionParseFailed,
 		"group "+q.group+" subscribes to "+q.topic+" with a bad "+q.sub.Type+" expression: "+q.sub.ParseErr.Error())
 }
 
@@ -288,12 +288,12 @@ type checkClientRequest struct {
 func (b *Broker) handleCheckClientConfig(req *netio.Request) {
 	var body checkClientRequest
 	if err := json.Unmarshal(req.Cmd.Body, &body); err != nil {
-		b.finish(req, remoting.ResponseSystemError, "bad CHECK_CLIENT_CONFIG body: "+err.Error())
+		b.replyDone(req, remoting.ResponseSystemError, "bad CHECK_CLIENT_CONFIG body: "+err.Error())
 		return
 	}
 	sd := body.SubscriptionData
 	if normalizeExprType(sd.ExpressionType) != ExprTypeSQL92 {
-		b.finish(req, remoting.ResponseSuccess, "")
+		b.replyDone(req, remoting.ResponseSuccess, "")
 		return
 	}
 	c, known := cachedSQL(sd.SubString)
@@ -310,17 +310,8 @@ func (b *Broker) handleCheckClientConfig(req *netio.Request) {
 			b.log.Warn("actors: SQL92 subscription does not compile", "group", body.Group, "topic", sd.Topic,
 				"client", body.ClientID, "expression", d, "err", c.err)
 		}
-		b.finish(req, remoting.ResponseSubscriptionParseFailed, c.err.Error())
+		b.replyDone(req, remoting.ResponseSubscriptionParseFailed, c.err.Error())
 		return
 	}
-	b.finish(req, remoting.ResponseSuccess, "")
-}
-
-// finish answers req with a code and remark, and releases it when it was
-// detached (a handler finished by another goroutine).
-func (b *Broker) finish(req *netio.Request, code int16, remark string) {
-	b.reply(req, code, remark)
-	if req.Detached() {
-		req.Release()
-	}
+	b.replyDone(req, remoting.ResponseSuccess, "")
 }

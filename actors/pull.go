@@ -103,7 +103,7 @@ func (b *Broker) handlePull(req *netio.Request) {
 func (b *Broker) servePull(req *netio.Request, h *remoting.PullHeader, sub *Subscription) {
 	q := pullQuery{group: h.ConsumerGroup, topic: h.Topic, queueID: h.QueueID, offset: h.QueueOffset, maxMsgs: int(h.MaxMsgNums), sub: sub}
 	if q.sub == nil {
-		b.finish(req, remoting.ResponseSubscriptionNotExist, "group "+h.ConsumerGroup+" has no subscription for "+h.Topic)
+		b.replyDone(req, remoting.ResponseSubscriptionNotExist, "group "+h.ConsumerGroup+" has no subscription for "+h.Topic)
 		return
 	}
 	if q.sub.ParseErr != nil {
@@ -144,7 +144,7 @@ func (b *Broker) parkPull(req *netio.Request, q *pullQuery, suspend time.Duratio
 		b.log.Warn("actors: long polls refused; answered SYSTEM_BUSY at once", "conn", req.Conn.RemoteAddr(),
 			"group", q.group, "topic", q.topic, "err", err, "refused_total", b.hold.refusedTotal())
 	}
-	b.finish(req, remoting.ResponseSystemBusy, "[PULL_PARK_LIMIT]"+err.Error()+"; pull again later")
+	b.replyDone(req, remoting.ResponseSystemBusy, "[PULL_PARK_LIMIT]"+err.Error()+"; pull again later")
 }
 
 // parkRefusalLog limits the log of refused long polls to one line a minute
